@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Applies a metadata result to NetworkManager device by device (upstream's _config_all and
+ * _config_existing): the decisions are in plan/, this module only sequences the D-Bus calls.
+ */
+import type { InterfaceMapping } from './config.js';
+import { errorMessage, isCancellation, VersionIdMismatchError, NmError } from './errors.js';
+import type { Logger } from './log.js';
+import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './model.js';
+import { normalizeHwaddr } from './net/hwaddr.js';
+import { DeviceState, DeviceType, NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
+import type { NmClient, NmDevice } from './nm/nm-client.js';
+import { getString, withIpv4Lists, type DbusValue, type SettingsDict } from './nm/settings.js';
+import { ETHERNET_TYPE, desiredIpv4Lists, planDevice } from './plan/plan-device.js';
+import { MAX_INTERFACES, type MetadataTotals } from './plan/policy-routing.js';
+
+/** How many times a Reapply is retried after another client changed the applied connection. */
+export const MAX_REAPPLY_RETRIES = 5;
+
+/** User-data that marks profiles nm-cloud-setup created. */
+export const USER_DATA_ORIGIN = 'org.freedesktop.NetworkManager.origin';
+
+/** SIGTERM handling seen from the pipeline: abort reads, but never a write half-way. */
+export interface Cancellation {
+  readonly signal: AbortSignal;
+  /** Called right before the first write; from then on SIGTERM is ignored. */
+  disable(): void;
+}
+
+export interface ApplyContext {
+  readonly nm: NmClient;
+  readonly log: Logger;
+  readonly cancellation: Cancellation;
+  /** NM_CLOUD_SETUP_ALLOW_NEW_CONN, already defaulted per provider. */
+  readonly allowNewConnections: boolean;
+  readonly devices: readonly NmDevice[];
+  readonly mapInterfaces: readonly InterfaceMapping[];
+  /** VersionInfo[0] of the daemon, undefined when unknown. */
+  readonly nmVersion: number | undefined;
+}
+
+/** True for devices libnm calls Ethernet: NMDeviceEthernet and its subclass veth. */
+export function isEthernetClass(device: NmDevice): boolean {
+  return device.deviceType === DeviceType.ethernet || device.deviceType === DeviceType.veth;
+}
+
+/**
+ * The MAC an Ethernet-class device is known by: its permanent address or, when
+ * NM_CLOUD_SETUP_MAP_INTERFACES is set, only the address mapped to its name.
+ */
+export function ethernetHwaddr(device: NmDevice, mapInterfaces: readonly InterfaceMapping[]): string | undefined {
+  if (mapInterfaces.length > 0) return mapInterfaces.find((mapping) => mapping.iface === device.iface)?.hwaddr;
+  return device.permHwaddr;
+}
+
+/** The MACs to ask the metadata for: Ethernet-class devices NM manages (state >= unavailable). */
+export function requestedHwaddrs(devices: readonly NmDevice[], mapInterfaces: readonly InterfaceMapping[]): string[] {
+  return devices
+    .filter((device) => isEthernetClass(device) && device.state >= DeviceState.unavailable)
+    .map((device) => ethernetHwaddr(device, mapInterfaces))
+    .filter((hwaddr): hwaddr is string => hwaddr !== undefined);
+}
+
+/** Configures every record in order; resolves true when anything changed. */
+export async function configureAll(context: ApplyContext, metadata: MetadataConfig): Promise<boolean> {
+  let anyChanged = false;
+  for (const config of metadata.interfaces) {
+    if (context.cancellation.signal.aborted) break;
+    try {
+      if (await configureOne(context, config, metadata)) anyChanged = true;
+    } catch (error) {
+      if (isCancellation(error)) break;
+      throw error;
+    }
+  }
+  return anyChanged;
+}
+
+async function configureOne(context: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<boolean> {
+  const { log } = context;
+  const scope = `config device ${config.hwaddr}`;
+  if (!isValidInterface(config)) {
+    log.debug(`${scope}: skip because meta data not successfully fetched`);
+    return false;
+  }
+  if (config.ifaceIdx >= MAX_INTERFACES) {
+    log.debug(`${scope}: skip because number of supported interfaces reached`);
+    return false;
+  }
+  const device = context.devices.find(
+    (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === config.hwaddr,
+  );
+  if (device === undefined) {
+    log.debug(`${scope}: skip because device not found`);
+    return false;
+  }
+  if (context.allowNewConnections && device.state === DeviceState.disconnected) {
+    return createEthernetConnection(context, device, config, totals);
+  }
+  return configureExisting(context, device, config, totals);
+}
+
+async function configureExisting(
+  context: ApplyContext,
+  device: NmDevice,
+  config: InterfaceConfig,
+  totals: MetadataTotals,
+): Promise<boolean> {
+  const { nm, log, cancellation } = context;
+  const scope = `config device ${config.hwaddr}`;
+  log.debug(`${scope}: configuring "${device.iface || '/unknown/'}" (${device.path})...`);
+
+  for (let retry = 0; ; retry++) {
+    let applied;
+    try {
+      applied = await nm.getAppliedConnection(device.path, cancellation.signal);
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      log.debug(`${scope}: device has no applied connection (${errorMessage(error)}). Skip`);
+      return false;
+    }
+    const profile =
+      device.activeConnection === undefined
+        ? undefined
+        : await nm.getActiveConnectionProfile(device.activeConnection).catch((error: unknown) => {
+            log.debug(`${scope}: cannot read the profile of the active connection (${errorMessage(error)})`);
+            return undefined;
+          });
+    const plan = planDevice({ applied: applied.settings, profile, config, totals, expectedType: ETHERNET_TYPE });
+    const name = `"${getString(applied.settings, 'connection', 'id') ?? ''}" (${getString(applied.settings, 'connection', 'uuid') ?? ''})`;
+    if (plan.kind === 'skip') {
+      log.debug(`${scope}: ${plan.reason}`);
+      return false;
+    }
+    if (plan.kind === 'unchanged') {
+      const why = plan.isSingleAddress ? ' because there are not multiple IP addresses' : '';
+      log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);
+      return false;
+    }
+
+    log.debug(`${scope}: reapply connection ${name}`);
+    // Once we start reconfiguring the system we must not stop half-way: a device left without
+    // its route to the metadata server may never recover. SIGTERM is ignored from here on.
+    cancellation.disable();
+    try {
+      await reapply(context, device.path, plan.settings, applied.versionId);
+      log.debug(`${scope}: connection ${name} reapplied`);
+    } catch (error) {
+      if (error instanceof VersionIdMismatchError && retry < MAX_REAPPLY_RETRIES) {
+        log.debug(`${scope}: applied connection changed in the meantime. Retry...`);
+        continue;
+      }
+      log.warn(`${scope}: failure to reapply connection ${name}: ${errorMessage(error)}`);
+    }
+    return true;
+  }
+}
+
+/** Reapply with preserve-external-ip, falling back to no flags on daemons that may not know it. */
+async function reapply(context: ApplyContext, path: string, settings: SettingsDict, versionId: bigint): Promise<void> {
+  try {
+    await context.nm.reapply(path, settings, versionId, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP);
+  } catch (error) {
+    // "preserve-external-ip" was introduced in 1.41.6 (maybe backported); older daemons reject
+    // unknown flags with Device.Failed.
+    const isOldDaemon = context.nmVersion === undefined || context.nmVersion < NM_VERSION_1_41_6;
+    if (!(isOldDaemon && error instanceof NmError && error.dbusName === NM_ERROR.deviceFailed)) throw error;
+    await context.nm.reapply(path, settings, versionId, 0);
+  }
+}
+
+/** Creates and activates a profile for a disconnected Ethernet device (OCI VMs: VNICs without DHCP). */
+async function createEthernetConnection(
+  context: ApplyContext,
+  device: NmDevice,
+  config: InterfaceConfig,
+  totals: MetadataTotals,
+): Promise<boolean> {
+  const { nm, log } = context;
+  const base: SettingsDict = {
+    connection: { type: str(ETHERNET_TYPE) },
+    '802-3-ethernet': { 'mac-address': macBytes(config.hwaddr) },
+    ipv4: { method: str('manual') },
+    user: { data: { signature: 'a{ss}', value: { [USER_DATA_ORIGIN]: 'nm-cloud-setup' } } },
+  };
+  const settings = withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, config, totals));
+  try {
+    const active = await nm.addAndActivateConnection(settings, device.path);
+    log.debug(`config device ${device.iface}: connection "${active.id}" (${active.uuid}) created`);
+    return true;
+  } catch (error) {
+    log.warn(`config device ${device.iface}: failure to activate connection: ${errorMessage(error)}`);
+    return false;
+  }
+}
+
+function str(value: string): DbusValue {
+  return { signature: 's', value };
+}
+
+/** A MAC as NM's `ay` property value. */
+export function macBytes(hwaddr: string): DbusValue {
+  const normalized = normalizeHwaddr(hwaddr) ?? hwaddr;
+  return { signature: 'ay', value: Buffer.from(normalized.split(':').map((octet) => parseInt(octet, 16))) };
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+/** Base class of every failure this tool raises; `code` is stable and documented in docs/errors.md. */
+export class CloudSetupError extends Error {
+  override name = 'CloudSetupError';
+  readonly code: string = 'ERR_CLOUD_SETUP';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The metadata server did not answer as needed (poll window expired, bad data, ...). */
+export class MetadataError extends CloudSetupError {
+  override name = 'MetadataError';
+  override readonly code: string = 'ERR_METADATA';
+}
+
+/** A poll gave up because its overall deadline passed; upstream's "timeout expired". */
+export class PollTimeoutError extends MetadataError {
+  override name = 'PollTimeoutError';
+  override readonly code = 'ERR_POLL_TIMEOUT';
+
+  constructor(options?: { cause?: unknown }) {
+    super('timeout expired', options);
+  }
+}
+
+/** The operation was aborted by SIGTERM; never logged as a failure. */
+export class CancelledError extends CloudSetupError {
+  override name = 'CancelledError';
+  override readonly code = 'ERR_CANCELLED';
+
+  constructor(message = 'operation was cancelled') {
+    super(message);
+  }
+}
+
+/** A D-Bus call to NetworkManager failed; `dbusName` is the D-Bus error name, when there is one. */
+export class NmError extends CloudSetupError {
+  override name = 'NmError';
+  override readonly code: string = 'ERR_NM';
+  readonly dbusName: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; dbusName?: string | undefined }) {
+    super(message, options);
+    this.dbusName = options?.dbusName;
+  }
+}
+
+/** Reapply refused a stale version id: someone changed the applied connection since we read it. */
+export class VersionIdMismatchError extends NmError {
+  override name = 'VersionIdMismatchError';
+  override readonly code = 'ERR_NM_VERSION_ID_MISMATCH';
+}
+
+/** A D-Bus call got no reply in time. */
+export class NmTimeoutError extends NmError {
+  override name = 'NmTimeoutError';
+  override readonly code = 'ERR_NM_TIMEOUT';
+}
+
+/** Wrong command line; the only failure that makes the process exit non-zero. */
+export class UsageError extends CloudSetupError {
+  override name = 'UsageError';
+  override readonly code = 'ERR_USAGE';
+}
+
+/** True when `error` is (or wraps) a SIGTERM cancellation. */
+export function isCancellation(error: unknown): boolean {
+  return error instanceof CancelledError || (error instanceof Error && error.name === 'AbortError');
+}
+
+/** The message of any thrown value, for log lines. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

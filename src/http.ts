@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:http';
+import { got, RequestError, TimeoutError } from 'got';
+import { CancelledError, CloudSetupError, errorMessage, PollTimeoutError } from './errors.js';
+import type { Logger } from './log.js';
+
+/** One HTTP attempt against a metadata server. */
+export interface HttpRequest {
+  readonly url: string;
+  /** Defaults to GET. */
+  readonly method?: 'GET' | 'PUT';
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Per-attempt deadline, upstream's GLib timer ("HTTP request timed out"). */
+  readonly timeoutMs: number;
+  /** A body larger than this fails the attempt; it is never truncated. */
+  readonly maxBytes: number;
+  /** Keeps the body out of trace logs (the EC2 token). */
+  readonly sensitive?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** A completed request: any HTTP status counts as completed; callers interpret it. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly body: Buffer;
+}
+
+/** How to repeat a request until it is ready, as upstream's nm_http_client_poll_req(). */
+export interface PollOptions {
+  /** The poll fails with "timeout expired" once this has passed. */
+  readonly overallMs: number;
+  /** Minimum spacing between attempt starts. */
+  readonly intervalMs: number;
+  /** Defaults to "status is 200". */
+  readonly isReady?: (response: HttpResponse) => boolean;
+}
+
+/** The metadata HTTP seam: real implementation below, nock or a loopback server in tests. */
+export interface MetadataHttp {
+  /** Sends one request; rejects on transport errors, per-attempt timeout, oversized body, or abort. */
+  request(request: HttpRequest): Promise<HttpResponse>;
+  /** Repeats `request` until ready; rejects with PollTimeoutError or CancelledError. */
+  poll(request: HttpRequest, options: PollOptions): Promise<HttpResponse>;
+  /** Drops kept-alive connections so the process can exit. */
+  close(): void;
+}
+
+/** A transport-level failure of one attempt (reset, refused, timeout, oversized body). */
+export class HttpAttemptError extends CloudSetupError {
+  override name = 'HttpAttemptError';
+  override readonly code = 'ERR_HTTP_ATTEMPT';
+}
+
+export interface MetadataHttpOptions {
+  readonly log: Logger;
+  /** Multiplies every upstream timeout; tests shrink them, production keeps 1. */
+  readonly timeScale?: number;
+}
+
+/** Creates the got-based MetadataHttp: no redirects, no proxies, no retries of its own, capped bodies. */
+export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions): MetadataHttp {
+  // Our own agent so close() can drop its sockets; keep-alive reuses the connection for the
+  // token PUT and the GETs that follow, as curl's multi handle does upstream.
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const client = got.extend({
+    agent: { http: agent },
+    retry: { limit: 0 },
+    followRedirect: false,
+    throwHttpErrors: false,
+    // curl sends no Accept-Encoding and decodes nothing; neither do we.
+    decompress: false,
+    responseType: 'buffer',
+    // Node's http ignores http_proxy & co., like upstream under systemd; got adds no proxy agent.
+    headers: { 'user-agent': undefined, accept: '*/*' },
+  });
+
+  const request = async (req: HttpRequest): Promise<HttpResponse> => {
+    const prefix = `http-request[${randomBytes(8).toString('hex')}, "${req.url}"]: `;
+    log.debug(`${prefix}start ${req.method ?? 'get'} ...`);
+    const oversize = new AbortController();
+    const signal = req.signal === undefined ? oversize.signal : AbortSignal.any([req.signal, oversize.signal]);
+    try {
+      const pending = client(req.url, {
+        method: req.method ?? 'GET',
+        headers: { ...req.headers },
+        timeout: { request: Math.max(1, Math.round(req.timeoutMs * timeScale)) },
+        signal,
+      });
+      pending.on('downloadProgress', (progress: { transferred: number }) => {
+        if (progress.transferred > req.maxBytes) oversize.abort();
+      });
+      const response = await pending;
+      const body = response.rawBody;
+      if (body.length > req.maxBytes) throw new HttpAttemptError('response body too large');
+      log.debug(`${prefix}success getting ${body.length} bytes (response code ${response.statusCode})`);
+      if (log.isEnabled('trace')) {
+        const shown = req.sensitive === true ? '<redacted>' : escapeBody(body);
+        log.trace(`${prefix}received ${body.length} bytes: [[${shown}]]`);
+      }
+      return { status: response.statusCode, body };
+    } catch (error) {
+      if (req.signal?.aborted === true) {
+        log.trace(`${prefix}cancelled`);
+        throw new CancelledError();
+      }
+      if (oversize.signal.aborted || error instanceof HttpAttemptError) {
+        log.debug(`${prefix}failed with response body larger than ${req.maxBytes} bytes`);
+        throw new HttpAttemptError('response body too large', { cause: error });
+      }
+      if (error instanceof TimeoutError) {
+        log.debug(`${prefix}failed with HTTP request timed out`);
+        throw new HttpAttemptError('HTTP request timed out', { cause: error });
+      }
+      const text = error instanceof RequestError ? `${error.code}: ${error.message}` : errorMessage(error);
+      log.debug(`${prefix}failed with "${text}"`);
+      throw new HttpAttemptError(text, { cause: error });
+    }
+  };
+
+  const poll = async (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => {
+    const isReady = options.isReady ?? ((response: HttpResponse) => response.status === 200);
+    const intervalMs = options.intervalMs * timeScale;
+    const expired = new AbortController();
+    const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
+    const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
+    const giveUp = (cause?: unknown): Error =>
+      req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause });
+    try {
+      for (;;) {
+        const started = performance.now();
+        let lastError: unknown;
+        try {
+          const response = await request({ ...req, signal });
+          if (isReady(response)) return response;
+        } catch (error) {
+          // Upstream discards the cause and retries; it shows only in the debug line above.
+          lastError = error;
+        }
+        if (signal.aborted) throw giveUp(lastError);
+        const wait = Math.max(1, started + intervalMs - performance.now());
+        await sleep(wait, signal);
+        if (signal.aborted) throw giveUp(lastError);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return { request, poll, close: () => agent.destroy() };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Escapes a body for a trace line: printable ASCII as is, everything else as \ooo. */
+function escapeBody(body: Buffer): string {
+  let text = '';
+  for (const byte of body) {
+    if (byte === 0x5c) text += '\\\\';
+    else if (byte >= 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
+    else text += `\\${byte.toString(8).padStart(3, '0')}`;
+  }
+  return text;
+}

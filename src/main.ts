@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Entry point of the bundle: run main() and exit, waiting at most 2 s for stragglers (upstream). */
+import { bootClock, main } from './cli.js';
+import { readConfig } from './config.js';
+import { createLogger } from './log.js';
+
+const SHUTDOWN_GRACE_MS = 2000;
+
+const code = await main(process.argv);
+process.exitCode = code;
+// Everything should be closed by now; if a handle still keeps the loop alive, end anyway.
+setTimeout(() => {
+  const log = createLogger({
+    level: readConfig(process.env).logLevel,
+    sink: (line) => process.stdout.write(`${line}\n`),
+    clock: bootClock(),
+  });
+  log.error('shutdown: timeout waiting to application to quit. This is a bug');
+  process.exit(code);
+}, SHUTDOWN_GRACE_MS).unref();

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Connection settings as plain data in D-Bus shape (a{sa{sv}}), with the helpers the planner
+ * needs. Values keep their D-Bus signature so that what we send back is byte-for-byte what
+ * NetworkManager gave us, except for the ipv4 lists we mean to change.
+ */
+import type { Ipv4Route } from '../model.js';
+
+/** A D-Bus variant as plain data; dbus-next's Variant satisfies it. */
+export interface DbusValue {
+  readonly signature: string;
+  readonly value: unknown;
+}
+
+/** a{sv} */
+export type DbusDict = Readonly<Record<string, DbusValue>>;
+
+/** a{sa{sv}}: setting name → property → value. */
+export type SettingsDict = Readonly<Record<string, DbusDict>>;
+
+/** The three ipv4 lists nm-cloud-setup owns, each entry in NM's aa{sv} form. */
+export interface Ipv4Lists {
+  readonly addresses: readonly DbusDict[];
+  readonly routes: readonly DbusDict[];
+  readonly rules: readonly DbusDict[];
+}
+
+const str = (value: string): DbusValue => ({ signature: 's', value });
+const u32 = (value: number): DbusValue => ({ signature: 'u', value });
+const i32 = (value: number): DbusValue => ({ signature: 'i', value });
+const byte = (value: number): DbusValue => ({ signature: 'y', value });
+
+/** address-data entry: {address: s, prefix: u}. */
+export function addressEntry(address: string, prefix: number): DbusDict {
+  return { address: str(address), prefix: u32(prefix) };
+}
+
+/** route-data entry as libnm serializes it: optional keys only when set. */
+export function routeEntry(route: Ipv4Route): DbusDict {
+  const entry: Record<string, DbusValue> = { dest: str(route.dest), prefix: u32(route.prefix) };
+  if (route.nextHop !== undefined) entry['next-hop'] = str(route.nextHop);
+  if (route.metric !== undefined) entry['metric'] = u32(route.metric);
+  if (route.table !== undefined) entry['table'] = u32(route.table);
+  if (route.type !== undefined) entry['type'] = str(route.type);
+  return entry;
+}
+
+/** A routing rule as nm-cloud-setup creates them. */
+export interface RuleSpec {
+  readonly priority: number;
+  readonly table: number;
+  /** Source address; matched as /32. */
+  readonly from?: string;
+  readonly suppressPrefixlength?: number;
+}
+
+/** routing-rules entry: {family: i, priority: u, from: s, from-len: y, table: u, suppress-prefixlength: i}. */
+export function ruleEntry(rule: RuleSpec): DbusDict {
+  const entry: Record<string, DbusValue> = { family: i32(2), priority: u32(rule.priority) };
+  if (rule.from !== undefined) {
+    entry['from'] = str(rule.from);
+    entry['from-len'] = byte(32);
+  }
+  entry['table'] = u32(rule.table);
+  if (rule.suppressPrefixlength !== undefined) entry['suppress-prefixlength'] = i32(rule.suppressPrefixlength);
+  return entry;
+}
+
+/** A string property, or undefined. */
+export function getString(settings: SettingsDict, setting: string, key: string): string | undefined {
+  const value = settings[setting]?.[key]?.value;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** One entry of the `user` setting's data (a{ss}). */
+export function getUserData(settings: SettingsDict, key: string): string | undefined {
+  const data = settings['user']?.['data']?.value;
+  if (data === null || typeof data !== 'object') return undefined;
+  const value = (data as Record<string, unknown>)[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * Reads ipv4 addresses, routes and routing rules; undefined when there is no ipv4 setting.
+ * Prefers address-data/route-data and falls back to the legacy aau keys, as libnm does.
+ */
+export function readIpv4Lists(settings: SettingsDict): Ipv4Lists | undefined {
+  const ipv4 = settings['ipv4'];
+  if (ipv4 === undefined) return undefined;
+  return {
+    addresses: dictList(ipv4['address-data']) ?? legacyList(ipv4['addresses'], legacyAddress),
+    routes: dictList(ipv4['route-data']) ?? legacyList(ipv4['routes'], legacyRoute),
+    rules: dictList(ipv4['routing-rules']) ?? [],
+  };
+}
+
+/**
+ * Returns a copy of `settings` whose ipv4 lists are `lists`. The legacy `addresses`/`routes`
+ * keys are dropped: when both forms are present the daemon uses the legacy one, which cannot
+ * express `table` or `type` and would silently undo our changes.
+ */
+export function withIpv4Lists(settings: SettingsDict, lists: Ipv4Lists): SettingsDict {
+  const ipv4: Record<string, DbusValue> = { ...settings['ipv4'] };
+  delete ipv4['addresses'];
+  delete ipv4['routes'];
+  delete ipv4['address-labels'];
+  ipv4['address-data'] = { signature: 'aa{sv}', value: lists.addresses };
+  ipv4['route-data'] = { signature: 'aa{sv}', value: lists.routes };
+  ipv4['routing-rules'] = { signature: 'aa{sv}', value: lists.rules };
+  return { ...settings, ipv4 };
+}
+
+function dictList(value: DbusValue | undefined): DbusDict[] | undefined {
+  return value !== undefined && Array.isArray(value.value) ? (value.value as DbusDict[]) : undefined;
+}
+
+function legacyList(value: DbusValue | undefined, convert: (item: number[]) => DbusDict | undefined): DbusDict[] {
+  if (value === undefined || !Array.isArray(value.value)) return [];
+  return (value.value as number[][]).map(convert).filter((item): item is DbusDict => item !== undefined);
+}
+
+// Legacy entries carry in_addr_t values in network byte order, marshalled as host-order u32.
+function inAddrToString(value: number): string {
+  return [0, 8, 16, 24].map((shift) => (value >>> shift) & 0xff).join('.');
+}
+
+function legacyAddress([address, prefix]: number[]): DbusDict | undefined {
+  return address === undefined || prefix === undefined ? undefined : addressEntry(inAddrToString(address), prefix);
+}
+
+function legacyRoute([dest, prefix, nextHop, metric]: number[]): DbusDict | undefined {
+  if (dest === undefined || prefix === undefined) return undefined;
+  return routeEntry({
+    dest: inAddrToString(dest),
+    prefix,
+    ...(nextHop ? { nextHop: inAddrToString(nextHop) } : {}),
+    ...(metric !== undefined ? { metric } : {}),
+  });
+}
+
+// Values a routing rule has when a key is absent; NM may or may not spell them out.
+const RULE_DEFAULTS: Readonly<Record<string, unknown>> = {
+  'from-len': 0,
+  'to-len': 0,
+  table: 0,
+  action: 1,
+  invert: false,
+  'suppress-prefixlength': -1,
+  fwmark: 0,
+  fwmask: 0,
+  tos: 0,
+  ipproto: 0,
+};
+
+/**
+ * A canonical text for an entry, so equal entries compare equal however NM spelled them:
+ * keys sorted, D-Bus integer widths ignored, default-valued rule keys dropped.
+ */
+export function entryKey(entry: DbusDict, kind: 'address' | 'route' | 'rule'): string {
+  const pairs: [string, unknown][] = [];
+  for (const [key, { value }] of Object.entries(entry)) {
+    const plain = typeof value === 'bigint' ? Number(value) : value;
+    if (kind === 'rule' && RULE_DEFAULTS[key] === plain) continue;
+    if (kind === 'rule' && (key === 'from' || key === 'to') && !entry[`${key}-len`]?.value) continue;
+    pairs.push([key, plain]);
+  }
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(pairs);
+}
+
+/** An address's identity for de-duplication: address and prefix, ignoring attributes (upstream). */
+export function addressIdentity(entry: DbusDict): string {
+  return `${String(entry['address']?.value)}/${String(entry['prefix']?.value)}`;
+}

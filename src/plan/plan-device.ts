@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { parseBoolean } from '../config.js';
+import type { InterfaceConfig } from '../model.js';
+import {
+  getString,
+  getUserData,
+  readIpv4Lists,
+  withIpv4Lists,
+  type Ipv4Lists,
+  type SettingsDict,
+} from '../nm/settings.js';
+import { ipv4ListsDiffer, mergeIpv4Lists } from './ipv4-lists.js';
+import { cloudIpv4Lists, isSingleAddress, type MetadataTotals } from './policy-routing.js';
+
+/** User-data key that makes nm-cloud-setup leave a profile alone. */
+export const USER_DATA_SKIP = 'org.freedesktop.nm-cloud-setup.skip';
+
+/** Connection type of the profiles nm-cloud-setup configures on Ethernet devices. */
+export const ETHERNET_TYPE = '802-3-ethernet';
+
+/** What to do with one device's applied connection. */
+export type DevicePlan =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'unchanged'; readonly isSingleAddress: boolean }
+  | { readonly kind: 'reapply'; readonly settings: SettingsDict };
+
+export interface PlanInput {
+  readonly applied: SettingsDict;
+  /** The persistent profile of the active connection, whose static entries are kept first. */
+  readonly profile: SettingsDict | undefined;
+  readonly config: InterfaceConfig;
+  readonly totals: MetadataTotals;
+  readonly expectedType: string;
+}
+
+/**
+ * Decides, without side effects, whether and how an applied connection must change
+ * (upstream's _config_existing up to the Reapply call).
+ */
+export function planDevice({ applied, profile, config, totals, expectedType }: PlanInput): DevicePlan {
+  if (parseBoolean(getUserData(applied, USER_DATA_SKIP)) === true) {
+    return { kind: 'skip', reason: `skip applied connection due to user data ${USER_DATA_SKIP}` };
+  }
+  if (getString(applied, 'connection', 'type') !== expectedType) {
+    return { kind: 'skip', reason: 'skip applied connection due to type mismatch' };
+  }
+  const current = readIpv4Lists(applied);
+  if (current === undefined) {
+    return { kind: 'skip', reason: 'skip applied connection due to missing IPv4 configuration' };
+  }
+  const desired = desiredIpv4Lists(expectedType, profile, config, totals);
+  if (!ipv4ListsDiffer(current, desired)) {
+    return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
+  }
+  return { kind: 'reapply', settings: withIpv4Lists(applied, desired) };
+}
+
+/** The profile's static entries (not for VLAN profiles, which OCI owns entirely) then the cloud part. */
+export function desiredIpv4Lists(
+  connectionType: string,
+  profile: SettingsDict | undefined,
+  config: InterfaceConfig,
+  totals: MetadataTotals,
+): Ipv4Lists {
+  const kept = connectionType === 'vlan' || profile === undefined ? undefined : readIpv4Lists(profile);
+  const cloud = cloudIpv4Lists(config, totals);
+  return kept === undefined ? mergeIpv4Lists(cloud) : mergeIpv4Lists(kept, cloud);
+}
