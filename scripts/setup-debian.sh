@@ -1,0 +1,25 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Prepares a fresh Debian machine (as root) to build, run and test nm-cloud-setup:
+# Debian packages, then the npm packages pinned in package-lock.json, then the bundle.
+set -eu
+cd "$(dirname "$0")/.."
+
+packages="nodejs npm network-manager dbus-daemon iproute2 dnsmasq-base curl python3 systemd util-linux"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+# node may come from elsewhere (e.g. NodeSource); only ask apt for it when there is none.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    missing=$(echo "$missing" | tr ' ' '\n' | grep -vx -e nodejs -e npm | tr '\n' ' ')
+fi
+if [ -n "$(echo "$missing" | tr -d ' ')" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+fi
+
+npm ci --no-audit --no-fund
+npm run build
