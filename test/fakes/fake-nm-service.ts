@@ -59,6 +59,8 @@ export interface FakeNmOptions {
   rejectPreserveExternalIp?: boolean;
   /** Version id of the first device; each device gets its own range. Default 2^53 + 1. */
   versionIdBase?: bigint;
+  /** Reapply answers only after this long (the change itself is immediate), to test SIGTERM mid-run. */
+  reapplyDelayMs?: number;
 }
 
 export interface FakeNmCall {
@@ -692,9 +694,11 @@ class DeviceIface extends dbusInterface.Interface {
   GetAppliedConnection(flags: number): [Settings, bigint] {
     return this.nm.record('GetAppliedConnection', this.dev.path, [flags], () => this.nm.getApplied(this.dev, flags));
   }
-  Reapply(connection: Settings, versionId: bigint, flags: number): void {
+  Reapply(connection: Settings, versionId: bigint, flags: number): void | Promise<void> {
     this.nm.record('Reapply', this.dev.path, [connection, versionId, flags],
       () => this.nm.reapply(this.dev, connection, versionId, flags));
+    const delay = this.nm.opts.reapplyDelayMs ?? 0;
+    if (delay > 0) return new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 DeviceIface.configureMembers({
