@@ -13,6 +13,8 @@ await build({
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   // Optional dbus-next transports (abstract sockets, X11 session lookup) that we never use.
   external: ['usocket', 'x11'],
+  // Under --jitless every byte is parsed by the interpreter: minifying cuts start-up by ~40 ms.
+  minify: true,
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The dependency rules of docs/architecture.md, checked on the sources.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './helpers/bundle.js';
+
+const SRC = join(REPO_ROOT, 'src');
+
+function sources(dir = SRC): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+  );
+}
+
+const FILES = sources().map((path) => ({ path: relative(SRC, path), text: readFileSync(path, 'utf8') }));
+const importsOf = (text: string): string[] => [...text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((match) => match[1] ?? '');
+
+describe('module boundaries', () => {
+  it.each([
+    ['got', ['http.ts']],
+    ['dbus-next', ['nm/dbus-client.ts']],
+    ['commander', ['cli.ts']],
+  ])('only the edge module imports %s', (dependency, allowed) => {
+    const importers = FILES.filter((file) => importsOf(file.text).includes(dependency)).map((file) => file.path);
+    expect(importers).toEqual(allowed);
+  });
+
+  it('only config.ts reads the environment (cli.ts passes process.env in)', () => {
+    const readers = FILES.filter((file) => /process\.env/.test(file.text)).map((file) => file.path).sort();
+    expect(readers).toEqual(['cli.ts', 'config.ts', 'main.ts']);
+  });
+
+  it('providers and the planner never talk to NetworkManager or argv', () => {
+    for (const file of FILES.filter((f) => f.path.startsWith('providers/') || f.path.startsWith('plan/'))) {
+      const imports = importsOf(file.text);
+      expect(imports.filter((path) => /nm-client|dbus-client|cli\.js|run\.js/.test(path)), file.path).toEqual([]);
+    }
+  });
+
+  it('every source file starts with an SPDX line', () => {
+    for (const file of FILES) expect(file.text.startsWith('// SPDX-License-Identifier: LGPL-2.1-or-later\n'), file.path).toBe(true);
+  });
+
+  it('every provider is registered once', () => {
+    const providers = FILES.filter((file) => /^providers\/(?!provider|registry|detect)/.test(file.path)).map((file) =>
+      file.path.replace(/^providers\/|\.ts$/g, ''),
+    );
+    const registry = FILES.find((file) => file.path === 'providers/registry.ts')?.text ?? '';
+    for (const name of providers) expect(registry).toMatch(new RegExp(`import \\{ ${name} \\} from './${name}\\.js'`));
+  });
+});
