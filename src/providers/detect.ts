@@ -13,13 +13,14 @@ export interface DetectedProvider {
 }
 
 /**
- * Turns NM_CLOUD_SETUP_<P>_HOST into a base URL: used verbatim when it has a scheme or any "/",
- * else "http://" is prefixed (upstream). A trailing "/" is dropped, which upstream forgets to do.
+ * Turns NM_CLOUD_SETUP_<P>_HOST into a base URL: used as is when it has a scheme, else
+ * "http://" is prefixed. A trailing "/" is dropped, which upstream forgets to do.
  */
 export function resolveBaseUrl(provider: Provider, config: Config, log: Logger): string {
   const host = config.hostOverrides.get(provider.envName);
   if (host === undefined) return provider.defaultBaseUrl;
-  let url = /^https?:\/\//.test(host) || host.includes('/') ? host : `http://${host}`;
+  // Upstream passes a value with "/" to curl as is, and curl reads a scheme-less URL as http.
+  let url = /^[a-z][a-z0-9+.-]*:\/\//i.test(host) ? host : `http://${host}`;
   url = url.replace(/\/+$/, '');
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
     log.warn(

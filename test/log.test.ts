@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { describe, expect, test } from 'vitest';
+import { createLogger, formatLine, LOG_LEVELS, silentLogger, type LogLevel, type MessageLevel } from '../src/log.js';
+
+const MESSAGE_LEVELS: readonly MessageLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+describe('formatLine', () => {
+  test.each([
+    [12_034_500_000n, 'info', 'msg', '[12.0345] <info>  msg'],
+    [12_034_500_000n, 'warn', 'msg', '[12.0345] <warn>  msg'],
+    [12_034_500_000n, 'trace', 'msg', '[12.0345] <trace> msg'],
+    [12_034_500_000n, 'debug', 'msg', '[12.0345] <debug> msg'],
+    [12_034_500_000n, 'error', 'msg', '[12.0345] <error> msg'],
+    // The fraction is whole 100 µs units, truncated and zero padded to four digits.
+    [0n, 'info', 'x', '[0.0000] <info>  x'],
+    [99_999n, 'info', 'x', '[0.0000] <info>  x'],
+    [100_000n, 'info', 'x', '[0.0001] <info>  x'],
+    [5_000_100_000n, 'debug', 'x', '[5.0001] <debug> x'],
+    [7_050_000_000n, 'debug', 'x', '[7.0500] <debug> x'],
+    [1_999_999_999n, 'debug', 'x', '[1.9999] <debug> x'],
+    [123_456_789_012_345n, 'error', 'x', '[123456.7890] <error> x'],
+  ] as const)('%s ns, %s → %j', (ns, level, message, expected) => {
+    expect(formatLine(ns, level, message)).toBe(expected);
+  });
+
+  test('the message is printed verbatim, including brackets and quotes', () => {
+    expect(formatLine(1_000_000_000n, 'debug', 'http-request[0123456789abcdef, "http://h/x"]: start get ...')).toBe(
+      '[1.0000] <debug> http-request[0123456789abcdef, "http://h/x"]: start get ...',
+    );
+    expect(formatLine(0n, 'info', '')).toBe('[0.0000] <info>  ');
+  });
+});
+
+function capture(level: LogLevel) {
+  const lines: string[] = [];
+  let now = 3_000_000_000n;
+  const log = createLogger({
+    level,
+    sink: (line) => lines.push(line),
+    clock: () => (now += 100_000n),
+  });
+  return { log, lines };
+}
+
+function logAll(log: ReturnType<typeof createLogger>): void {
+  log.trace('t');
+  log.debug('d');
+  log.info('i');
+  log.warn('w');
+  log.error('e');
+}
+
+describe('createLogger', () => {
+  test.each([
+    ['trace', ['t', 'd', 'i', 'w', 'e']],
+    ['debug', ['d', 'i', 'w', 'e']],
+    ['info', ['i', 'w', 'e']],
+    ['warn', ['w', 'e']],
+    ['error', ['e']],
+    ['off', []],
+  ] as const)('level %s prints %j', (level, expected) => {
+    const { log, lines } = capture(level);
+    logAll(log);
+    expect(lines.map((line) => line.slice(line.lastIndexOf(' ') + 1))).toEqual(expected);
+    expect(log.level).toBe(level);
+  });
+
+  test.each(LOG_LEVELS)('isEnabled agrees with what level %s prints', (level) => {
+    const { log, lines } = capture(level);
+    for (const messageLevel of MESSAGE_LEVELS) {
+      const before = lines.length;
+      log[messageLevel]('x');
+      expect(log.isEnabled(messageLevel)).toBe(lines.length > before);
+    }
+  });
+
+  test('lines are formatted with the injected clock, once per printed message', () => {
+    const { log, lines } = capture('trace');
+    logAll(log);
+    expect(lines).toEqual([
+      '[3.0001] <trace> t',
+      '[3.0002] <debug> d',
+      '[3.0003] <info>  i',
+      '[3.0004] <warn>  w',
+      '[3.0005] <error> e',
+    ]);
+  });
+
+  test('a filtered message neither reads the clock nor reaches the sink', () => {
+    let reads = 0;
+    const lines: string[] = [];
+    const log = createLogger({ level: 'warn', sink: (line) => lines.push(line), clock: () => BigInt(++reads) });
+    log.debug('hidden');
+    log.info('hidden');
+    expect(reads).toBe(0);
+    log.warn('shown');
+    expect(reads).toBe(1);
+    expect(lines).toEqual(['[0.0000] <warn>  shown']);
+  });
+
+  test('silentLogger prints nothing and enables nothing', () => {
+    expect(silentLogger.level).toBe('off');
+    for (const level of MESSAGE_LEVELS) expect(silentLogger.isEnabled(level)).toBe(false);
+    expect(() => logAll(silentLogger)).not.toThrow();
+  });
+});
