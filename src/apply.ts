@@ -10,12 +10,15 @@ import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './m
 import { normalizeHwaddr } from './net/hwaddr.js';
 import { DeviceState, DeviceType, NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
 import type { NmClient, NmDevice } from './nm/nm-client.js';
-import { getString, withIpv4Lists, type DbusValue, type SettingsDict } from './nm/settings.js';
-import { ETHERNET_TYPE, desiredIpv4Lists, planDevice } from './plan/plan-device.js';
+import { getString, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from './nm/settings.js';
+import { ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE, desiredIpv4Lists, planDevice } from './plan/plan-device.js';
 import { MAX_INTERFACES, type MetadataTotals } from './plan/policy-routing.js';
 
 /** How many times a Reapply is retried after another client changed the applied connection. */
 export const MAX_REAPPLY_RETRIES = 5;
+
+/** macvlan.mode of the MACVLAN under an OCI VLAN VNIC: VEPA, as upstream. */
+const MACVLAN_MODE_VEPA = 1;
 
 /** User-data that marks profiles nm-cloud-setup created. */
 export const USER_DATA_ORIGIN = 'org.freedesktop.NetworkManager.origin';
@@ -87,6 +90,9 @@ async function configureOne(context: ApplyContext, config: InterfaceConfig, tota
     log.debug(`${scope}: skip because number of supported interfaces reached`);
     return false;
   }
+  if (context.allowNewConnections && config.vlanTag !== undefined && config.vlanTag !== 0) {
+    return configureVlanVnic(context, config, totals);
+  }
   const device = context.devices.find(
     (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === config.hwaddr,
   );
@@ -97,7 +103,64 @@ async function configureOne(context: ApplyContext, config: InterfaceConfig, tota
   if (context.allowNewConnections && device.state === DeviceState.disconnected) {
     return createEthernetConnection(context, device, config, totals);
   }
-  return configureExisting(context, device, config, totals);
+  return configureExisting(context, device, config, totals, ETHERNET_TYPE);
+}
+
+/**
+ * OCI bare metal: a VLAN VNIC is a MACVLAN on the physical NIC (carrying the VNIC's MAC) with a
+ * VLAN on top that holds the address. Each is created when no device of its kind has the MAC.
+ */
+async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<boolean> {
+  const { log } = context;
+  const tag = config.vlanTag ?? 0;
+  const parent = config.parentHwaddr;
+  if (parent === undefined) {
+    log.warn(`config device ${config.hwaddr}: has vlan id ${tag} but no parent device`);
+    return false;
+  }
+  const macvlanName = `macvlan${config.ifaceIdx}`;
+  const findDevice = (deviceType: number): NmDevice | undefined =>
+    context.devices.find((device) => device.deviceType === deviceType && device.hwaddr === config.hwaddr);
+
+  let changed = false;
+  const macvlan = findDevice(DeviceType.macvlan);
+  if (macvlan !== undefined) {
+    changed = (await configureExisting(context, macvlan, config, totals, MACVLAN_TYPE)) || changed;
+  } else {
+    log.debug(`config device ${config.hwaddr}: creating ${macvlanName} connection for VLAN ${tag} on ${parent}...`);
+    // With NM_CLOUD_SETUP_MAP_INTERFACES the physical NIC is known by name only (CI's veths
+    // have no permanent MAC), so the parent is named instead of matched by MAC.
+    const parentName = context.mapInterfaces.find((mapping) => mapping.hwaddr === parent)?.iface;
+    const settings: SettingsDict = {
+      connection: { id: str(macvlanName), type: str(MACVLAN_TYPE), 'interface-name': str(macvlanName) },
+      macvlan: { mode: { signature: 'u', value: MACVLAN_MODE_VEPA }, ...(parentName === undefined ? {} : { parent: str(parentName) }) },
+      ipv4: { method: str('disabled') },
+      ipv6: { method: str('disabled') },
+      '802-3-ethernet': {
+        ...(parentName === undefined ? { 'mac-address': macBytes(parent) } : {}),
+        'cloned-mac-address': macBytes(config.hwaddr),
+      },
+      user: originUserData(),
+    };
+    changed = (await createConnection(context, settings, '/', config.hwaddr)) || changed;
+  }
+
+  const vlan = findDevice(DeviceType.vlan);
+  if (vlan !== undefined) {
+    changed = (await configureExisting(context, vlan, config, totals, VLAN_TYPE)) || changed;
+  } else {
+    log.debug(`config device ${config.hwaddr}: creating vlan connection for VLAN ${tag} on ${config.hwaddr}...`);
+    const base: SettingsDict = {
+      connection: { id: str(`vlan${config.ifaceIdx}`), type: str(VLAN_TYPE) },
+      vlan: { parent: str(macvlanName), id: { signature: 'u', value: tag } },
+      ipv4: { method: str('manual') },
+      '802-3-ethernet': { 'mac-address': macBytes(config.hwaddr), 'cloned-mac-address': macBytes(config.hwaddr) },
+      user: originUserData(),
+    };
+    const settings = withIpv4Lists(base, desiredIpv4Lists(VLAN_TYPE, undefined, config, totals));
+    changed = (await createConnection(context, settings, '/', config.hwaddr)) || changed;
+  }
+  return changed;
 }
 
 async function configureExisting(
@@ -105,6 +168,7 @@ async function configureExisting(
   device: NmDevice,
   config: InterfaceConfig,
   totals: MetadataTotals,
+  expectedType: string,
 ): Promise<boolean> {
   const { nm, log, cancellation } = context;
   const scope = `config device ${config.hwaddr}`;
@@ -126,7 +190,7 @@ async function configureExisting(
             log.debug(`${scope}: cannot read the profile of the active connection (${errorMessage(error)})`);
             return undefined;
           });
-    const plan = planDevice({ applied: applied.settings, profile, config, totals, expectedType: ETHERNET_TYPE });
+    const plan = planDevice({ applied: applied.settings, profile, config, totals, expectedType });
     const name = `"${getString(applied.settings, 'connection', 'id') ?? ''}" (${getString(applied.settings, 'connection', 'uuid') ?? ''})`;
     if (plan.kind === 'skip') {
       log.debug(`${scope}: ${plan.reason}`);
@@ -170,28 +234,38 @@ async function reapply(context: ApplyContext, path: string, settings: SettingsDi
 }
 
 /** Creates and activates a profile for a disconnected Ethernet device (OCI VMs: VNICs without DHCP). */
-async function createEthernetConnection(
+function createEthernetConnection(
   context: ApplyContext,
   device: NmDevice,
   config: InterfaceConfig,
   totals: MetadataTotals,
 ): Promise<boolean> {
-  const { nm, log } = context;
   const base: SettingsDict = {
     connection: { type: str(ETHERNET_TYPE) },
     '802-3-ethernet': { 'mac-address': macBytes(config.hwaddr) },
     ipv4: { method: str('manual') },
-    user: { data: { signature: 'a{ss}', value: { [USER_DATA_ORIGIN]: 'nm-cloud-setup' } } },
+    user: originUserData(),
   };
   const settings = withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, config, totals));
+  // Upstream names the device by interface here, by MAC for the VLAN VNICs.
+  return createConnection(context, settings, device.path, device.iface);
+}
+
+/** AddAndActivateConnection; never cancellable, and a failure is logged as "no change". */
+async function createConnection(context: ApplyContext, settings: SettingsDict, devicePath: string, subject: string): Promise<boolean> {
   try {
-    const active = await nm.addAndActivateConnection(settings, device.path);
-    log.debug(`config device ${device.iface}: connection "${active.id}" (${active.uuid}) created`);
+    const active = await context.nm.addAndActivateConnection(settings, devicePath);
+    context.log.debug(`config device ${subject}: connection "${active.id}" (${active.uuid}) created`);
     return true;
   } catch (error) {
-    log.warn(`config device ${device.iface}: failure to activate connection: ${errorMessage(error)}`);
+    context.log.warn(`config device ${subject}: failure to activate connection: ${errorMessage(error)}`);
     return false;
   }
+}
+
+/** Marks a profile as created by nm-cloud-setup. */
+function originUserData(): DbusDict {
+  return { data: { signature: 'a{ss}', value: { [USER_DATA_ORIGIN]: 'nm-cloud-setup' } } };
 }
 
 function str(value: string): DbusValue {

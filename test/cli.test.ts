@@ -37,6 +37,10 @@ describe('runs without a cloud', () => {
     for (const line of lines) expect(line).toMatch(LINE);
     expect(lines.map((line) => line.replace(/^\[[^\]]+\] /, ''))).toEqual([
       '<info>  provider ec2 not detected: provider is disabled',
+      '<info>  provider GCP not detected: provider is disabled',
+      '<info>  provider azure not detected: provider is disabled',
+      '<info>  provider aliyun not detected: provider is disabled',
+      '<info>  provider oci not detected: provider is disabled',
       '<info>  no provider detected',
     ]);
     expect(await runCli({})).toMatchObject({ code: 0, stdout: '', stderr: '' });

@@ -55,3 +55,12 @@ export function defaultGateway(cidr: Ipv4Cidr): string {
   octets[3] = ((octets[3] ?? 0) + 1) & 0xff;
   return octets.join('.');
 }
+
+/** Prefix length of a dotted netmask such as 255.255.240.0; undefined unless the ones are contiguous. */
+export function netmaskToPrefix(text: string): number | undefined {
+  if (parseIpv4(text) === undefined) return undefined;
+  const hostBits = ~ipv4ToNumber(text) >>> 0;
+  // Host bits must be a run of low ones: 0b0..01..1 plus one is a power of two.
+  if ((hostBits & (hostBits + 1)) !== 0) return undefined;
+  return 32 - hostBits.toString(2).replace(/0/g, '').length;
+}

@@ -17,6 +17,9 @@ export const USER_DATA_SKIP = 'org.freedesktop.nm-cloud-setup.skip';
 
 /** Connection type of the profiles nm-cloud-setup configures on Ethernet devices. */
 export const ETHERNET_TYPE = '802-3-ethernet';
+/** Connection types of the two profiles an OCI bare-metal VLAN VNIC gets. */
+export const MACVLAN_TYPE = 'macvlan';
+export const VLAN_TYPE = 'vlan';
 
 /** What to do with one device's applied connection. */
 export type DevicePlan =
@@ -48,6 +51,8 @@ export function planDevice({ applied, profile, config, totals, expectedType }: P
   if (current === undefined) {
     return { kind: 'skip', reason: 'skip applied connection due to missing IPv4 configuration' };
   }
+  // A MACVLAN only carries the VLAN VNIC on top of it: its own addressing is never touched.
+  if (expectedType === MACVLAN_TYPE) return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
   const desired = desiredIpv4Lists(expectedType, profile, config, totals);
   if (!ipv4ListsDiffer(current, desired)) {
     return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
@@ -62,7 +67,7 @@ export function desiredIpv4Lists(
   config: InterfaceConfig,
   totals: MetadataTotals,
 ): Ipv4Lists {
-  const kept = connectionType === 'vlan' || profile === undefined ? undefined : readIpv4Lists(profile);
+  const kept = connectionType === VLAN_TYPE || profile === undefined ? undefined : readIpv4Lists(profile);
   const cloud = cloudIpv4Lists(config, totals);
   return kept === undefined ? mergeIpv4Lists(cloud) : mergeIpv4Lists(kept, cloud);
 }

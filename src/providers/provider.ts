@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { ProviderEnvName } from '../config.js';
+import { errorMessage, isCancellation } from '../errors.js';
 import type { MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
 import type { InterfaceConfig } from '../model.js';
@@ -81,4 +82,72 @@ export async function allOrNothing<T>(
   );
   if (firstError !== undefined) throw firstError.error;
   return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+const KIB = 1024;
+
+/** Upstream's limits for one kind of poll: overall window and body cap (attempts: 3 s, 1 s apart). */
+export interface PollLimits {
+  readonly overallMs: number;
+  readonly maxBytes: number;
+}
+
+/** Detection requests: 7 s, 256 KiB. */
+export const DETECT_LIMITS: PollLimits = { overallMs: 7000, maxBytes: 256 * KIB };
+/** Interface listings: 15 s, 256 KiB. */
+export const LISTING_LIMITS: PollLimits = { overallMs: 15000, maxBytes: 256 * KIB };
+/** Everything else: 10 s, 512 KiB. */
+export const LEAF_LIMITS: PollLimits = { overallMs: 10000, maxBytes: 512 * KIB };
+
+/** Polls a GET until HTTP 200 and returns the body as text. */
+export async function fetchText(
+  context: Pick<ProviderContext, 'http'>,
+  url: string,
+  options: { readonly headers?: Readonly<Record<string, string>>; readonly limits: PollLimits; readonly signal: AbortSignal },
+): Promise<string> {
+  const response = await context.http.poll(
+    {
+      url,
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      timeoutMs: 3000,
+      maxBytes: options.limits.maxBytes,
+      signal: options.signal,
+    },
+    { overallMs: options.limits.overallMs, intervalMs: 1000 },
+  );
+  return response.body.toString('utf8');
+}
+
+/**
+ * Detection by one GET that must answer 200 within 7 s (GCP, Azure, Aliyun, OCI).
+ * `failure` prefixes the error, e.g. "failure to get GCP metadata".
+ */
+export async function detectByGet(
+  context: ProviderContext,
+  url: string,
+  options: { readonly headers?: Readonly<Record<string, string>>; readonly failure: string; readonly session: () => MetadataSession },
+): Promise<DetectResult> {
+  try {
+    await fetchText(context, url, { limits: DETECT_LIMITS, signal: context.signal, ...(options.headers ? { headers: options.headers } : {}) });
+    return { detected: true, session: options.session() };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return { detected: false, reason: `${options.failure}: ${errorMessage(error)}` };
+  }
+}
+
+/**
+ * Parses an index listing (GCP and Azure): one decimal number >= 0 per line, lines split on
+ * "\n", "\r", "\r\n" or NUL, blank lines skipped, anything else skipped too. With
+ * `stripSlash` one trailing "/" per line is dropped first (interface and address listings).
+ */
+export function parseIndexList(body: string, { stripSlash }: { readonly stripSlash: boolean }): number[] {
+  const indexes: number[] = [];
+  for (const rawLine of body.split(/\r\n|\r|\n|\0/)) {
+    let line = rawLine;
+    if (stripSlash && line.endsWith('/')) line = line.slice(0, -1);
+    line = line.trim();
+    if (/^[0-9]+$/.test(line) && Number.isSafeInteger(Number(line))) indexes.push(Number(line));
+  }
+  return indexes;
 }

@@ -6,7 +6,8 @@ import { isCancellation, MetadataError, PollTimeoutError } from '../../src/error
 import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
 import { createLogger } from '../../src/log.js';
 import type { InterfaceConfig } from '../../src/model.js';
-import { ec2, parseLocalIpv4s, parseMacListing } from '../../src/providers/ec2.js';
+import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
+import { parseMacListing } from '../../src/providers/mac-listing.js';
 import type { MetadataSession } from '../../src/providers/provider.js';
 
 const BASE = 'http://169.254.169.254';

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { netmaskToPrefix, parseIpv4, parseIpv4Cidr } from '../net/ipv4.js';
+import { fetchMacListing, macLeafUrl } from './mac-listing.js';
+import { allOrNothing, detectByGet, fetchText, joinUrl, LEAF_LIMITS, type MetadataSession, type Provider, type ProviderContext } from './provider.js';
+
+const META_DATA_PATH = '/2016-01-01/meta-data/';
+
+/** Parses private-ipv4s: comma-separated, also in the JSON-ish `["a","b"]` form. */
+export function parsePrivateIpv4s(body: string): { ipv4s: string[]; invalid: string[] } {
+  const ipv4s: string[] = [];
+  const invalid: string[] = [];
+  for (const piece of body.split(',')) {
+    const text = piece.trim().replace(/[[\]"]/g, '').trim();
+    if (text === '') continue;
+    const address = parseIpv4(text);
+    if (address === undefined) invalid.push(text);
+    else ipv4s.push(address);
+  }
+  return { ipv4s, invalid };
+}
+
+/** Alibaba Cloud: the EC2-like MAC tree, with its own gateway and a primary address to put first. */
+export const aliyun: Provider = {
+  name: 'aliyun',
+  envName: 'ALIYUN',
+  // Upstream's default has no scheme ("100.100.100.200"); curl reads it as http.
+  defaultBaseUrl: 'http://100.100.100.200',
+  allowNewConnectionsByDefault: false,
+
+  detect(context) {
+    return detectByGet(context, joinUrl(context.baseUrl, META_DATA_PATH), {
+      failure: 'failure to get ALIYUN metadata',
+      session: () => createSession(context),
+    });
+  },
+};
+
+function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+  const listingUrl = joinUrl(baseUrl, META_DATA_PATH, 'network/interfaces/macs/');
+
+  return {
+    async getConfig(records, signal) {
+      const macs = await fetchMacListing({ http, log, url: listingUrl, records, signal });
+      await allOrNothing(
+        signal,
+        macs.map((mac) => async (macSignal: AbortSignal) => {
+          const record = records.get(mac.hwaddr);
+          if (record === undefined) return;
+          const leaf = (name: string) => (s: AbortSignal) =>
+            fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal: s });
+          const [vpcCidr = '', privateIpv4s = '', primaryIp = '', netmask = '', gateway = ''] = await allOrNothing(macSignal, [
+            leaf('vpc-cidr-block'),
+            leaf('private-ipv4s'),
+            leaf('primary-ip-address'),
+            leaf('netmask'),
+            leaf('gateway'),
+          ]);
+          const warn = (what: string, value: string): void =>
+            log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
+
+          const { ipv4s, invalid } = parsePrivateIpv4s(privateIpv4s);
+          for (const text of invalid) warn('address in private-ipv4s', text);
+          // The primary goes first (2022 fix): the list is not ordered.
+          const primary = parseIpv4(primaryIp.trim());
+          if (primary === undefined) warn('primary-ip-address', primaryIp);
+          const primaryAt = primary === undefined ? -1 : ipv4s.indexOf(primary);
+          if (primaryAt > 0) ipv4s.unshift(...ipv4s.splice(primaryAt, 1));
+          record.ipv4s = ipv4s;
+
+          // The subnet is vpc-cidr-block's address with netmask's length (upstream discards the
+          // CIDR's own prefix). Upstream silently uses prefix 0 for a bad netmask, which would
+          // route the whole internet via this NIC's table; here the interface stays unconfigured.
+          const vpc = parseIpv4Cidr(vpcCidr.trim());
+          const prefix = netmaskToPrefix(netmask.trim());
+          if (vpc === undefined) warn('vpc-cidr-block', vpcCidr);
+          if (prefix === undefined) warn('netmask', netmask);
+          if (vpc !== undefined && prefix !== undefined) record.cidr = { address: vpc.address, prefix };
+
+          // Aliyun's router is not the first address of the subnet (2021 fix).
+          const router = parseIpv4(gateway.trim());
+          if (router === undefined) warn('gateway', gateway);
+          else record.gateway = router;
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { MetadataError } from '../errors.js';
+import { normalizeHwaddr } from '../net/hwaddr.js';
+import { parseIpv4 } from '../net/ipv4.js';
+import type { Ipv4Route } from '../model.js';
+import {
+  allOrNothing,
+  detectByGet,
+  fetchText,
+  joinUrl,
+  LEAF_LIMITS,
+  parseIndexList,
+  recordFor,
+  type MetadataSession,
+  type Provider,
+  type ProviderContext,
+} from './provider.js';
+
+const HEADERS = { 'Metadata-Flavor': 'Google' };
+const INSTANCE_PATH = '/computeMetadata/v1/instance';
+
+/** Metric of the local routes for forwarded IPs (internal load balancers). */
+export const FORWARDED_IP_ROUTE_METRIC = 100;
+
+/**
+ * Google Cloud: forwarded IPs (internal load balancer addresses) become /32 routes of type
+ * "local", so the instance accepts traffic for them. No addresses, no policy routing.
+ */
+export const gcp: Provider = {
+  name: 'GCP',
+  envName: 'GCP',
+  defaultBaseUrl: 'http://metadata.google.internal',
+  allowNewConnectionsByDefault: false,
+
+  detect(context) {
+    return detectByGet(context, joinUrl(context.baseUrl, INSTANCE_PATH, '/id'), {
+      headers: HEADERS,
+      failure: 'failure to get GCP metadata',
+      session: () => createSession(context),
+    });
+  },
+};
+
+function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+  const fetch = (path: string, signal: AbortSignal): Promise<string> =>
+    fetchText({ http }, joinUrl(baseUrl, INSTANCE_PATH, '/network-interfaces/', path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
+
+  return {
+    async getConfig(records, signal) {
+      const interfaces = parseIndexList(await fetch('', signal), { stripSlash: true });
+      log.info(`found GCP interfaces: ${interfaces.length}`);
+      if (interfaces.length === 0) throw new MetadataError('no GCP interfaces found');
+
+      await allOrNothing(
+        signal,
+        interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
+          const scope = `GCP interface[${intern}]`;
+          log.debug(`${scope}: retrieving configuration`);
+          const hwaddr = normalizeHwaddr(await fetch(`${intern}/mac`, taskSignal));
+          if (hwaddr === undefined) {
+            log.info(`${scope}: invalid MAC address returned`);
+            throw new MetadataError(`invalid MAC address for index ${intern}`);
+          }
+          const record = recordFor(records, hwaddr);
+          if (record.ifaceIdx >= 0) {
+            log.info(`${scope}: duplicate MAC address ${hwaddr} returned`);
+            throw new MetadataError(`duplicate MAC address for index ${intern}`);
+          }
+          record.ifaceIdx = extern;
+          log.info(`${scope}: found a ${record.wasRequested ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
+
+          // Upstream does not strip a trailing "/" here: "0/" is not an index.
+          const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ips/`, taskSignal), { stripSlash: false });
+          log.info(`${scope}: found ${forwarded.length} forwarded ips`);
+          // Upstream fails the whole run here, so an interface without forwarded IPs means nothing
+          // is configured anywhere; kept for parity (docs/differences-from-upstream.md).
+          if (forwarded.length === 0) throw new MetadataError('found no forwarded ip');
+
+          const routes = await allOrNothing(
+            taskSignal,
+            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Ipv4Route> => {
+              const address = parseIpv4((await fetch(`${intern}/forwarded-ips/${index}`, ipSignal)).trim());
+              if (address === undefined) throw new MetadataError('forwarded-ip is not a valid ip address');
+              log.info(`${scope}: adding forwarded-ip ${address}`);
+              // No table: NM puts routes of type "local" into the local table (255).
+              return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
+            }),
+          );
+          record.routes = routes;
+        }),
+      );
+    },
+  };
+}
