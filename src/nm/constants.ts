@@ -3,6 +3,7 @@
 /** NetworkManager's well-known bus name and object paths. */
 export const NM_BUS_NAME = 'org.freedesktop.NetworkManager';
 export const NM_PATH = '/org/freedesktop/NetworkManager';
+export const NM_SETTINGS_PATH = '/org/freedesktop/NetworkManager/Settings';
 
 /** D-Bus interfaces the tool talks to. */
 export const NM_IFACE = {
@@ -10,6 +11,7 @@ export const NM_IFACE = {
   device: 'org.freedesktop.NetworkManager.Device',
   wired: 'org.freedesktop.NetworkManager.Device.Wired',
   active: 'org.freedesktop.NetworkManager.Connection.Active',
+  settings: 'org.freedesktop.NetworkManager.Settings',
   settingsConnection: 'org.freedesktop.NetworkManager.Settings.Connection',
   properties: 'org.freedesktop.DBus.Properties',
 } as const;

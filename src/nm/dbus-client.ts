@@ -7,7 +7,7 @@
 import dbus from 'dbus-next';
 import { CancelledError, errorMessage, NmError, NmTimeoutError, VersionIdMismatchError } from '../errors.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
-import { DeviceType, NM_BUS_NAME, NM_CALL_TIMEOUT_MS, NM_ERROR, NM_IFACE, NM_PATH } from './constants.js';
+import { DeviceType, NM_BUS_NAME, NM_CALL_TIMEOUT_MS, NM_ERROR, NM_IFACE, NM_PATH, NM_SETTINGS_PATH } from './constants.js';
 import type { ActiveConnectionInfo, AppliedConnection, NmClient, NmDevice } from './nm-client.js';
 import type { DbusValue, SettingsDict } from './settings.js';
 
@@ -111,6 +111,19 @@ export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_
     };
   };
 
+  /** Settings.AddConnection + ActivateConnection; the profile is removed again if activation fails. */
+  const addThenActivate = async (wire: ReturnType<typeof toWireSettings>): Promise<string> => {
+    const [profilePath] = (await call(NM_SETTINGS_PATH, NM_IFACE.settings, 'AddConnection', 'a{sa{sv}}', [wire])) as [string];
+    try {
+      const [activePath] = (await call(NM_PATH, NM_IFACE.manager, 'ActivateConnection', 'ooo', [profilePath, '/', '/'])) as [string];
+      return activePath;
+    } catch (error) {
+      // Half-applied is worse than not applied: no orphan profile that a rerun would duplicate.
+      await call(profilePath, NM_IFACE.settingsConnection, 'Delete').catch(() => undefined);
+      throw error;
+    }
+  };
+
   return {
     async isRunning() {
       const [hasOwner] = await call('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', [NM_BUS_NAME], {
@@ -146,11 +159,19 @@ export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_
     },
 
     async addAndActivateConnection(settings, devicePath): Promise<ActiveConnectionInfo> {
-      const [, activePath] = (await call(NM_PATH, NM_IFACE.manager, 'AddAndActivateConnection', 'a{sa{sv}}oo', [
-        toWireSettings(settings),
-        devicePath,
-        '/',
-      ])) as [string, string];
+      const wire = toWireSettings(settings);
+      let activePath: string;
+      try {
+        [, activePath] = (await call(NM_PATH, NM_IFACE.manager, 'AddAndActivateConnection', 'a{sa{sv}}oo', [wire, devicePath, '/'])) as [
+          string,
+          string,
+        ];
+      } catch (error) {
+        if (devicePath !== '/' || !(error instanceof NmError) || error instanceof NmTimeoutError) throw error;
+        // NM (1.42 at least) cannot AddAndActivate a software device (VLAN, MACVLAN) that does
+        // not exist yet ("Failed to find a compatible device"); ActivateConnection creates it.
+        activePath = await addThenActivate(wire);
+      }
       const props = await getAll(activePath, NM_IFACE.active);
       return { path: activePath, id: String(props['Id']?.value ?? ''), uuid: String(props['Uuid']?.value ?? '') };
     },

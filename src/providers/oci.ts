@@ -113,10 +113,8 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       } catch {
         vnics = undefined;
       }
-      if (!Array.isArray(vnics)) {
-        log.warn("get-config: JSON parse failure, can't configure VNICs");
-        throw new MetadataError("JSON parse failure, can't configure VNICs");
-      }
+      // Upstream's error text carries its own "get-config: " prefix.
+      if (!Array.isArray(vnics)) throw new MetadataError("get-config: JSON parse failure, can't configure VNICs");
       applyVnics(vnics, records, log);
     },
   };

@@ -61,6 +61,12 @@ export interface FakeNmOptions {
   versionIdBase?: bigint;
   /** Reapply answers only after this long (the change itself is immediate), to test SIGTERM mid-run. */
   reapplyDelayMs?: number;
+  /**
+   * NM 1.42's AddAndActivateConnection on device "/" cannot create a software device (VLAN,
+   * MACVLAN): it fails with UnknownDevice "Failed to find a compatible device for this
+   * connection". Settings.AddConnection + ActivateConnection still work.
+   */
+  addAndActivateNeedsExistingSoftwareDevice?: boolean;
 }
 
 export interface FakeNmCall {
@@ -112,6 +118,7 @@ const ERR = {
   versionIdMismatch: `${NM}.Device.VersionIdMismatch`,
   deviceFailed: `${NM}.Device.Failed`,
   unknownDevice: `${NM}.UnknownDevice`,
+  unknownConnection: `${NM}.UnknownConnection`,
   notAvailable: `${NM}.ConnectionNotAvailable`,
   invalidProperty: `${NM}.Settings.Connection.InvalidProperty`,
   missingProperty: `${NM}.Settings.Connection.MissingProperty`,
@@ -402,7 +409,7 @@ function fromDbus(received: Settings): Settings {
 // ------------------------------------------------------------------------------------------------
 // Model
 
-interface Profile { n: number; path: string; settings: Settings }
+interface Profile { n: number; path: string; settings: Settings; iface: SettingsConnectionIface }
 interface Active { path: string; profile: Profile; device: Device; iface: ActiveIface }
 interface Device {
   n: number;
@@ -424,12 +431,15 @@ class FakeNmImpl implements FakeNm {
   readonly calls: FakeNmCall[] = [];
   readonly busErrors: unknown[] = [];
   readonly devs: Device[] = [];
+  readonly profiles = new Map<string, Profile>();
   readonly manager: ManagerIface;
+  readonly settings: SettingsIface;
   private nextProfile = 1;
   private nextActive = 1;
 
   constructor(readonly bus: MessageBus, readonly opts: FakeNmOptions) {
     this.manager = new ManagerIface(this);
+    this.settings = new SettingsIface(this);
   }
 
   // --- model operations ---
@@ -458,8 +468,10 @@ class FakeNmImpl implements FakeNm {
 
   addProfile(settings: Settings): Profile {
     const n = this.nextProfile++;
-    const profile: Profile = { n, path: `${NM_PATH}/Settings/${n}`, settings };
-    this.bus.export(profile.path, new SettingsConnectionIface(profile));
+    const profile: Profile = { n, path: `${NM_PATH}/Settings/${n}`, settings, iface: undefined as unknown as SettingsConnectionIface };
+    profile.iface = new SettingsConnectionIface(this, profile);
+    this.profiles.set(profile.path, profile);
+    this.bus.export(profile.path, profile.iface);
     return profile;
   }
 
@@ -530,29 +542,62 @@ class FakeNmImpl implements FakeNm {
   }
 
   addAndActivate(connection: Settings, devicePath: string): [string, string] {
+    const settings = this.validateNewProfile(connection);
+    const type = field(settings['connection'], 'type') as string;
+    if (devicePath === '/' && (type === 'vlan' || type === 'macvlan') && this.opts.addAndActivateNeedsExistingSoftwareDevice) {
+      throw new DBusError(ERR.unknownDevice, 'Failed to find a compatible device for this connection');
+    }
+    const dev = this.deviceFor(settings, devicePath);
+    const profile = this.addProfile(this.fillIdentity(settings));
+    return [profile.path, this.activate(dev, profile).path];
+  }
+
+  /** Settings.AddConnection: stores the profile, activates nothing. */
+  addConnection(connection: Settings): string {
+    return this.addProfile(this.fillIdentity(this.validateNewProfile(connection))).path;
+  }
+
+  /** ActivateConnection: a software profile on device "/" creates its device, as in real NM. */
+  activateConnection(profilePath: string, devicePath: string): string {
+    const profile = this.profiles.get(profilePath);
+    if (!profile) throw new DBusError(ERR.unknownConnection, `Connection '${profilePath}' is not known`);
+    return this.activate(this.deviceFor(profile.settings, devicePath), profile).path;
+  }
+
+  deleteProfile(profilePath: string): void {
+    const profile = this.profiles.get(profilePath);
+    if (!profile) return;
+    this.profiles.delete(profilePath);
+    this.bus.unexport(profilePath, profile.iface);
+  }
+
+  private validateNewProfile(connection: Settings): Settings {
     const settings = fromDbus(connection);
     const con = (settings['connection'] ??= {});
-    const type = field(con, 'type') as string | undefined;
-    if (!type) throw new DBusError(ERR.missingProperty, 'connection.type: property is missing');
+    if (!field(con, 'type')) throw new DBusError(ERR.missingProperty, 'connection.type: property is missing');
+    return settings;
+  }
 
-    let dev: Device;
+  /* NM fills in a missing id ("Wired connection N"; the Python mock and we say "connection-N"). */
+  private fillIdentity(settings: Settings): Settings {
+    const con = (settings['connection'] ??= {});
+    if (!field(con, 'id')) con['id'] = v('s', `connection-${this.nextProfile}`);
+    if (!field(con, 'uuid')) con['uuid'] = v('s', randomUUID());
+    return settings;
+  }
+
+  private deviceFor(settings: Settings, devicePath: string): Device {
+    const type = field(settings['connection'], 'type') as string;
     if (devicePath !== '/') {
       const found = this.devs.find((d) => d.path === devicePath);
       if (!found) throw new DBusError(ERR.unknownDevice, `Cannot activate unknown device ${devicePath}`);
-      dev = found;
-      this.checkCompatible(dev, settings, type);
-    } else if (type === 'vlan' || type === 'macvlan') {
-      dev = this.addDevice({ iface: this.virtualIfaceName(settings, type), type: DEVICE_TYPE[type], hwaddr: this.virtualHwaddr(settings), state: 100 });
-    } else {
-      throw new DBusError(ERR.unknownDevice, 'No suitable device found for this connection');
+      this.checkCompatible(found, settings, type);
+      return found;
     }
-
-    // NM fills in a missing id ("Wired connection N"; the Python mock and we say "connection-N").
-    const n = this.nextProfile;
-    if (!field(con, 'id')) con['id'] = v('s', `connection-${n}`);
-    if (!field(con, 'uuid')) con['uuid'] = v('s', randomUUID());
-    const profile = this.addProfile(settings);
-    return [profile.path, this.activate(dev, profile).path];
+    if (type === 'vlan' || type === 'macvlan') {
+      return this.addDevice({ iface: this.virtualIfaceName(settings, type), type: DEVICE_TYPE[type], hwaddr: this.virtualHwaddr(settings), state: 100 });
+    }
+    throw new DBusError(ERR.unknownDevice, 'No suitable device found for this connection');
   }
 
   private checkCompatible(dev: Device, settings: Settings, type: string): void {
@@ -663,6 +708,10 @@ class ManagerIface extends dbusInterface.Interface {
     return this.nm.record('AddAndActivateConnection2', NM_PATH, [connection, device, specificObject, options],
       () => [...this.nm.addAndActivate(connection, device), {}]);
   }
+  ActivateConnection(connection: string, device: string, specificObject: string): string {
+    return this.nm.record('ActivateConnection', NM_PATH, [connection, device, specificObject],
+      () => this.nm.activateConnection(connection, device));
+  }
   DeviceAdded(path: string): string { return path; }
 }
 ManagerIface.configureMembers({
@@ -677,6 +726,7 @@ ManagerIface.configureMembers({
     GetAllDevices: { outSignature: 'ao' },
     AddAndActivateConnection: { inSignature: 'a{sa{sv}}oo', outSignature: 'oo' },
     AddAndActivateConnection2: { inSignature: 'a{sa{sv}}ooa{sv}', outSignature: 'ooa{sv}' },
+    ActivateConnection: { inSignature: 'ooo', outSignature: 'o' },
   },
   signals: { DeviceAdded: { signature: 'o' } },
 });
@@ -749,12 +799,25 @@ ActiveIface.configureMembers({
 });
 
 class SettingsConnectionIface extends dbusInterface.Interface {
-  constructor(private readonly profile: Profile) {
+  constructor(private readonly nm: FakeNmImpl, private readonly profile: Profile) {
     super(`${NM}.Settings.Connection`);
   }
   GetSettings(): Settings { return serialize(this.profile.settings); }
+  Delete(): void {
+    this.nm.record('Delete', this.profile.path, [], () => this.nm.deleteProfile(this.profile.path));
+  }
 }
-SettingsConnectionIface.configureMembers({ methods: { GetSettings: { outSignature: 'a{sa{sv}}' } } });
+SettingsConnectionIface.configureMembers({ methods: { GetSettings: { outSignature: 'a{sa{sv}}' }, Delete: {} } });
+
+class SettingsIface extends dbusInterface.Interface {
+  constructor(private readonly nm: FakeNmImpl) {
+    super(`${NM}.Settings`);
+  }
+  AddConnection(connection: Settings): string {
+    return this.nm.record('AddConnection', `${NM_PATH}/Settings`, [connection], () => this.nm.addConnection(connection));
+  }
+}
+SettingsIface.configureMembers({ methods: { AddConnection: { inSignature: 'a{sa{sv}}', outSignature: 'o' } } });
 
 // ------------------------------------------------------------------------------------------------
 
@@ -769,6 +832,7 @@ export async function startFakeNm(opts: FakeNmOptions): Promise<FakeNm> {
     throw new Error(`fake NM: could not own ${NM} (reply ${reply})`);
   }
   bus.export(NM_PATH, nm.manager);
+  bus.export(`${NM_PATH}/Settings`, nm.settings);
 
   for (const spec of opts.devices) {
     const profile = spec.profile == null ? null

@@ -265,6 +265,30 @@ export interface MetadataServer {
   stop(): Promise<void>;
 }
 
+// busctl --json=short renders a variant as {"type": "<sig>", "data": ...}
+type BusctlVariant = { type: string; data: unknown };
+
+function unwrapTyped(type: string, data: unknown): unknown {
+  if (type === 'v') return unwrapVariant(data as BusctlVariant);
+  if (type === 'a{sv}') return unwrapVardict(data);
+  if (type === 'aa{sv}') return (data as unknown[]).map(unwrapVardict);
+  return data;
+}
+function unwrapVariant(v: BusctlVariant): unknown {
+  return unwrapTyped(v.type, v.data);
+}
+function unwrapVardict(d: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d as Record<string, BusctlVariant>)) out[k] = unwrapVariant(v);
+  return out;
+}
+/** a{sa{sv}} as busctl --json prints it -> {setting: {property: plain value}} */
+function unwrapSettings(s: unknown): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(s as Record<string, unknown>)) out[k] = unwrapVardict(v);
+  return out;
+}
+
 async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await fs.writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
@@ -443,6 +467,52 @@ export class RealNm {
       if (new RegExp(`^id=${profileId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').test(text)) return { file, text };
     }
     throw new Error(`[${this.name}] no keyfile with id=${profileId} in ${this.connectionsDir}`);
+  }
+
+  /**
+   * Delete a profile (`nmcli connection delete`) and wait until its device is DISCONNECTED
+   * ("30 (disconnected)"): a NIC with no profile at all, as on an OCI VM's secondary VNIC.
+   * NetworkManager.conf has no-auto-default=*, so NM does not invent "Wired connection 1".
+   */
+  async deleteProfile(profileId: string, ifname?: string): Promise<void> {
+    const dev = ifname ?? /^interface-name=(.+)$/m.exec((await this.keyfileOf(profileId)).text)?.[1]?.trim();
+    await this.nmcli(['connection', 'delete', 'id', profileId]);
+    if (dev) {
+      await pollUntil(async () => (await this.deviceState(dev)) === '30 (disconnected)', {
+        timeoutMs: 15_000,
+        message: `${dev} disconnected after deleting profile ${profileId}`,
+      });
+    }
+  }
+
+  /** `busctl --json=short call` to NetworkManager on the private bus; returns the reply's `data` */
+  async nmDbusCall(objectPath: string, iface: string, method: string, signature?: string, ...args: string[]): Promise<unknown[]> {
+    const argv = ['busctl', `--address=${this.env.DBUS_SYSTEM_BUS_ADDRESS}`, '--json=short', 'call', 'org.freedesktop.NetworkManager',
+      objectPath, iface, method, ...(signature === undefined ? [] : [signature, ...args])];
+    const out = await this.execOk(argv);
+    return (JSON.parse(out) as { data: unknown[] }).data;
+  }
+
+  /** D-Bus object path of the NM device named ifname */
+  async deviceObjectPath(ifname: string): Promise<string> {
+    const [p] = await this.nmDbusCall('/org/freedesktop/NetworkManager', 'org.freedesktop.NetworkManager', 'GetDeviceByIpIface', 's', ifname);
+    return String(p);
+  }
+
+  /**
+   * Device.GetAppliedConnection(0) of ifname, variants unwrapped:
+   * `settings.ipv4['address-data']` is `[{address: '172.16.4.2', prefix: 24}, ...]`.
+   */
+  async appliedConnection(ifname: string): Promise<{ settings: Record<string, Record<string, unknown>>; versionId: number }> {
+    const dev = await this.deviceObjectPath(ifname);
+    const [settings, versionId] = await this.nmDbusCall(dev, 'org.freedesktop.NetworkManager.Device', 'GetAppliedConnection', 'u', '0');
+    return { settings: unwrapSettings(settings), versionId: Number(versionId) };
+  }
+
+  /** Settings.Connection.GetSettings() of a settings object path, variants unwrapped */
+  async profileSettings(settingsPath: string): Promise<Record<string, Record<string, unknown>>> {
+    const [settings] = await this.nmDbusCall(settingsPath, 'org.freedesktop.NetworkManager.Settings.Connection', 'GetSettings');
+    return unwrapSettings(settings);
   }
 
   async deviceState(ifname: string): Promise<string> {

@@ -6,11 +6,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startPrivateBus, type PrivateBus } from '../harness/dbus-daemon.js';
 import { ethernetProfile, startFakeNm, toPlain, type FakeDeviceSpec, type FakeNm, type FakeNmOptions } from '../fakes/fake-nm-service.js';
+import { callsOf, cloudSetupEnv, expectInOrder, MAC1, MAC2, UPSTREAM_DEVICES } from '../helpers/fake-nm-run.js';
 import { startLoopbackMetadataServer, type LoopbackMetadataServer } from '../helpers/metadata-server.js';
 import { runCli, startCli, type CliOutcome } from '../helpers/run-cli.js';
 
-const MAC1 = 'cc:00:00:00:00:01';
-const MAC2 = 'cc:00:00:00:00:02';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
 const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
 
@@ -22,23 +21,6 @@ const EC2_PATHS = {
   [`${MACS}${MAC1}/local-ipv4s`]: '172.31.176.249',
   [`${MACS}${MAC2}/local-ipv4s`]: '172.31.26.249',
 };
-
-/** Upstream's devices: con-eth0 with ipv4 auto, con-eth1 without an ipv4 setting. */
-const UPSTREAM_DEVICES: FakeDeviceSpec[] = [
-  { iface: 'eth0', type: 'ethernet', hwaddr: MAC1, profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }) },
-  { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: ethernetProfile({ id: 'con-eth1', ipv4: null }) },
-];
-
-/** Asserts the patterns appear in this order, as upstream's pexpect sequence does. */
-function expectInOrder(stdout: string, patterns: (string | RegExp)[]): void {
-  let rest = stdout;
-  for (const pattern of patterns) {
-    const match = typeof pattern === 'string' ? { index: rest.indexOf(pattern), length: pattern.length } : pattern.exec(rest);
-    const index = match === null ? -1 : match.index;
-    if (index < 0) throw new Error(`expected ${String(pattern)} after the previous line; remaining output:\n${rest}`);
-    rest = rest.slice(index + (typeof pattern === 'string' ? pattern.length : (match as RegExpExecArray)[0].length));
-  }
-}
 
 let bus: PrivateBus;
 let nm: FakeNm | undefined;
@@ -55,24 +37,17 @@ afterEach(async () => {
   await bus.stop();
 });
 
-async function fakeNm(devices: FakeDeviceSpec[] = UPSTREAM_DEVICES, options: Partial<FakeNmOptions> = {}): Promise<FakeNm> {
-  nm = await startFakeNm({ address: bus.address, devices, ...options });
+async function fakeNm(devices: readonly FakeDeviceSpec[] = UPSTREAM_DEVICES, options: Partial<FakeNmOptions> = {}): Promise<FakeNm> {
+  nm = await startFakeNm({ address: bus.address, devices: [...devices], ...options });
   return nm;
 }
 
 function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    LIBNM_USE_SESSION_BUS: '1',
-    DBUS_SESSION_BUS_ADDRESS: bus.address,
-    NM_CLOUD_SETUP_EC2: 'yes',
-    NM_CLOUD_SETUP_EC2_HOST: metadata.url,
-    NM_CLOUD_SETUP_LOG: 'trace',
-    ...extra,
-  };
+  return cloudSetupEnv('EC2', bus.address, metadata.url, extra);
 }
 
 const tool = (extra?: Record<string, string>): Promise<CliOutcome> => runCli(cliEnv(extra));
-const calls = (fake: FakeNm, member: string) => fake.calls.filter((call) => call.member === member);
+const calls = callsOf;
 
 describe('EC2 against a fake NetworkManager on a private bus', () => {
   it('first run reapplies eth0 as upstream computes it; second run makes no Reapply call', async () => {
