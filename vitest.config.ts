@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Most test time is waiting (poll windows, NetworkManager, child processes), not CPU.
+    maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

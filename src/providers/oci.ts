@@ -69,6 +69,8 @@ export function applyVnics(vnics: readonly unknown[], records: Map<string, Inter
     // Created or replaced; the position in the array is the index, skipped entries included.
     const record: InterfaceConfig = { hwaddr, ifaceIdx: i, wasRequested: records.get(hwaddr)?.wasRequested ?? false, routes: [] };
     records.set(hwaddr, record);
+    // A later element replacing a VLAN VNIC's record replaces its pending parent lookup too.
+    pendingParent.delete(hwaddr);
 
     const privateIp = typeof object['privateIp'] === 'string' ? parseIpv4(object['privateIp']) : undefined;
     if (privateIp === undefined) warn("missing or invalid 'privateIp'");

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The GCP provider end to end against nock on the default host: detect(), then getConfig().
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
+import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
+import { createLogger } from '../../src/log.js';
+import type { InterfaceConfig } from '../../src/model.js';
+import { gcp } from '../../src/providers/gcp.js';
+import type { MetadataSession } from '../../src/providers/provider.js';
+
+const BASE = 'http://metadata.google.internal';
+const INSTANCE = '/computeMetadata/v1/instance';
+const IFACES = `${INSTANCE}/network-interfaces/`;
+
+/**
+ * Upstream: poll(3000, 7000, 1000) to detect, poll(3000, 10000, 1000) for everything else.
+ * Polls meant to succeed run at SCALE (attempts 300 ms, detection 700 ms, others 1 s, spacing
+ * 100 ms): room for a busy machine, and no test waits for these windows. The one poll a test
+ * lets run out runs at FAST (detection 140 ms, others 200 ms) on a second client.
+ */
+const SCALE = 0.1;
+const FAST = 0.02;
+
+const MAC0 = '42:01:0A:80:00:02';
+const MAC1 = '42:01:0A:80:00:03';
+const MAC_OTHER = '42:01:0A:80:00:09';
+
+let lines: string[];
+let http: MetadataHttp;
+let fast: MetadataHttp;
+let unmatched: string[];
+const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
+  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
+};
+
+function log() {
+  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
+}
+
+beforeEach(() => {
+  lines = [];
+  unmatched = [];
+  http = createMetadataHttp({ log: log(), timeScale: SCALE });
+  fast = createMetadataHttp({ log: log(), timeScale: FAST });
+  nock.emitter.on('no match', onNoMatch);
+});
+
+afterEach(() => {
+  nock.emitter.removeListener('no match', onNoMatch);
+  http.close();
+  fast.close();
+  // Every request of every test matched an interceptor, so every request carried Metadata-Flavor.
+  expect(unmatched).toEqual([]);
+});
+
+/** The metadata server: every interceptor requires `Metadata-Flavor: Google`. */
+function server(): nock.Scope {
+  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
+  // the answer, so the retry gets the same one.
+  return serverOnce().persist();
+}
+
+/** The same, each interceptor answering once (for sequences of answers to one path). */
+function serverOnce(): nock.Scope {
+  return nock(BASE).matchHeader('Metadata-Flavor', 'Google');
+}
+
+/** Serves one interface completely: mac, the forwarded-ips listing and each forwarded IP. */
+function iface(scope: nock.Scope, intern: number, mac: string, forwarded: readonly string[]): nock.Scope {
+  scope.get(`${IFACES}${intern}/mac`).reply(200, mac.toLowerCase());
+  scope.get(`${IFACES}${intern}/forwarded-ips/`).reply(200, forwarded.map((_ip, k) => `${k}\n`).join(''));
+  forwarded.forEach((ip, k) => scope.get(`${IFACES}${intern}/forwarded-ips/${k}`).reply(200, ip));
+  return scope;
+}
+
+function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
+  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
+}
+
+/** A client that polls the URLs matching `pattern` (expected to run out) at FAST, all others at SCALE. */
+function expiring(pattern: RegExp): MetadataHttp {
+  return {
+    request: (req) => http.request(req),
+    poll: (req, options) => (pattern.test(req.url) ? fast : http).poll(req, options),
+    close: () => {},
+  };
+}
+
+const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
+  http: client,
+  baseUrl: BASE,
+  log: log(),
+  signal,
+});
+
+async function detectSession(client: MetadataHttp = http): Promise<MetadataSession> {
+  server().get(`${INSTANCE}/id`).reply(200, '1234567890123456789');
+  const result = await gcp.detect(context(undefined, client));
+  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
+  return result.session;
+}
+
+async function getConfigError(records: Map<string, InterfaceConfig>, client: MetadataHttp = http): Promise<unknown> {
+  const session = await detectSession(client);
+  return session.getConfig(records, new AbortController().signal).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+const local = (dest: string) => ({ dest, prefix: 32, metric: 100, type: 'local' });
+const infos = (): string[] => lines.filter((line) => line.includes('<info>'));
+
+describe('gcp provider shape', () => {
+  test('names and defaults as upstream', () => {
+    expect(gcp.name).toBe('GCP');
+    expect(gcp.envName).toBe('GCP');
+    expect(gcp.defaultBaseUrl).toBe('http://metadata.google.internal');
+    expect(gcp.allowNewConnectionsByDefault).toBe(false);
+  });
+});
+
+describe('detect', () => {
+  test('GET .../instance/id with Metadata-Flavor: Google; 200 → detected', async () => {
+    const scope = server().get(`${INSTANCE}/id`).reply(200, '1234');
+    const result = await gcp.detect(context());
+    expect(result.detected).toBe(true);
+    scope.done();
+    expect(lines.some((line) => line.endsWith(`, "${BASE}${INSTANCE}/id"]: start get ...`))).toBe(true);
+  });
+
+  test('a request without the header is not answered (the header is required)', async () => {
+    // Only a header-less request would match this; the provider's request must not.
+    const wrong = nock(BASE, { badheaders: ['Metadata-Flavor'] }).get(`${INSTANCE}/id`).reply(200, 'x');
+    const right = server().get(`${INSTANCE}/id`).reply(200, '1234');
+    const result = await gcp.detect(context());
+    expect(result.detected).toBe(true);
+    right.done();
+    expect(wrong.isDone()).toBe(false);
+  });
+
+  test('404 until the (scaled) 7 s → "failure to get GCP metadata: timeout expired"', async () => {
+    const scope = server().get(`${INSTANCE}/id`).reply(404, 'Not Found');
+    const started = performance.now();
+    const result = await gcp.detect(context(undefined, fast));
+    expect(result).toEqual({ detected: false, reason: 'failure to get GCP metadata: timeout expired' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(7000 * FAST * 0.8);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('a 503 then 200 is retried and detected', async () => {
+    serverOnce().get(`${INSTANCE}/id`).reply(503);
+    const scope = server().get(`${INSTANCE}/id`).reply(200, '1234');
+    expect((await gcp.detect(context())).detected).toBe(true);
+    scope.done();
+  });
+});
+
+describe('getConfig', () => {
+  test('full sequence: extern index, forwarded IPs as local /32 routes in listing order, log lines', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    iface(api, 0, MAC0, ['10.128.0.50', '10.128.0.51']);
+    iface(api, 1, MAC1, ['10.130.0.7']);
+    const records = seed(MAC0, MAC1);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+
+    expect(records.get(MAC0)).toEqual({
+      hwaddr: MAC0,
+      ifaceIdx: 0,
+      wasRequested: true,
+      routes: [local('10.128.0.50'), local('10.128.0.51')],
+    });
+    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: 1, wasRequested: true, routes: [local('10.130.0.7')] });
+    // GCP never learns addresses or subnets, and sets no table on its routes.
+    for (const record of records.values()) {
+      expect(record.ipv4s).toBeUndefined();
+      expect(record.cidr).toBeUndefined();
+      expect(record.gateway).toBeUndefined();
+      for (const route of record.routes) expect(route).not.toHaveProperty('table');
+    }
+
+    expect(lines).toContain('[0.0000] <info>  found GCP interfaces: 2');
+    expect(lines).toContain('[0.0000] <debug> GCP interface[0]: retrieving configuration');
+    expect(lines).toContain(`[0.0000] <info>  GCP interface[0]: found a requested device with hwaddr ${MAC0}`);
+    expect(lines).toContain(`[0.0000] <info>  GCP interface[1]: found a requested device with hwaddr ${MAC1}`);
+    expect(lines).toContain('[0.0000] <info>  GCP interface[0]: found 2 forwarded ips');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[1]: found 1 forwarded ips');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[0]: adding forwarded-ip 10.128.0.50');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[0]: adding forwarded-ip 10.128.0.51');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[1]: adding forwarded-ip 10.130.0.7');
+    expect(lines.filter((line) => line.includes('<warn>'))).toEqual([]);
+  });
+
+  test('ifaceIdx is the position in the listing; URLs use the server\'s index', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '3/\n7/\n');
+    iface(api, 3, MAC0, ['10.0.0.3']);
+    iface(api, 7, MAC1, ['10.0.0.7']);
+    const records = seed(MAC0, MAC1);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+    expect(records.get(MAC1)?.ifaceIdx).toBe(1);
+    expect(lines).toContain(`[0.0000] <info>  GCP interface[7]: found a requested device with hwaddr ${MAC1}`);
+    expect(lines).toContain('[0.0000] <info>  GCP interface[7]: adding forwarded-ip 10.0.0.7');
+  });
+
+  test('routes keep the listing order even when the answers arrive in reverse', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n');
+    api.get(`${IFACES}0/mac`).reply(200, MAC0);
+    api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0\n1\n2\n');
+    api.get(`${IFACES}0/forwarded-ips/0`).delay(40).reply(200, '10.0.0.10');
+    api.get(`${IFACES}0/forwarded-ips/1`).delay(20).reply(200, '10.0.0.11');
+    api.get(`${IFACES}0/forwarded-ips/2`).reply(200, '10.0.0.12');
+    const records = seed(MAC0);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.10'), local('10.0.0.11'), local('10.0.0.12')]);
+    // The log shows arrival order.
+    const added = lines.filter((line) => line.includes('adding forwarded-ip')).map((line) => line.split(' ').at(-1));
+    expect(added).toEqual(['10.0.0.12', '10.0.0.11', '10.0.0.10']);
+  });
+
+  test('an unrequested MAC gets a record and "found a device" (no "requested")', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    iface(api, 0, MAC0, ['10.0.0.1']);
+    iface(api, 1, MAC_OTHER, ['10.0.0.2']);
+    const records = seed(MAC0);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: 1, wasRequested: false, routes: [local('10.0.0.2')] });
+    expect(lines).toContain(`[0.0000] <info>  GCP interface[1]: found a device with hwaddr ${MAC_OTHER}`);
+    expect(lines).toContain(`[0.0000] <info>  GCP interface[0]: found a requested device with hwaddr ${MAC0}`);
+  });
+
+  test('a requested MAC that is not in the metadata keeps ifaceIdx -1', async () => {
+    const session = await detectSession();
+    const api = iface(server().get(IFACES).reply(200, '0/\n'), 0, MAC0, ['10.0.0.1']);
+    const records = seed(MAC0, MAC_OTHER);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: -1, wasRequested: true, routes: [] });
+  });
+
+  test('MAC and forwarded IP bodies are whitespace-trimmed', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n');
+    api.get(`${IFACES}0/mac`).reply(200, ` ${MAC0.toLowerCase()}\n`);
+    api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0\n');
+    api.get(`${IFACES}0/forwarded-ips/0`).reply(200, ' 10.0.0.5\n');
+    const records = seed(MAC0);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.5')]);
+  });
+
+  test('0 interfaces → rejects with "no GCP interfaces found"', async () => {
+    const api = server().get(IFACES).reply(200, '\n');
+    const error = await getConfigError(seed(MAC0));
+    api.done();
+    expect(error).toBeInstanceOf(MetadataError);
+    expect((error as Error).message).toBe('no GCP interfaces found');
+    expect(lines).toContain('[0.0000] <info>  found GCP interfaces: 0');
+  });
+
+  test('invalid MAC → rejects with "invalid MAC address for index i" and an info line', async () => {
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    iface(api, 0, MAC0, ['10.0.0.1']);
+    api.get(`${IFACES}1/mac`).reply(200, '42:01:0a:80:00');
+    const error = await getConfigError(seed(MAC0));
+    expect(error).toBeInstanceOf(MetadataError);
+    expect((error as Error).message).toBe('invalid MAC address for index 1');
+    expect(infos()).toContain('[0.0000] <info>  GCP interface[1]: invalid MAC address returned');
+  });
+
+  test('duplicate MAC → rejects with "duplicate MAC address for index i" and an info line', async () => {
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    iface(api, 0, MAC0, ['10.0.0.1']);
+    // Interface 1 answers later with the same MAC (other spelling), so it is the duplicate.
+    api.get(`${IFACES}1/mac`).delay(30).reply(200, MAC0.replaceAll(':', '-'));
+    const records = seed(MAC0);
+    const error = await getConfigError(records);
+    expect(error).toBeInstanceOf(MetadataError);
+    expect((error as Error).message).toBe('duplicate MAC address for index 1');
+    expect(infos()).toContain(`[0.0000] <info>  GCP interface[1]: duplicate MAC address ${MAC0} returned`);
+    // The first interface keeps its own index.
+    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+  });
+
+  test('an interface with no forwarded IPs fails the whole get-config (upstream parity)', async () => {
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    iface(api, 0, MAC0, ['10.0.0.1']);
+    api.get(`${IFACES}1/mac`).reply(200, MAC1);
+    api.get(`${IFACES}1/forwarded-ips/`).reply(200, '');
+    const error = await getConfigError(seed(MAC0, MAC1));
+    expect(error).toBeInstanceOf(MetadataError);
+    expect((error as Error).message).toBe('found no forwarded ip');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[1]: found 0 forwarded ips');
+  });
+
+  test('"0/" in forwarded-ips is not an index: no slash stripping there', async () => {
+    const api = server().get(IFACES).reply(200, '0/\n');
+    api.get(`${IFACES}0/mac`).reply(200, MAC0);
+    api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0/\n1/\n');
+    const error = await getConfigError(seed(MAC0));
+    api.done();
+    expect((error as Error).message).toBe('found no forwarded ip');
+    expect(lines).toContain('[0.0000] <info>  GCP interface[0]: found 0 forwarded ips');
+  });
+
+  test('"0/" is skipped while a plain index next to it is used', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n');
+    api.get(`${IFACES}0/mac`).reply(200, MAC0);
+    api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0/\n1\n');
+    api.get(`${IFACES}0/forwarded-ips/1`).reply(200, '10.0.0.11');
+    const records = seed(MAC0);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.11')]);
+    expect(lines).toContain('[0.0000] <info>  GCP interface[0]: found 1 forwarded ips');
+  });
+
+  test.each(['10.0.0', 'not-an-ip', '10.0.0.1/32'])(
+    'invalid forwarded IP %j → rejects with "forwarded-ip is not a valid ip address"',
+    async (body) => {
+      const api = server().get(IFACES).reply(200, '0/\n');
+      api.get(`${IFACES}0/mac`).reply(200, MAC0);
+      api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0\n');
+      api.get(`${IFACES}0/forwarded-ips/0`).reply(200, body);
+      const records = seed(MAC0);
+      const error = await getConfigError(records);
+      api.done();
+      expect(error).toBeInstanceOf(MetadataError);
+      expect((error as Error).message).toBe('forwarded-ip is not a valid ip address');
+      expect(records.get(MAC0)?.routes).toEqual([]);
+    },
+  );
+
+  test('the interface listing 404s until the (scaled) 10 s → "timeout expired"', async () => {
+    server().get(IFACES).reply(404);
+    const started = performance.now();
+    const error = await getConfigError(seed(MAC0), expiring(/\/network-interfaces\/$/));
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    expect((error as Error).message).toBe('timeout expired');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(10000 * FAST * 0.8);
+  });
+
+  test('one interface lacking data (its mac 404s): rejects with "timeout expired", the other requests are aborted', async () => {
+    // Interface 1's mac poll runs out after 200 ms (FAST); interface 0's forwarded IP would 404
+    // for its whole 1 s window (SCALE) unless aborted. Record how each poll ended.
+    const inner = expiring(/\/1\/mac$/);
+    const outcomes: { url: string; outcome: string }[] = [];
+    const wrapped: MetadataHttp = {
+      request: (req) => inner.request(req),
+      close: () => {},
+      poll: async (req, options) => {
+        try {
+          const response = await inner.poll(req, options);
+          outcomes.push({ url: req.url, outcome: 'ok' });
+          return response;
+        } catch (error) {
+          outcomes.push({ url: req.url, outcome: isCancellation(error) ? 'cancelled' : 'failed' });
+          throw error;
+        }
+      },
+    };
+    const session = await detectSession(wrapped);
+    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+    api.get(`${IFACES}0/mac`).reply(200, MAC0);
+    api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0\n');
+    server().get(`${IFACES}0/forwarded-ips/0`).reply(404);
+    server().get(`${IFACES}1/mac`).reply(404);
+
+    const records = seed(MAC0, MAC1);
+    const started = performance.now();
+    const error: unknown = await session.getConfig(records, new AbortController().signal).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    api.done();
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    expect((error as Error).message).toBe('timeout expired');
+    expect(outcomes.find((entry) => entry.url.endsWith('/1/mac'))?.outcome).toBe('failed');
+    expect(outcomes.find((entry) => entry.url.endsWith('/0/forwarded-ips/0'))?.outcome).toBe('cancelled');
+    // Rejected when interface 1's mac ran out (200 ms), long before interface 0's poll would have (1 s).
+    expect(elapsed).toBeGreaterThanOrEqual(10000 * FAST * 0.8);
+    expect(elapsed).toBeLessThan(10000 * SCALE * 0.6);
+    // Interface 0 never got its routes.
+    expect(records.get(MAC0)?.routes).toEqual([]);
+  });
+
+  test('cancellation during get-config rejects with a cancellation', async () => {
+    const session = await detectSession();
+    server().get(IFACES).reply(404);
+    const controller = new AbortController();
+    const pending = session.getConfig(seed(MAC0), controller.signal);
+    setTimeout(() => controller.abort(), 40);
+    const error: unknown = await pending.catch((e: unknown) => e);
+    expect(isCancellation(error)).toBe(true);
+    expect(error).not.toBeInstanceOf(PollTimeoutError);
+  });
+});

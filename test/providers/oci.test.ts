@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The OCI provider: detect() and getConfig() against nock on the default host, and applyVnics()
+// (the interpretation of the vnics document) directly.
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
+import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
+import { createLogger } from '../../src/log.js';
+import type { InterfaceConfig } from '../../src/model.js';
+import { applyVnics, oci } from '../../src/providers/oci.js';
+import type { MetadataSession } from '../../src/providers/provider.js';
+
+const BASE = 'http://169.254.169.254';
+
+/**
+ * Upstream: poll(3000, 7000, 1000) to detect, poll(3000, 15000, 1000) for /opc/v2/vnics. Polls
+ * meant to succeed run at SCALE (attempts 300 ms, detection 700 ms, vnics 1.5 s, spacing 100 ms):
+ * room for a busy machine, and no test waits for these windows. A poll a test lets run out runs
+ * at FAST (detection 140 ms, vnics 300 ms) on a second client.
+ */
+const SCALE = 0.1;
+const FAST = 0.02;
+
+const MAC0 = '02:00:17:00:00:01';
+const MAC1 = '02:00:17:00:00:02';
+const MAC2 = '02:00:17:00:00:03';
+const MAC3 = '02:00:17:00:00:04';
+
+let lines: string[];
+let http: MetadataHttp;
+let fast: MetadataHttp;
+let unmatched: string[];
+const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
+  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
+};
+
+function log() {
+  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
+}
+
+beforeEach(() => {
+  lines = [];
+  unmatched = [];
+  http = createMetadataHttp({ log: log(), timeScale: SCALE });
+  fast = createMetadataHttp({ log: log(), timeScale: FAST });
+  nock.emitter.on('no match', onNoMatch);
+});
+
+afterEach(() => {
+  nock.emitter.removeListener('no match', onNoMatch);
+  http.close();
+  fast.close();
+  // Every request matched an interceptor, so every one carried "Authorization: Bearer Oracle".
+  expect(unmatched).toEqual([]);
+});
+
+/** The metadata server: every interceptor requires `Authorization: Bearer Oracle`. */
+function server(): nock.Scope {
+  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
+  // the answer, so the retry gets the same one.
+  return nock(BASE).matchHeader('Authorization', 'Bearer Oracle').persist();
+}
+
+function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
+  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
+}
+
+const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
+  http: client,
+  baseUrl: BASE,
+  log: log(),
+  signal,
+});
+
+/** Detects OCI; the session then polls /opc/v2/vnics through `vnicsClient`. */
+async function detectSession(vnicsClient: MetadataHttp = http): Promise<MetadataSession> {
+  server().get('/opc/v2/instance').reply(200, '{"id":"ocid1.instance.x"}');
+  const client: MetadataHttp = {
+    request: (req) => http.request(req),
+    poll: (req, options) => (req.url.endsWith('/vnics') ? vnicsClient : http).poll(req, options),
+    close: () => {},
+  };
+  const result = await oci.detect(context(undefined, client));
+  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
+  return result.session;
+}
+
+/** A VM VNIC as IMDS serves it. */
+const vmVnic = (n: number, mac: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  vnicId: `ocid1.vnic.vm${n}`,
+  privateIp: `10.0.${n}.2`,
+  vlanTag: 100 + n,
+  macAddr: mac.toLowerCase(),
+  virtualRouterIp: `10.0.${n}.1`,
+  subnetCidrBlock: `10.0.${n}.0/24`,
+  ...extra,
+});
+
+/** A bare-metal VNIC: vlanTag 0 is a physical NIC, any other tag a VLAN on physical NIC nicIndex. */
+const bmVnic = (n: number, mac: string, nicIndex: number, vlanTag: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  vnicId: `ocid1.vnic.bm${n}`,
+  privateIp: `10.1.${n}.2`,
+  vlanTag,
+  nicIndex,
+  macAddr: mac,
+  virtualRouterIp: `10.1.${n}.1`,
+  subnetCidrBlock: `10.1.${n}.0/24`,
+  ...extra,
+});
+
+/** Runs applyVnics on `vnics` with `records`; returns the records. */
+function apply(vnics: readonly unknown[], records: Map<string, InterfaceConfig> = new Map()): Map<string, InterfaceConfig> {
+  applyVnics(vnics, records, log());
+  return records;
+}
+
+const warnings = (): string[] => lines.filter((line) => line.includes('<warn>'));
+const infos = (): string[] => lines.filter((line) => line.includes('<info>'));
+const warn = (message: string): string => `[0.0000] <warn>  get-config: ${message}`;
+
+describe('oci provider shape', () => {
+  test('names and defaults as upstream; new connections allowed by default', () => {
+    expect(oci.name).toBe('oci');
+    expect(oci.envName).toBe('OCI');
+    expect(oci.defaultBaseUrl).toBe('http://169.254.169.254');
+    expect(oci.allowNewConnectionsByDefault).toBe(true);
+  });
+});
+
+describe('detect', () => {
+  test('GET /opc/v2/instance with Authorization: Bearer Oracle; 200 → detected', async () => {
+    const scope = server().get('/opc/v2/instance').reply(200, '{}');
+    const result = await oci.detect(context());
+    expect(result.detected).toBe(true);
+    scope.done();
+    expect(lines.some((line) => line.endsWith(`, "${BASE}/opc/v2/instance"]: start get ...`))).toBe(true);
+  });
+
+  test('404 until the (scaled) 7 s → "failure to get OCI instance data: timeout expired"', async () => {
+    const scope = server().get('/opc/v2/instance').reply(404);
+    const started = performance.now();
+    const result = await oci.detect(context(undefined, fast));
+    expect(result).toEqual({ detected: false, reason: 'failure to get OCI instance data: timeout expired' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(7000 * FAST * 0.8);
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('getConfig', () => {
+  test('VM: one GET /opc/v2/vnics fills the records', async () => {
+    const session = await detectSession();
+    let requests = 0;
+    const api = server()
+      .get('/opc/v2/vnics')
+      .reply(() => {
+        requests++;
+        return [200, JSON.stringify([vmVnic(0, MAC0), vmVnic(1, MAC1)])];
+      });
+    const records = seed(MAC0, MAC1);
+    await session.getConfig(records, new AbortController().signal);
+    api.done();
+    expect(requests).toBe(1);
+    expect(records.get(MAC0)).toEqual({
+      hwaddr: MAC0,
+      ifaceIdx: 0,
+      wasRequested: true,
+      routes: [],
+      ipv4s: ['10.0.0.2'],
+      gateway: '10.0.0.1',
+      cidr: { address: '10.0.0.0', prefix: 24 },
+    });
+    expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1, ipv4s: ['10.0.1.2'] });
+    expect(infos()).toContain('[0.0000] <info>  get-config: detected VM instance');
+    expect(warnings()).toEqual([]);
+  });
+
+  test('does not wait for a requested MAC missing from the document', async () => {
+    const session = await detectSession();
+    let requests = 0;
+    server()
+      .get('/opc/v2/vnics')
+      .reply(() => {
+        requests++;
+        return [200, JSON.stringify([vmVnic(0, MAC0)])];
+      });
+    const records = seed(MAC0, MAC3);
+    const started = performance.now();
+    await session.getConfig(records, new AbortController().signal);
+    expect(requests).toBe(1);
+    expect(performance.now() - started).toBeLessThan(15000 * SCALE * 0.5);
+    expect(records.get(MAC3)).toEqual({ hwaddr: MAC3, ifaceIdx: -1, wasRequested: true, routes: [] });
+  });
+
+  test.each([
+    ['invalid JSON', '[{"macAddr": "02:00:17:00:00:01",}]'],
+    ['an object, not an array', JSON.stringify(vmVnic(0, MAC0))],
+    ['a string', '"[]"'],
+    ['null', 'null'],
+    ['empty body', ''],
+    ['trailing garbage', '[] []'],
+    ['duplicate keys in an element', '[{"vnicId":"a","macAddr":"02:00:17:00:00:01","privateIp":"10.0.0.2","privateIp":"10.0.0.3"}]'],
+    ['duplicate keys deeper down', '[{"macAddr":"02:00:17:00:00:01","x":{"k":1,"k":2}}]'],
+  ])('%s → rejects with "get-config: JSON parse failure, can\'t configure VNICs"', async (_name, body) => {
+    const session = await detectSession();
+    server().get('/opc/v2/vnics').reply(200, body);
+    const records = seed(MAC0);
+    const error: unknown = await session.getConfig(records, new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MetadataError);
+    // Upstream's error text, "get-config: " prefix included (run.ts then logs "get-config: failed: …").
+    expect((error as Error).message).toBe("get-config: JSON parse failure, can't configure VNICs");
+    // No per-element processing happened: no instance type line, no VNIC warnings.
+    expect(infos()).toEqual([]);
+    expect(warnings()).toEqual([]);
+    // Nothing was applied.
+    expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
+  });
+
+  test('the document 404s until the (scaled) 15 s → "timeout expired"', async () => {
+    const session = await detectSession(fast);
+    server().get('/opc/v2/vnics').reply(404);
+    const started = performance.now();
+    const error: unknown = await session.getConfig(seed(MAC0), new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    expect((error as Error).message).toBe('timeout expired');
+    // Upstream's 15 s window, not the 10 s of the other providers' leaves.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(15000 * FAST * 0.9);
+  });
+
+  test('bare metal end to end: a VLAN VNIC gets its parent\'s MAC', async () => {
+    const session = await detectSession();
+    server()
+      .get('/opc/v2/vnics')
+      .reply(200, JSON.stringify([bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC1, 0, 700)]));
+    const records = seed(MAC0);
+    await session.getConfig(records, new AbortController().signal);
+    expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1, wasRequested: false, vlanTag: 700, parentHwaddr: MAC0 });
+    expect(infos()).toContain('[0.0000] <info>  get-config: detected baremetal instance');
+  });
+
+  test('cancellation during get-config rejects with a cancellation', async () => {
+    const session = await detectSession();
+    server().get('/opc/v2/vnics').reply(404);
+    const controller = new AbortController();
+    const pending = session.getConfig(seed(MAC0), controller.signal);
+    setTimeout(() => controller.abort(), 40);
+    const error: unknown = await pending.catch((e: unknown) => e);
+    expect(isCancellation(error)).toBe(true);
+    expect(error).not.toBeInstanceOf(PollTimeoutError);
+  });
+});
+
+describe('applyVnics: VM', () => {
+  test('ifaceIdx = array position; one address, router, subnet; vlanTag and nicIndex ignored', () => {
+    const records = apply(
+      [vmVnic(0, MAC0, { vlanTag: 0 }), vmVnic(1, MAC1, { vlanTag: 700, nicIndex: 1 }), vmVnic(2, MAC2, { nicIndex: 'garbage', vlanTag: -5 })],
+      seed(MAC0, MAC1),
+    );
+    expect([...records.values()]).toEqual([
+      { hwaddr: MAC0, ifaceIdx: 0, wasRequested: true, routes: [], ipv4s: ['10.0.0.2'], gateway: '10.0.0.1', cidr: { address: '10.0.0.0', prefix: 24 } },
+      { hwaddr: MAC1, ifaceIdx: 1, wasRequested: true, routes: [], ipv4s: ['10.0.1.2'], gateway: '10.0.1.1', cidr: { address: '10.0.1.0', prefix: 24 } },
+      { hwaddr: MAC2, ifaceIdx: 2, wasRequested: false, routes: [], ipv4s: ['10.0.2.2'], gateway: '10.0.2.1', cidr: { address: '10.0.2.0', prefix: 24 } },
+    ]);
+    for (const record of records.values()) {
+      expect(record).not.toHaveProperty('vlanTag');
+      expect(record).not.toHaveProperty('parentHwaddr');
+    }
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: detected VM instance']);
+    expect(warnings()).toEqual([]);
+  });
+
+  test('MACs are normalised (upper case, colons)', () => {
+    const records = apply([vmVnic(0, '02-00-17-0a-0b-0c')]);
+    expect([...records.keys()]).toEqual(['02:00:17:0A:0B:0C']);
+  });
+
+  test('a record is replaced, keeping wasRequested; a requested MAC not listed is untouched', () => {
+    const records = seed(MAC0, MAC3);
+    records.set(MAC0, { hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [], ipv4s: ['192.0.2.1'] });
+    apply([vmVnic(0, MAC0, { privateIp: 'bogus' })], records);
+    expect(records.get(MAC0)).toEqual({
+      hwaddr: MAC0,
+      ifaceIdx: 0,
+      wasRequested: true,
+      routes: [],
+      gateway: '10.0.0.1',
+      cidr: { address: '10.0.0.0', prefix: 24 },
+    });
+    expect(records.get(MAC3)).toEqual({ hwaddr: MAC3, ifaceIdx: -1, wasRequested: true, routes: [] });
+  });
+
+  test('empty array: info line, treated as a VM, nothing changes', () => {
+    const records = apply([], seed(MAC0));
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: empty VNICs metadata, cannot detect instance type']);
+    expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
+    expect(warnings()).toEqual([]);
+  });
+
+  test('a first element that is not an object means VM', () => {
+    const records = apply([42, vmVnic(1, MAC1, { nicIndex: 0, vlanTag: 700 })]);
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: detected VM instance']);
+    expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1 });
+    expect(records.get(MAC1)).not.toHaveProperty('vlanTag');
+  });
+});
+
+describe('applyVnics: per-element warnings (upstream suffix, no space before "(VNIC")', () => {
+  test.each([
+    ['missing', undefined],
+    ['not a string', 167772162],
+    ['invalid', '10.0.0'],
+    ['with a prefix', '10.0.0.2/24'],
+    ['with whitespace', ' 10.0.0.2'],
+  ])("privateIp %s → warning, record kept without addresses", (_name, privateIp) => {
+    const vnic = { ...vmVnic(0, MAC0, { vnicId: 'ocid1.vnic.x' }), privateIp };
+    const records = apply([vnic]);
+    expect(warnings()).toEqual([warn("missing or invalid 'privateIp'(VNIC ocid1.vnic.x idx=0)")]);
+    expect(records.get(MAC0)).toMatchObject({ ifaceIdx: 0, gateway: '10.0.0.1', cidr: { address: '10.0.0.0', prefix: 24 } });
+    expect(records.get(MAC0)).not.toHaveProperty('ipv4s');
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['not a string', 42],
+    ['invalid', '02:00:17:00:00'],
+    ['empty', ''],
+  ])('macAddr %s → warning, element skipped', (_name, macAddr) => {
+    const vnic = { ...vmVnic(0, MAC0, { vnicId: 'ocid1.vnic.x' }), macAddr };
+    const records = apply([vnic], seed(MAC0));
+    expect(warnings()).toEqual([warn("missing or invalid 'macAddr', ignoring VNIC(VNIC ocid1.vnic.x idx=0)")]);
+    expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
+    expect(records.size).toBe(1);
+  });
+
+  test('a skipped element still uses up its position', () => {
+    const records = apply([vmVnic(0, MAC0, { macAddr: 'nope' }), vmVnic(1, MAC1), { bogus: true }, vmVnic(3, MAC3)]);
+    expect(records.has(MAC0)).toBe(false);
+    expect(records.get(MAC1)?.ifaceIdx).toBe(1);
+    expect(records.get(MAC3)?.ifaceIdx).toBe(3);
+    expect(warnings()).toEqual([
+      warn("missing or invalid 'macAddr', ignoring VNIC(VNIC ocid1.vnic.vm0 idx=0)"),
+      warn("missing or invalid 'macAddr', ignoring VNIC(VNIC  idx=2)"),
+    ]);
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['invalid', 'bogus'],
+    ['not a string', null],
+  ])('virtualRouterIp %s → warning, no gateway', (_name, virtualRouterIp) => {
+    const vnic = { ...vmVnic(0, MAC0, { vnicId: 'ocid1.vnic.x' }), virtualRouterIp };
+    const records = apply([vnic]);
+    expect(warnings()).toEqual([warn("missing or invalid 'virtualRouterIp'(VNIC ocid1.vnic.x idx=0)")]);
+    expect(records.get(MAC0)).not.toHaveProperty('gateway');
+    expect(records.get(MAC0)?.ipv4s).toEqual(['10.0.0.2']);
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['without "/" (intentional difference: upstream stores prefix 255 and crashes)', '10.0.0.0'],
+    ['prefix out of range', '10.0.0.0/33'],
+    ['invalid address', '10.0.0/24'],
+    ['not a string', 24],
+  ])('subnetCidrBlock %s → warning, no cidr', (_name, subnetCidrBlock) => {
+    const vnic = { ...vmVnic(0, MAC0, { vnicId: 'ocid1.vnic.x' }), subnetCidrBlock };
+    const records = apply([vnic]);
+    expect(warnings()).toEqual([warn("missing or invalid 'subnetCidrBlock'(VNIC ocid1.vnic.x idx=0)")]);
+    expect(records.get(MAC0)).not.toHaveProperty('cidr');
+    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+  });
+
+  test('several bad fields give one warning each, in upstream order', () => {
+    apply([{ vnicId: 'ocid1.vnic.x', macAddr: MAC0 }]);
+    expect(warnings()).toEqual([
+      warn("missing or invalid 'privateIp'(VNIC ocid1.vnic.x idx=0)"),
+      warn("missing or invalid 'virtualRouterIp'(VNIC ocid1.vnic.x idx=0)"),
+      warn("missing or invalid 'subnetCidrBlock'(VNIC ocid1.vnic.x idx=0)"),
+    ]);
+  });
+
+  test('a vnicId that is not a string shows as empty', () => {
+    apply([{ ...vmVnic(0, MAC0), vnicId: 7, privateIp: 'x' }]);
+    expect(warnings()).toEqual([warn("missing or invalid 'privateIp'(VNIC  idx=0)")]);
+  });
+
+  test.each([
+    ['null', null],
+    ['a number', 7],
+    ['a string', 'vnic'],
+    ['an array', [vmVnic(0, MAC3)]],
+    ['a boolean', true],
+  ])('a non-object element (%s) → "JSON parse failure, ignoring VNIC(VNIC  idx=N)"', (_name, element) => {
+    const records = apply([vmVnic(0, MAC0), element, vmVnic(2, MAC2)]);
+    expect(warnings()).toEqual([warn('JSON parse failure, ignoring VNIC(VNIC  idx=1)')]);
+    expect([...records.values()].map((record) => [record.hwaddr, record.ifaceIdx])).toEqual([
+      [MAC0, 0],
+      [MAC2, 2],
+    ]);
+  });
+});
+
+describe('applyVnics: bare metal', () => {
+  test('physical NICs (vlanTag 0) and VLAN VNICs resolved to the physical MAC of their nicIndex', () => {
+    const records = apply(
+      [bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC1, 1, 0), bmVnic(2, MAC2, 0, 700), bmVnic(3, MAC3, 1, 701)],
+      seed(MAC0, MAC1),
+    );
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: detected baremetal instance']);
+    expect(warnings()).toEqual([]);
+    expect(records.get(MAC0)).toEqual({
+      hwaddr: MAC0,
+      ifaceIdx: 0,
+      wasRequested: true,
+      routes: [],
+      ipv4s: ['10.1.0.2'],
+      gateway: '10.1.0.1',
+      cidr: { address: '10.1.0.0', prefix: 24 },
+    });
+    expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1, wasRequested: true });
+    expect(records.get(MAC1)).not.toHaveProperty('vlanTag');
+    expect(records.get(MAC1)).not.toHaveProperty('parentHwaddr');
+    expect(records.get(MAC2)).toEqual({
+      hwaddr: MAC2,
+      ifaceIdx: 2,
+      wasRequested: false,
+      routes: [],
+      ipv4s: ['10.1.2.2'],
+      gateway: '10.1.2.1',
+      cidr: { address: '10.1.2.0', prefix: 24 },
+      vlanTag: 700,
+      parentHwaddr: MAC0,
+    });
+    expect(records.get(MAC3)).toMatchObject({ ifaceIdx: 3, vlanTag: 701, parentHwaddr: MAC1 });
+  });
+
+  test('a VLAN VNIC listed before its physical NIC is still resolved', () => {
+    const records = apply([bmVnic(0, MAC2, 0, 700), bmVnic(1, MAC0, 0, 0)]);
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: detected baremetal instance']);
+    expect(records.get(MAC2)).toMatchObject({ ifaceIdx: 0, vlanTag: 700, parentHwaddr: MAC0 });
+  });
+
+  test('no physical NIC for the nicIndex → warning, the VNIC removed, no crash', () => {
+    const records = apply([bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC2, 1, 700), bmVnic(2, MAC3, 0, 701)], seed(MAC2));
+    expect(warnings()).toEqual([`[0.0000] <warn>  get-config: physical NIC for nicIndex=1 not found, ignoring VNIC (VNIC macAddr=${MAC2})`]);
+    expect(records.has(MAC2)).toBe(false);
+    expect(records.get(MAC3)).toMatchObject({ vlanTag: 701, parentHwaddr: MAC0 });
+    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+  });
+
+  test('a MAC listed again as a physical NIC replaces its VLAN record entirely (no stale parent lookup)', () => {
+    // Upstream resolves parents by looking at each record's own vlan_tag after the loop; the
+    // replacement record for MAC2 is physical (tag 0), so it is neither resolved nor removed.
+    const records = apply([bmVnic(0, MAC2, 1, 700), bmVnic(1, MAC0, 0, 0), bmVnic(2, MAC2, 2, 0)]);
+    expect(warnings()).toEqual([]);
+    expect(records.get(MAC2)).toEqual({
+      hwaddr: MAC2,
+      ifaceIdx: 2,
+      wasRequested: false,
+      routes: [],
+      ipv4s: ['10.1.2.2'],
+      gateway: '10.1.2.1',
+      cidr: { address: '10.1.2.0', prefix: 24 },
+    });
+  });
+
+  test('nicIndex 0 and 1023 are valid', () => {
+    const records = apply([bmVnic(0, MAC0, 1023, 0), bmVnic(1, MAC1, 1023, 5), bmVnic(2, MAC2, 0, 0)]);
+    expect(warnings()).toEqual([]);
+    expect(records.get(MAC1)).toMatchObject({ vlanTag: 5, parentHwaddr: MAC0 });
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['negative', -1],
+    ['1024', 1024],
+    ['fractional', 1.5],
+    ['a string', '0'],
+    ['null', null],
+  ])('nicIndex %s → warning, element skipped', (_name, nicIndex) => {
+    const records = apply([bmVnic(0, MAC0, 0, 0), { ...bmVnic(1, MAC1, 0, 0, { vnicId: 'ocid1.vnic.x' }), nicIndex }]);
+    expect(warnings()).toEqual([warn("missing or invalid 'nicIndex', ignoring VNIC(VNIC ocid1.vnic.x idx=1)")]);
+    expect(records.has(MAC1)).toBe(false);
+    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+  });
+
+  test.each([
+    ['missing', undefined],
+    ['negative', -1],
+    ['fractional', 700.5],
+    ['a string', '700'],
+    ['null', null],
+  ])('vlanTag %s → warning, element skipped', (_name, vlanTag) => {
+    const records = apply([bmVnic(0, MAC0, 0, 0), { ...bmVnic(1, MAC1, 0, 0, { vnicId: 'ocid1.vnic.x' }), vlanTag }]);
+    expect(warnings()).toEqual([warn("missing or invalid 'vlanTag', ignoring VNIC(VNIC ocid1.vnic.x idx=1)")]);
+    expect(records.has(MAC1)).toBe(false);
+  });
+
+  test('the macAddr check comes before nicIndex and vlanTag', () => {
+    apply([{ vnicId: 'ocid1.vnic.x', nicIndex: -1, vlanTag: -1, macAddr: 'bad' }]);
+    expect(warnings()).toEqual([warn("missing or invalid 'macAddr', ignoring VNIC(VNIC ocid1.vnic.x idx=0)")]);
+    expect(infos()).toEqual(['[0.0000] <info>  get-config: detected baremetal instance']);
+  });
+});
