@@ -15,6 +15,19 @@ export function parseIpv4(text: string): string | undefined {
   return text;
 }
 
+/** Parses strict addresses out of already-split pieces; empty pieces are skipped, invalid ones returned. */
+export function parseIpv4List(pieces: readonly string[]): { ipv4s: string[]; invalid: string[] } {
+  const ipv4s: string[] = [];
+  const invalid: string[] = [];
+  for (const piece of pieces) {
+    if (piece === '') continue;
+    const address = parseIpv4(piece);
+    if (address === undefined) invalid.push(piece);
+    else ipv4s.push(address);
+  }
+  return { ipv4s, invalid };
+}
+
 /** Parses `addr/prefix`: strict address, decimal prefix 0..32 with optional surrounding whitespace. */
 export function parseIpv4Cidr(text: string): Ipv4Cidr | undefined {
   // Upstream accepts a missing "/prefix" as prefix -1 and EC2/OCI then store it as 255 in a

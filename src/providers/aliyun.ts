@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import { netmaskToPrefix, parseIpv4, parseIpv4Cidr } from '../net/ipv4.js';
+import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { fetchMacListing, macLeafUrl } from './mac-listing.js';
 import { allOrNothing, detectByGet, fetchText, joinUrl, LEAF_LIMITS, type MetadataSession, type Provider, type ProviderContext } from './provider.js';
 
@@ -7,16 +7,7 @@ const META_DATA_PATH = '/2016-01-01/meta-data/';
 
 /** Parses private-ipv4s: comma-separated, also in the JSON-ish `["a","b"]` form. */
 export function parsePrivateIpv4s(body: string): { ipv4s: string[]; invalid: string[] } {
-  const ipv4s: string[] = [];
-  const invalid: string[] = [];
-  for (const piece of body.split(',')) {
-    const text = piece.trim().replace(/[[\]"]/g, '').trim();
-    if (text === '') continue;
-    const address = parseIpv4(text);
-    if (address === undefined) invalid.push(text);
-    else ipv4s.push(address);
-  }
-  return { ipv4s, invalid };
+  return parseIpv4List(body.split(',').map((piece) => piece.replace(/[[\]"]/g, '').trim()));
 }
 
 /** Alibaba Cloud: the EC2-like MAC tree, with its own gateway and a primary address to put first. */

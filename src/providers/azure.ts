@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
-import { normalizeHwaddr } from '../net/hwaddr.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import {
   allOrNothing,
+  claimInterfaceRecord,
   detectByGet,
   fetchText,
   joinUrl,
   LEAF_LIMITS,
   LISTING_LIMITS,
   parseIndexList,
-  recordFor,
   type MetadataSession,
   type PollLimits,
   type Provider,
@@ -58,18 +57,9 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `interface[${intern}]`;
           log.debug(`azure interface[${intern}]: retrieving configuration`);
-          const hwaddr = normalizeHwaddr(await fetch(`${intern}/macAddress`, taskSignal));
-          if (hwaddr === undefined) {
-            log.info(`${scope}: invalid MAC address returned`);
-            throw new MetadataError(`invalid MAC address for index ${intern}`);
-          }
-          const record = recordFor(records, hwaddr);
-          if (record.ifaceIdx >= 0) {
-            log.info(`${scope}: duplicate MAC address ${hwaddr} returned`);
-            throw new MetadataError(`duplicate MAC address for index ${intern}`);
-          }
-          record.ifaceIdx = extern;
-          log.debug(`${scope}: found a matching device with hwaddr ${hwaddr}`);
+          const macText = await fetch(`${intern}/macAddress`, taskSignal);
+          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
+          log.debug(`${scope}: found a matching device with hwaddr ${record.hwaddr}`);
 
           // Upstream writes each address at the server-given index into an array sized by the
           // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { isCancellation } from '../errors.js';
-import { parseIpv4, parseIpv4Cidr } from '../net/ipv4.js';
+import { parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
 import {
   allOrNothing,
@@ -20,15 +20,7 @@ const TOKEN_HEADER = 'X-aws-ec2-metadata-token';
 
 /** Parses local-ipv4s: one address per line, primary first; invalid lines are returned separately. */
 export function parseLocalIpv4s(body: string): { ipv4s: string[]; invalid: string[] } {
-  const ipv4s: string[] = [];
-  const invalid: string[] = [];
-  for (const line of body.split('\n').map((part) => part.trim())) {
-    if (line === '') continue;
-    const address = parseIpv4(line);
-    if (address === undefined) invalid.push(line);
-    else ipv4s.push(address);
-  }
-  return { ipv4s, invalid };
+  return parseIpv4List(body.split('\n').map((line) => line.trim()));
 }
 
 /** Amazon EC2, IMDSv2: a session token from PUT /latest/api/token authenticates every request. */

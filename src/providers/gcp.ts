@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
-import { normalizeHwaddr } from '../net/hwaddr.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import type { Ipv4Route } from '../model.js';
 import {
   allOrNothing,
+  claimInterfaceRecord,
   detectByGet,
   fetchText,
   joinUrl,
   LEAF_LIMITS,
   parseIndexList,
-  recordFor,
   type MetadataSession,
   type Provider,
   type ProviderContext,
@@ -56,18 +55,9 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `GCP interface[${intern}]`;
           log.debug(`${scope}: retrieving configuration`);
-          const hwaddr = normalizeHwaddr(await fetch(`${intern}/mac`, taskSignal));
-          if (hwaddr === undefined) {
-            log.info(`${scope}: invalid MAC address returned`);
-            throw new MetadataError(`invalid MAC address for index ${intern}`);
-          }
-          const record = recordFor(records, hwaddr);
-          if (record.ifaceIdx >= 0) {
-            log.info(`${scope}: duplicate MAC address ${hwaddr} returned`);
-            throw new MetadataError(`duplicate MAC address for index ${intern}`);
-          }
-          record.ifaceIdx = extern;
-          log.info(`${scope}: found a ${record.wasRequested ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
+          const macText = await fetch(`${intern}/mac`, taskSignal);
+          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
+          log.info(`${scope}: found a ${record.wasRequested ? 'requested ' : ''}device with hwaddr ${record.hwaddr}`);
 
           // Upstream does not strip a trailing "/" here: "0/" is not an index.
           const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ips/`, taskSignal), { stripSlash: false });

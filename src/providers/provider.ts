@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { ProviderEnvName } from '../config.js';
-import { errorMessage, isCancellation } from '../errors.js';
+import { errorMessage, isCancellation, MetadataError } from '../errors.js';
 import type { MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
 import type { InterfaceConfig } from '../model.js';
+import { normalizeHwaddr } from '../net/hwaddr.js';
 
 /** Provider names exactly as upstream logs them ("GCP" is upper case there). */
 export type ProviderName = 'ec2' | 'GCP' | 'azure' | 'aliyun' | 'oci';
@@ -55,6 +56,30 @@ export function recordFor(records: Map<string, InterfaceConfig>, hwaddr: string)
     record = { hwaddr, ifaceIdx: -1, wasRequested: false, routes: [] };
     records.set(hwaddr, record);
   }
+  return record;
+}
+
+/**
+ * GCP and Azure: the MAC listed for interface `intern` claims its record, which takes index
+ * `extern`. An invalid or already claimed MAC fails the whole get-config, as upstream.
+ */
+export function claimInterfaceRecord(
+  records: Map<string, InterfaceConfig>,
+  macText: string,
+  options: { readonly intern: number; readonly extern: number; readonly scope: string; readonly log: Logger },
+): InterfaceConfig {
+  const { intern, extern, scope, log } = options;
+  const hwaddr = normalizeHwaddr(macText);
+  if (hwaddr === undefined) {
+    log.info(`${scope}: invalid MAC address returned`);
+    throw new MetadataError(`invalid MAC address for index ${intern}`);
+  }
+  const record = recordFor(records, hwaddr);
+  if (record.ifaceIdx >= 0) {
+    log.info(`${scope}: duplicate MAC address ${hwaddr} returned`);
+    throw new MetadataError(`duplicate MAC address for index ${intern}`);
+  }
+  record.ifaceIdx = extern;
   return record;
 }
 
