@@ -272,8 +272,9 @@ describe('poll', () => {
     expect(starts).toHaveLength(3);
     for (let i = 1; i < starts.length; i++) {
       const gap = (starts[i] ?? 0) - (starts[i - 1] ?? 0);
-      // setTimeout may fire up to a millisecond early.
-      expect(gap).toBeGreaterThanOrEqual(INTERVAL_MS * SCALE - 1);
+      // Without the spacing the next attempt would start ~1 ms later (500 answers at once); half the
+      // interval leaves room for a loaded machine pausing between an attempt's start and its log line.
+      expect(gap).toBeGreaterThanOrEqual(INTERVAL_MS * SCALE * 0.5);
       expect(gap).toBeLessThan(INTERVAL_MS * SCALE + 1000);
     }
   });
@@ -325,8 +326,9 @@ describe('poll', () => {
     const response = await http.poll(get(`${base}/x`), { overallMs: 10_000, intervalMs: INTERVAL_MS });
     expect(response.body.toString()).toBe('late');
     expect(hits).toHaveLength(2);
+    // Measured at the server, where arrivals jitter on a loaded machine: hence the loose bounds.
     const gap = (hits[1]?.at ?? 0) - (hits[0]?.at ?? 0);
-    expect(gap).toBeGreaterThanOrEqual(ATTEMPT_MS * SCALE * 0.8);
+    expect(gap).toBeGreaterThanOrEqual(ATTEMPT_MS * SCALE * 0.5);
     expect(gap).toBeLessThan(ATTEMPT_MS * SCALE + 1000);
   });
 
