@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The Aliyun provider end to end against nock on the default host: detect(), then getConfig().
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
-import { createLogger } from '../../src/log.js';
 import type { InterfaceConfig } from '../../src/model.js';
 import { aliyun } from '../../src/providers/aliyun.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
+import {
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://100.100.100.200';
 const META = '/2016-01-01/meta-data/';
@@ -32,45 +37,17 @@ const MAC2 = '00:16:3E:00:00:02';
 const MAC3 = '00:16:3E:00:00:03';
 const path = (mac: string): string => `${mac.toLowerCase()}/`;
 
-let lines: string[];
-let http: MetadataHttp;
-let fast: MetadataHttp;
-let unmatched: string[];
-const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
-  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
-};
-
-function log() {
-  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-}
-
-beforeEach(() => {
-  lines = [];
-  unmatched = [];
-  http = createMetadataHttp({ log: log(), timeScale: SCALE });
-  fast = createMetadataHttp({ log: log(), timeScale: FAST });
-  nock.emitter.on('no match', onNoMatch);
-});
-
-afterEach(() => {
-  nock.emitter.removeListener('no match', onNoMatch);
-  http.close();
-  fast.close();
-  // Every request matched an interceptor, so none carried another cloud's header.
-  expect(unmatched).toEqual([]);
-});
-
 /** The metadata server: an interceptor matches only requests without any cloud's special header. */
-function server(): nock.Scope {
-  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
-  // the answer, so the retry gets the same one.
-  return serverOnce().persist();
-}
+const { server, serverOnce } = metadataServer(() => nock(BASE, { badheaders: FOREIGN_HEADERS }));
 
-/** The same, each interceptor answering once (for sequences of answers to one path). */
-function serverOnce(): nock.Scope {
-  return nock(BASE, { badheaders: FOREIGN_HEADERS });
-}
+// Every request must match an interceptor, so none carried another cloud's header.
+const { lines, http, context, fast, expiring, detectSession, warnings } = providerHarness({
+  provider: aliyun,
+  baseUrl: BASE,
+  scale: SCALE,
+  fastScale: FAST,
+  stubDetection: () => server().get(META).reply(200, 'instance-id\nnetwork/\n'),
+});
 
 interface Leaves {
   readonly vpc?: string;
@@ -102,33 +79,6 @@ const typical = (n: number): Leaves => ({
   gateway: `172.16.${n}.253`,
 });
 
-function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
-  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
-}
-
-/** A client that polls the URLs matching `pattern` (expected to run out) at FAST, all others at SCALE. */
-function expiring(pattern: RegExp): MetadataHttp {
-  return {
-    request: (req) => http.request(req),
-    poll: (req, options) => (pattern.test(req.url) ? fast : http).poll(req, options),
-    close: () => {},
-  };
-}
-
-const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
-  http: client,
-  baseUrl: BASE,
-  log: log(),
-  signal,
-});
-
-async function detectSession(client: MetadataHttp = http): Promise<MetadataSession> {
-  server().get(META).reply(200, 'instance-id\nnetwork/\n');
-  const result = await aliyun.detect(context(undefined, client));
-  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
-  return result.session;
-}
-
 /** Runs getConfig for one listed MAC with the given leaves; returns the records. */
 async function configure(data: Leaves): Promise<Map<string, InterfaceConfig>> {
   const session = await detectSession();
@@ -138,8 +88,6 @@ async function configure(data: Leaves): Promise<Map<string, InterfaceConfig>> {
   api.done();
   return records;
 }
-
-const warnings = (): string[] => lines.filter((line) => line.includes('<warn>'));
 
 describe('aliyun provider shape', () => {
   test('names and defaults as upstream (with the scheme curl would assume)', () => {
@@ -378,7 +326,7 @@ describe('getConfig', () => {
   test('a listing that is never 200 rejects with "meta data for interfaces not found"', async () => {
     const session = await detectSession(expiring(/\/macs\/$/));
     server().get(MACS).reply(404);
-    const error: unknown = await session.getConfig(seed(MAC1), new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(seed(MAC1), new AbortController().signal));
     expect(error).toBeInstanceOf(MetadataError);
     expect((error as Error).message).toBe('meta data for interfaces not found');
   });
@@ -389,7 +337,7 @@ describe('getConfig', () => {
     server().get(`${MACS}${path(MAC1)}gateway`).reply(404);
     const records = seed(MAC1);
     const started = performance.now();
-    const error: unknown = await session.getConfig(records, new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
@@ -401,25 +349,10 @@ describe('getConfig', () => {
   test.each(LEAVES)('a failed poll of %s fails the whole get-config at once and aborts every other leaf', async (leaf) => {
     // The failing leaf's poll gives up after 10 ms; every other leaf (of both MACs) would 404 for
     // its whole 1 s window unless aborted.
-    const outcomes: { url: string; outcome: string }[] = [];
-    const wrapped: MetadataHttp = {
-      request: (req) => http.request(req),
-      close: () => {},
-      poll: async (req, options) => {
-        if (req.url.endsWith(`/${path(MAC1)}${leaf}`)) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
-          throw new PollTimeoutError();
-        }
-        try {
-          const response = await http.poll(req, options);
-          outcomes.push({ url: req.url, outcome: 'ok' });
-          return response;
-        } catch (error) {
-          outcomes.push({ url: req.url, outcome: isCancellation(error) ? 'cancelled' : 'failed' });
-          throw error;
-        }
-      },
-    };
+    const { client: wrapped, outcomes } = recordOutcomes(http, {
+      url: (url) => url.endsWith(`/${path(MAC1)}${leaf}`),
+      afterMs: 10,
+    });
     server().get(META).reply(200, 'network/\n');
     const detected = await aliyun.detect({ ...context(), http: wrapped });
     if (!detected.detected) throw new Error(`not detected: ${detected.reason}`);
@@ -428,7 +361,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC1, MAC2);
     const started = performance.now();
-    const error: unknown = await detected.session.getConfig(records, new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(detected.session.getConfig(records, new AbortController().signal));
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(PollTimeoutError);
     const leafOutcomes = outcomes.filter((entry) => entry.url.includes('/macs/00:16:3e'));
@@ -443,10 +376,7 @@ describe('getConfig', () => {
     const session = await detectSession();
     server().get(MACS).reply(200, path(MAC1));
     server().get(/\/00:16:3e:00:00:01\/.*/).reply(404);
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC1), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The Azure provider end to end against nock on the default host: detect(), then getConfig().
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
-import { createLogger } from '../../src/log.js';
-import type { InterfaceConfig } from '../../src/model.js';
 import { azure } from '../../src/providers/azure.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
+import {
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const QUERY = '?format=text&api-version=2017-04-02';
@@ -29,45 +33,17 @@ const MAC0 = '00:0D:3A:12:34:56';
 const MAC1 = '00:0D:3A:12:34:57';
 const MAC_OTHER = '00:0D:3A:12:34:99';
 
-let lines: string[];
-let http: MetadataHttp;
-let fast: MetadataHttp;
-let unmatched: string[];
-const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
-  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
-};
-
-function log() {
-  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-}
-
-beforeEach(() => {
-  lines = [];
-  unmatched = [];
-  http = createMetadataHttp({ log: log(), timeScale: SCALE });
-  fast = createMetadataHttp({ log: log(), timeScale: FAST });
-  nock.emitter.on('no match', onNoMatch);
-});
-
-afterEach(() => {
-  nock.emitter.removeListener('no match', onNoMatch);
-  http.close();
-  fast.close();
-  // Every request matched an interceptor: every one carried "Metadata: true" and the exact query.
-  expect(unmatched).toEqual([]);
-});
-
 /** The metadata server: every interceptor requires `Metadata: true`. */
-function server(): nock.Scope {
-  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
-  // the answer, so the retry gets the same one.
-  return serverOnce().persist();
-}
+const { server } = metadataServer(() => nock(BASE).matchHeader('Metadata', 'true'));
 
-/** The same, each interceptor answering once (for sequences of answers to one path). */
-function serverOnce(): nock.Scope {
-  return nock(BASE).matchHeader('Metadata', 'true');
-}
+// Every request must match an interceptor: every one carried "Metadata: true" and the exact query.
+const { lines, context, fast, expiring, detectSession, getConfigError, infos } = providerHarness({
+  provider: azure,
+  baseUrl: BASE,
+  scale: SCALE,
+  fastScale: FAST,
+  stubDetection: () => server().get(`/metadata/instance${QUERY}`).reply(200, 'compute/\nnetwork/\n'),
+});
 
 interface IfaceData {
   readonly mac: string;
@@ -87,43 +63,6 @@ function iface(scope: nock.Scope, intern: number, data: IfaceData): nock.Scope {
   scope.get(at(`${intern}/ipv4/subnet/0/prefix/`)).reply(200, data.prefix);
   return scope;
 }
-
-function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
-  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
-}
-
-/** A client that polls the URLs matching `pattern` (expected to run out) at FAST, all others at SCALE. */
-function expiring(pattern: RegExp): MetadataHttp {
-  return {
-    request: (req) => http.request(req),
-    poll: (req, options) => (pattern.test(req.url) ? fast : http).poll(req, options),
-    close: () => {},
-  };
-}
-
-const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
-  http: client,
-  baseUrl: BASE,
-  log: log(),
-  signal,
-});
-
-async function detectSession(client: MetadataHttp = http): Promise<MetadataSession> {
-  server().get(`/metadata/instance${QUERY}`).reply(200, 'compute/\nnetwork/\n');
-  const result = await azure.detect(context(undefined, client));
-  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
-  return result.session;
-}
-
-async function getConfigError(records: Map<string, InterfaceConfig>, client: MetadataHttp = http): Promise<unknown> {
-  const session = await detectSession(client);
-  return session.getConfig(records, new AbortController().signal).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-}
-
-const infos = (): string[] => lines.filter((line) => line.includes('<info>'));
 
 describe('azure provider shape', () => {
   test('names and defaults as upstream', () => {
@@ -392,7 +331,7 @@ describe('getConfig', () => {
     server().get(at('')).reply(404);
     const session = await detectSession(expiring(/\/interface\/\?/));
     const started = performance.now();
-    const error: unknown = await session.getConfig(seed(MAC0), new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(seed(MAC0), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     // The listing has upstream's 15 s window, not the 10 s of the later requests.
@@ -418,22 +357,7 @@ describe('getConfig', () => {
   test('one interface lacking data (its macAddress 404s): rejects with "timeout expired", the other requests are aborted', async () => {
     // Interface 1's macAddress poll runs out after 200 ms (FAST); interface 0's three leaves
     // would 404 for their whole 1 s window (SCALE) unless aborted. Record how each poll ended.
-    const inner = expiring(/\/1\/macAddress\?/);
-    const outcomes: { url: string; outcome: string }[] = [];
-    const wrapped: MetadataHttp = {
-      request: (req) => inner.request(req),
-      close: () => {},
-      poll: async (req, options) => {
-        try {
-          const response = await inner.poll(req, options);
-          outcomes.push({ url: req.url, outcome: 'ok' });
-          return response;
-        } catch (error) {
-          outcomes.push({ url: req.url, outcome: isCancellation(error) ? 'cancelled' : 'failed' });
-          throw error;
-        }
-      },
-    };
+    const { client: wrapped, outcomes } = recordOutcomes(expiring(/\/1\/macAddress\?/));
     const session = await detectSession(wrapped);
     const api = server().get(at('')).reply(200, '0/\n1/\n');
     api.get(at('0/macAddress')).reply(200, MAC0);
@@ -445,7 +369,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC0, MAC1);
     const started = performance.now();
-    const error: unknown = await session.getConfig(records, new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
     const elapsed = performance.now() - started;
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
@@ -464,10 +388,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get(at('')).reply(404);
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC0), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The EC2 provider end to end against nock on the default host: detect() (token), then getConfig().
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
-import { createLogger } from '../../src/log.js';
 import type { InterfaceConfig } from '../../src/model.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
+import {
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
@@ -28,31 +32,12 @@ const MAC2 = '0E:8C:CB:AC:CA:F7';
 const MAC3 = '0E:00:00:00:00:03';
 const path = (mac: string): string => `${mac.toLowerCase()}/`;
 
-let lines: string[];
-let http: MetadataHttp;
-let unmatched: string[];
-const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
-  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
-};
-
-beforeEach(() => {
-  lines = [];
-  unmatched = [];
-  const log = createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-  http = createMetadataHttp({ log, timeScale: SCALE });
-  nock.emitter.on('no match', onNoMatch);
+// Every request of every test must match an interceptor, so every GET carried the token.
+const { lines, unmatched, http, context, detectSession, getConfig, getConfigError, warnings } = providerHarness({
+  provider: ec2,
+  baseUrl: BASE,
+  scale: SCALE,
 });
-
-afterEach(() => {
-  nock.emitter.removeListener('no match', onNoMatch);
-  http.close();
-  // Every request of every test matched an interceptor, so every GET carried the token.
-  expect(unmatched).toEqual([]);
-});
-
-function log() {
-  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-}
 
 /** The token endpoint, expecting the TTL header and no token header. */
 function tokenScope(reply: { status: number; body?: string } = { status: 200, body: TOKEN }) {
@@ -76,20 +61,6 @@ function leaves(scope: nock.Scope, listingPath: string, cidr: string, ipv4s: str
     .get(`${MACS}${dir}local-ipv4s`)
     .reply(200, ipv4s);
 }
-
-function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
-  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
-}
-
-const context = (signal: AbortSignal = new AbortController().signal) => ({ http, baseUrl: BASE, log: log(), signal });
-
-async function detectSession(signal?: AbortSignal): Promise<MetadataSession> {
-  const result = await ec2.detect(context(signal));
-  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
-  return result.session;
-}
-
-const warnings = (): string[] => lines.filter((line) => line.includes('<warn>'));
 
 describe('ec2 provider shape', () => {
   test('names and defaults as upstream', () => {
@@ -144,10 +115,7 @@ describe('detect', () => {
 
   test('cancellation during detection rejects with a cancellation, not a failure', async () => {
     nock(BASE).put('/latest/api/token').reply(404).persist();
-    const controller = new AbortController();
-    const pending = ec2.detect(context(controller.signal));
-    setTimeout(() => controller.abort(), 30);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(30, (signal) => ec2.detect(context(signal)));
     expect(isCancellation(error)).toBe(true);
   });
 });
@@ -196,7 +164,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC3)).toEqual({
       hwaddr: MAC3,
@@ -217,7 +185,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     leaves(api, noSlash, '10.0.2.0/24', '10.0.2.10');
     const records = seed(MAC1, MAC2);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(unmatched).toEqual([]);
     expect(records.get(MAC1)?.ifaceIdx).toBe(0);
@@ -236,7 +204,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
     leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
     const records = seed(MAC1, MAC2, MAC3);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(unmatched).toEqual([]);
     expect([...records.values()].map((record) => [record.hwaddr, record.ifaceIdx])).toEqual([
@@ -258,7 +226,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
     const records = seed(MAC1, MAC2);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.ifaceIdx).toBe(0);
     expect(records.get(MAC2)?.ifaceIdx).toBe(1);
@@ -273,7 +241,7 @@ describe('getConfig', () => {
     const api = imds().get(MACS).reply(404).get(MACS).reply(200, path(MAC1));
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.ifaceIdx).toBe(0);
   });
@@ -313,8 +281,7 @@ describe('getConfig', () => {
   test('a listing that is never 200 rejects with "meta data for interfaces not found"', async () => {
     tokenScope();
     imds().get(MACS).reply(404).persist();
-    const session = await detectSession();
-    const error: unknown = await session.getConfig(seed(MAC1), new AbortController().signal).catch((e: unknown) => e);
+    const error = await getConfigError(seed(MAC1));
     expect(error).toBeInstanceOf(MetadataError);
     expect((error as Error).message).toBe('meta data for interfaces not found');
   });
@@ -323,7 +290,7 @@ describe('getConfig', () => {
     tokenScope();
     const api = imds().get(MACS).reply(200, '');
     const records = new Map<string, InterfaceConfig>();
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.size).toBe(0);
   });
@@ -333,7 +300,7 @@ describe('getConfig', () => {
     const api = imds().get(MACS).reply(200, path(MAC1));
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.7\n 10.0.1.5 \nbogus\n01.2.3.4\n\n10.0.1.6\n');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.ipv4s).toEqual(['10.0.1.7', '10.0.1.5', '10.0.1.6']);
     const got = warnings();
@@ -347,7 +314,7 @@ describe('getConfig', () => {
     const api = imds().get(MACS).reply(200, path(MAC1));
     leaves(api, path(MAC1), '10.0.1.0/24', '');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.ipv4s).toEqual([]);
     expect(records.get(MAC1)?.cidr).toEqual({ address: '10.0.1.0', prefix: 24 });
@@ -363,7 +330,7 @@ describe('getConfig', () => {
     const api = imds().get(MACS).reply(200, path(MAC1));
     leaves(api, path(MAC1), body, '10.0.1.10');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.cidr).toBeUndefined();
     expect(records.get(MAC1)?.ipv4s).toEqual(['10.0.1.10']);
@@ -379,7 +346,7 @@ describe('getConfig', () => {
     const api = imds().get(MACS).reply(200, path(MAC1));
     leaves(api, path(MAC1), '10.0.1.0/ 24\n', '10.0.1.10');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     expect(records.get(MAC1)?.cidr).toEqual({ address: '10.0.1.0', prefix: 24 });
   });
 
@@ -394,7 +361,7 @@ describe('getConfig', () => {
       .reply(200, '10.0.1.10');
     api.get(`${MACS}${path(MAC1)}subnet-ipv4-cidr-block`).reply(200, '10.0.1.0/24');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.ipv4s).toEqual(['10.0.1.10']);
   });
@@ -412,7 +379,7 @@ describe('getConfig', () => {
       .get(`${MACS}${path(MAC1)}local-ipv4s`)
       .reply(200, '10.0.1.10');
     const records = seed(MAC1);
-    await (await detectSession()).getConfig(records, new AbortController().signal);
+    await getConfig(records);
     api.done();
     expect(records.get(MAC1)?.cidr).toEqual({ address: '10.0.1.0', prefix: 24 });
     expect(lines.some((line) => line.endsWith('failed with HTTP request timed out'))).toBe(true);
@@ -428,7 +395,7 @@ describe('getConfig', () => {
     imds().get(`${MACS}${path(MAC2)}local-ipv4s`).reply(404).persist();
     const session = await detectSession();
     const started = performance.now();
-    const error: unknown = await session.getConfig(seed(MAC1, MAC2), new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(seed(MAC1, MAC2), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     expect(performance.now() - started).toBeGreaterThanOrEqual(10000 * SCALE * 0.8);
@@ -436,26 +403,11 @@ describe('getConfig', () => {
 
   test('the first failing sub-request aborts the others still in flight', async () => {
     tokenScope();
-    // Wrap the real client: MAC2's local-ipv4s fails at once, MAC1's leaves hang on a slow server.
-    const outcomes: { url: string; outcome: string }[] = [];
-    const wrapped: MetadataHttp = {
-      request: (req) => http.request(req),
-      close: () => http.close(),
-      poll: async (req, options) => {
-        if (req.url.endsWith(`${path(MAC2)}local-ipv4s`)) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-          throw new PollTimeoutError();
-        }
-        try {
-          const response = await http.poll(req, options);
-          outcomes.push({ url: req.url, outcome: 'ok' });
-          return response;
-        } catch (error) {
-          outcomes.push({ url: req.url, outcome: isCancellation(error) ? 'cancelled' : 'failed' });
-          throw error;
-        }
-      },
-    };
+    // Wrap the real client: MAC2's local-ipv4s fails at once (20 ms), MAC1's leaves hang on a slow server.
+    const { client: wrapped, outcomes } = recordOutcomes(http, {
+      url: (url) => url.endsWith(`${path(MAC2)}local-ipv4s`),
+      afterMs: 20,
+    });
     const api = imds().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
     api.get(`${MACS}${path(MAC2)}subnet-ipv4-cidr-block`).reply(200, '10.0.2.0/24');
     // Each attempt would take 50 ms and fail (500): left alone these leaves would poll for 200 ms.
@@ -463,9 +415,7 @@ describe('getConfig', () => {
     const result = await ec2.detect({ ...context(), http: wrapped });
     expect(result.detected).toBe(true);
     if (!result.detected) return;
-    const error: unknown = await result.session
-      .getConfig(seed(MAC1, MAC2), new AbortController().signal)
-      .catch((e: unknown) => e);
+    const error = await rejectionOf(result.session.getConfig(seed(MAC1, MAC2), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     // Every task settled before getConfig rejected, and MAC1's two leaves (20 ms into their 200 ms
     // window) were cancelled, not left to time out on their own.
@@ -478,10 +428,7 @@ describe('getConfig', () => {
     imds().get(MACS).reply(200, path(MAC1));
     imds().get(/\/local-ipv4s$|\/subnet-ipv4-cidr-block$/).reply(404).persist();
     const session = await detectSession();
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC1), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
     // Aborted 40 ms into the leaves' 200 ms window: a cancellation, not their "timeout expired".
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
@@ -491,10 +438,7 @@ describe('getConfig', () => {
     tokenScope();
     imds().get(MACS).reply(404).persist();
     const session = await detectSession();
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC1), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
     expect(isCancellation(error)).toBe(true);
   });
 });

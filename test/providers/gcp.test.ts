@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The GCP provider end to end against nock on the default host: detect(), then getConfig().
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
-import { createLogger } from '../../src/log.js';
-import type { InterfaceConfig } from '../../src/model.js';
 import { gcp } from '../../src/providers/gcp.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
+import {
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://metadata.google.internal';
 const INSTANCE = '/computeMetadata/v1/instance';
@@ -26,45 +30,17 @@ const MAC0 = '42:01:0A:80:00:02';
 const MAC1 = '42:01:0A:80:00:03';
 const MAC_OTHER = '42:01:0A:80:00:09';
 
-let lines: string[];
-let http: MetadataHttp;
-let fast: MetadataHttp;
-let unmatched: string[];
-const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
-  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
-};
-
-function log() {
-  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-}
-
-beforeEach(() => {
-  lines = [];
-  unmatched = [];
-  http = createMetadataHttp({ log: log(), timeScale: SCALE });
-  fast = createMetadataHttp({ log: log(), timeScale: FAST });
-  nock.emitter.on('no match', onNoMatch);
-});
-
-afterEach(() => {
-  nock.emitter.removeListener('no match', onNoMatch);
-  http.close();
-  fast.close();
-  // Every request of every test matched an interceptor, so every request carried Metadata-Flavor.
-  expect(unmatched).toEqual([]);
-});
-
 /** The metadata server: every interceptor requires `Metadata-Flavor: Google`. */
-function server(): nock.Scope {
-  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
-  // the answer, so the retry gets the same one.
-  return serverOnce().persist();
-}
+const { server, serverOnce } = metadataServer(() => nock(BASE).matchHeader('Metadata-Flavor', 'Google'));
 
-/** The same, each interceptor answering once (for sequences of answers to one path). */
-function serverOnce(): nock.Scope {
-  return nock(BASE).matchHeader('Metadata-Flavor', 'Google');
-}
+// Every request of every test must match an interceptor, so every request carried Metadata-Flavor.
+const { lines, context, fast, expiring, detectSession, getConfigError, infos } = providerHarness({
+  provider: gcp,
+  baseUrl: BASE,
+  scale: SCALE,
+  fastScale: FAST,
+  stubDetection: () => server().get(`${INSTANCE}/id`).reply(200, '1234567890123456789'),
+});
 
 /** Serves one interface completely: mac, the forwarded-ips listing and each forwarded IP. */
 function iface(scope: nock.Scope, intern: number, mac: string, forwarded: readonly string[]): nock.Scope {
@@ -74,43 +50,7 @@ function iface(scope: nock.Scope, intern: number, mac: string, forwarded: readon
   return scope;
 }
 
-function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
-  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
-}
-
-/** A client that polls the URLs matching `pattern` (expected to run out) at FAST, all others at SCALE. */
-function expiring(pattern: RegExp): MetadataHttp {
-  return {
-    request: (req) => http.request(req),
-    poll: (req, options) => (pattern.test(req.url) ? fast : http).poll(req, options),
-    close: () => {},
-  };
-}
-
-const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
-  http: client,
-  baseUrl: BASE,
-  log: log(),
-  signal,
-});
-
-async function detectSession(client: MetadataHttp = http): Promise<MetadataSession> {
-  server().get(`${INSTANCE}/id`).reply(200, '1234567890123456789');
-  const result = await gcp.detect(context(undefined, client));
-  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
-  return result.session;
-}
-
-async function getConfigError(records: Map<string, InterfaceConfig>, client: MetadataHttp = http): Promise<unknown> {
-  const session = await detectSession(client);
-  return session.getConfig(records, new AbortController().signal).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-}
-
 const local = (dest: string) => ({ dest, prefix: 32, metric: 100, type: 'local' });
-const infos = (): string[] => lines.filter((line) => line.includes('<info>'));
 
 describe('gcp provider shape', () => {
   test('names and defaults as upstream', () => {
@@ -354,22 +294,7 @@ describe('getConfig', () => {
   test('one interface lacking data (its mac 404s): rejects with "timeout expired", the other requests are aborted', async () => {
     // Interface 1's mac poll runs out after 200 ms (FAST); interface 0's forwarded IP would 404
     // for its whole 1 s window (SCALE) unless aborted. Record how each poll ended.
-    const inner = expiring(/\/1\/mac$/);
-    const outcomes: { url: string; outcome: string }[] = [];
-    const wrapped: MetadataHttp = {
-      request: (req) => inner.request(req),
-      close: () => {},
-      poll: async (req, options) => {
-        try {
-          const response = await inner.poll(req, options);
-          outcomes.push({ url: req.url, outcome: 'ok' });
-          return response;
-        } catch (error) {
-          outcomes.push({ url: req.url, outcome: isCancellation(error) ? 'cancelled' : 'failed' });
-          throw error;
-        }
-      },
-    };
+    const { client: wrapped, outcomes } = recordOutcomes(expiring(/\/1\/mac$/));
     const session = await detectSession(wrapped);
     const api = server().get(IFACES).reply(200, '0/\n1/\n');
     api.get(`${IFACES}0/mac`).reply(200, MAC0);
@@ -379,10 +304,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC0, MAC1);
     const started = performance.now();
-    const error: unknown = await session.getConfig(records, new AbortController().signal).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
     const elapsed = performance.now() - started;
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
@@ -399,10 +321,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get(IFACES).reply(404);
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC0), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

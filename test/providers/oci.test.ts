@@ -2,13 +2,13 @@
 // The OCI provider: detect() and getConfig() against nock on the default host, and applyVnics()
 // (the interpretation of the vnics document) directly.
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
-import { createLogger } from '../../src/log.js';
+import type { MetadataHttp } from '../../src/http.js';
 import type { InterfaceConfig } from '../../src/model.js';
 import { applyVnics, oci } from '../../src/providers/oci.js';
 import type { MetadataSession } from '../../src/providers/provider.js';
+import { metadataServer, providerHarness, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 
@@ -26,63 +26,22 @@ const MAC1 = '02:00:17:00:00:02';
 const MAC2 = '02:00:17:00:00:03';
 const MAC3 = '02:00:17:00:00:04';
 
-let lines: string[];
-let http: MetadataHttp;
-let fast: MetadataHttp;
-let unmatched: string[];
-const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
-  unmatched.push(`${req.method ?? '?'} ${req.href ?? req.path ?? '?'}`);
-};
-
-function log() {
-  return createLogger({ level: 'trace', sink: (line) => lines.push(line), clock: () => 0n });
-}
-
-beforeEach(() => {
-  lines = [];
-  unmatched = [];
-  http = createMetadataHttp({ log: log(), timeScale: SCALE });
-  fast = createMetadataHttp({ log: log(), timeScale: FAST });
-  nock.emitter.on('no match', onNoMatch);
-});
-
-afterEach(() => {
-  nock.emitter.removeListener('no match', onNoMatch);
-  http.close();
-  fast.close();
-  // Every request matched an interceptor, so every one carried "Authorization: Bearer Oracle".
-  expect(unmatched).toEqual([]);
-});
-
 /** The metadata server: every interceptor requires `Authorization: Bearer Oracle`. */
-function server(): nock.Scope {
-  // Persisted: an attempt that overruns its (scaled) timeout on a busy machine does not use up
-  // the answer, so the retry gets the same one.
-  return nock(BASE).matchHeader('Authorization', 'Bearer Oracle').persist();
-}
+const { server } = metadataServer(() => nock(BASE).matchHeader('Authorization', 'Bearer Oracle'));
 
-function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
-  return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
-}
-
-const context = (signal: AbortSignal = new AbortController().signal, client: MetadataHttp = http) => ({
-  http: client,
+// Every request must match an interceptor, so every one carried "Authorization: Bearer Oracle".
+const harness = providerHarness({
+  provider: oci,
   baseUrl: BASE,
-  log: log(),
-  signal,
+  scale: SCALE,
+  fastScale: FAST,
+  stubDetection: () => server().get('/opc/v2/instance').reply(200, '{"id":"ocid1.instance.x"}'),
 });
+const { lines, http, fast, log, context, routed, warnings, infos } = harness;
 
 /** Detects OCI; the session then polls /opc/v2/vnics through `vnicsClient`. */
-async function detectSession(vnicsClient: MetadataHttp = http): Promise<MetadataSession> {
-  server().get('/opc/v2/instance').reply(200, '{"id":"ocid1.instance.x"}');
-  const client: MetadataHttp = {
-    request: (req) => http.request(req),
-    poll: (req, options) => (req.url.endsWith('/vnics') ? vnicsClient : http).poll(req, options),
-    close: () => {},
-  };
-  const result = await oci.detect(context(undefined, client));
-  if (!result.detected) throw new Error(`not detected: ${result.reason}`);
-  return result.session;
+function detectSession(vnicsClient: MetadataHttp = http): Promise<MetadataSession> {
+  return harness.detectSession(routed(/\/vnics$/, vnicsClient));
 }
 
 /** A VM VNIC as IMDS serves it. */
@@ -114,8 +73,6 @@ function apply(vnics: readonly unknown[], records: Map<string, InterfaceConfig> 
   return records;
 }
 
-const warnings = (): string[] => lines.filter((line) => line.includes('<warn>'));
-const infos = (): string[] => lines.filter((line) => line.includes('<info>'));
 const warn = (message: string): string => `[0.0000] <warn>  get-config: ${message}`;
 
 describe('oci provider shape', () => {
@@ -204,7 +161,7 @@ describe('getConfig', () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(200, body);
     const records = seed(MAC0);
-    const error: unknown = await session.getConfig(records, new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
     expect(error).toBeInstanceOf(MetadataError);
     // Upstream's error text, "get-config: " prefix included (run.ts then logs "get-config: failed: …").
     expect((error as Error).message).toBe("get-config: JSON parse failure, can't configure VNICs");
@@ -219,7 +176,7 @@ describe('getConfig', () => {
     const session = await detectSession(fast);
     server().get('/opc/v2/vnics').reply(404);
     const started = performance.now();
-    const error: unknown = await session.getConfig(seed(MAC0), new AbortController().signal).catch((e: unknown) => e);
+    const error = await rejectionOf(session.getConfig(seed(MAC0), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     // Upstream's 15 s window, not the 10 s of the other providers' leaves.
@@ -240,10 +197,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(404);
-    const controller = new AbortController();
-    const pending = session.getConfig(seed(MAC0), controller.signal);
-    setTimeout(() => controller.abort(), 40);
-    const error: unknown = await pending.catch((e: unknown) => e);
+    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });
