@@ -17,28 +17,22 @@
 // 172.16.4.2 (it must end up first); eth1: 172.16.5.2 alone.  Subnet routes are each address
 // masked by the netmask prefix: 172.16.4.0/24 and 172.16.5.0/24.
 
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, it, expect } from 'vitest';
+import type { ImdsConfig } from '../harness/realnm.js';
 import {
-  assertRealnmPrerequisites,
-  pollUntil,
-  realnmUp,
-  type ExecResult,
-  type ImdsConfig,
-  type MetadataServer,
-  type RealNm,
-} from '../harness/realnm.js';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// NCS_E2E_CLI: run another build of the CLI (an .mjs file) through the same scenario.
-const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs');
+  MAC0,
+  MAC1,
+  cliRunner,
+  expectInOrder,
+  expectKernelState,
+  ipv4Lists,
+  itSecondRunChangesNothing,
+  output,
+  reappliedLine,
+  useRealnm,
+} from '../helpers/realnm-run.js';
 
 const NAME = 'ncs-e2e-aliyun';
-const MAC0 = '02:00:00:00:00:01';
-const MAC1 = '02:00:00:00:00:02';
-const MAP_INTERFACES = `eth0=${MAC0};eth1=${MAC1}`;
 
 const MD = '/2016-01-01/meta-data/';
 const MACS = `${MD}network/interfaces/macs/`;
@@ -72,83 +66,15 @@ const EXPECTED_RULES = [
   '30401: from 172.16.5.2 lookup 30401',
 ].sort();
 
-async function preflight(): Promise<void> {
-  await assertRealnmPrerequisites();
-  if (!fs.existsSync(CLI)) {
-    throw new Error(`${path.relative(REPO_ROOT, CLI)} does not exist: run \`npm run build\` first`);
-  }
-}
-
-function runCli(nm: RealNm): Promise<ExecResult> {
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI], {
-    env: {
-      NM_CLOUD_SETUP_ALIYUN: 'yes',
-      NM_CLOUD_SETUP_ALIYUN_HOST: 'http://169.254.169.254',
-      NM_CLOUD_SETUP_LOG: 'trace',
-      NM_CLOUD_SETUP_MAP_INTERFACES: MAP_INTERFACES,
-    },
-    timeoutMs: 45_000,
-  });
-}
-
-function output(r: ExecResult): string {
-  return `exit ${r.code} after ${Math.round(r.durationMs)} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-/** the messages appear, in this order */
-function expectInOrder(r: ExecResult, messages: readonly string[]): void {
-  let at = 0;
-  for (const m of messages) {
-    const i = r.stdout.indexOf(m, at);
-    expect(i, `"${m}" (in order) in\n${output(r)}`).toBeGreaterThanOrEqual(0);
-    at = i + m.length;
-  }
-}
-
-const sorted = (a: readonly string[]): string[] => [...a].sort();
-
-type Settings = Record<string, Record<string, unknown>>;
-/** ipv4 lists of an applied connection, in order, as short strings */
-function ipv4Lists(settings: Settings): { addresses: string[]; routes: string[]; rules: string[] } {
-  const ipv4 = settings['ipv4'] ?? {};
-  const list = (k: string): Record<string, unknown>[] => (ipv4[k] ?? []) as Record<string, unknown>[];
-  return {
-    addresses: list('address-data').map((a) => `${String(a['address'])}/${String(a['prefix'])}`),
-    routes: list('route-data').map(
-      (r) =>
-        `${String(r['dest'])}/${String(r['prefix'])}${r['next-hop'] === undefined ? '' : ` via ${String(r['next-hop'])}`}` +
-        ` metric ${String(r['metric'])} table ${String(r['table'])}`,
-    ),
-    rules: list('routing-rules').map(
-      (r) => `${String(r['priority'])}${r['from'] === undefined ? '' : ` from ${String(r['from'])}`} table ${String(r['table'])}`,
-    ),
-  };
-}
+const tool = cliRunner({ NM_CLOUD_SETUP_ALIYUN: 'yes', NM_CLOUD_SETUP_ALIYUN_HOST: 'http://169.254.169.254' });
 
 describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and netmask', () => {
-  let nm: RealNm | undefined;
-  let imds: MetadataServer;
-  let stateAfterRun1: Record<string, unknown> | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
-
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME, nics: 2, ipv4: 'static' });
-    imds = await nm.startMetadataServer(METADATA);
-  });
-
-  afterAll(async () => {
-    await nm?.down();
-  });
+  const scenario = useRealnm({ name: NAME, nics: 2, ipv4: 'static', metadata: METADATA });
 
   it('first run: detects Aliyun, adds the secondary IP and the policy routing', async () => {
-    const nm = env();
-    const nBefore = (await imds.requests()).length;
-    const r = await runCli(nm);
+    const nm = scenario.nm;
+    const nBefore = (await scenario.imds.requests()).length;
+    const r = await tool(nm);
     expect(r.code, output(r)).toBe(0);
     expectInOrder(r, [
       'test: mock NM_CLOUD_SETUP_ALIYUN_HOST="http://169.254.169.254"',
@@ -159,19 +85,20 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     ]);
     expect(r.stdout, output(r)).toMatch(new RegExp(`get-config: start fetching meta data for #0, ${MAC0} \\(`));
     expect(r.stdout, output(r)).toMatch(new RegExp(`get-config: start fetching meta data for #1, ${MAC1} \\(`));
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC0}: connection "eth0" \\([^)]*\\) reapplied`));
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC1}: connection "eth1" \\([^)]*\\) reapplied`));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC0, 'eth0'));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC1, 'eth1'));
 
-    await pollUntil(async () => {
-      expect(await nm.ipv4Addrs('eth0')).toEqual(['172.16.4.2/24', '172.16.4.30/24']);
-      expect(await nm.ipv4Addrs('eth1')).toEqual(['172.16.5.2/24']);
-      // subnet = address masked by the netmask's prefix, not vpc-cidr-block's 172.16.0.0/12
-      expect(await nm.ipRouteSummary(30200)).toEqual(['172.16.4.0/24 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30201)).toEqual(['172.16.5.0/24 dev eth1 metric 10']);
-      // the metadata gateway, not 172.16.0.1 (first host of 172.16.0.0/24)
-      expect(await nm.ipRouteSummary(30400)).toEqual(['default via 172.16.4.1 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30401)).toEqual(['default via 172.16.5.1 dev eth1 metric 10']);
-      expect(sorted(await nm.ipRuleSummary())).toEqual(EXPECTED_RULES);
+    await expectKernelState(nm, {
+      addrs: { eth0: ['172.16.4.2/24', '172.16.4.30/24'], eth1: ['172.16.5.2/24'] },
+      tables: {
+        // subnet = address masked by the netmask's prefix, not vpc-cidr-block's 172.16.0.0/12
+        30200: ['172.16.4.0/24 dev eth0 metric 10'],
+        30201: ['172.16.5.0/24 dev eth1 metric 10'],
+        // the metadata gateway, not 172.16.0.1 (first host of 172.16.0.0/24)
+        30400: ['default via 172.16.4.1 dev eth0 metric 10'],
+        30401: ['default via 172.16.5.1 dev eth1 metric 10'],
+      },
+      rules: EXPECTED_RULES,
     });
 
     // the primary first (it is listed second in private-ipv4s)
@@ -189,18 +116,18 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     });
 
     // Aliyun sends no metadata headers
-    const reqs = (await imds.requests()).slice(nBefore);
+    const reqs = (await scenario.imds.requests()).slice(nBefore);
     for (const q of reqs) {
       expect(q.status, q.url).toBe(200);
       expect(Object.keys(q.headers).filter((h) => /^metadata|^x-aws|^authorization$/i.test(h)), q.url).toEqual([]);
     }
     expect(new Set(reqs.map((q) => q.url))).toEqual(new Set(Object.keys(METADATA.paths)));
-    stateAfterRun1 = await nm.kernelSnapshot(TABLES);
+    scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
   });
 
   it('traffic sourced from the secondary IP leaves by eth0 through the metadata gateway', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
+    const nm = scenario.nm;
+    expect(scenario.stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
     const r = await nm.ipRouteGet('192.0.2.1', '172.16.4.30');
     expect(r.table).toBe('30400');
     expect(r.gateway).toBe('172.16.4.1');
@@ -209,19 +136,17 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     expect(viaEth1.gateway).toBe('172.16.5.1');
     const c = await nm.exec(['curl', '--noproxy', '*', '-sS', '-f', '-m', '5', '--interface', '172.16.4.30', `http://169.254.169.254${MD}`]);
     expect(c.code, `${c.stdout}\n${c.stderr}`).toBe(0);
-    expect((await imds.requests()).at(-1)?.remoteAddress).toBe('172.16.4.30');
+    expect((await scenario.imds.requests()).at(-1)?.remoteAddress).toBe('172.16.4.30');
   });
 
-  it('second run: nothing to do, kernel state unchanged', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
-    const r = await runCli(nm);
-    expect(r.code, output(r)).toBe(0);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC0}: device needs no update to applied connection "eth0"`);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC1}: device needs no update to applied connection "eth1"`);
-    expect(r.stdout, output(r)).toContain('no changes were applied for provider aliyun');
-    expect(r.stdout, output(r)).not.toContain('some changes were applied');
-    expect(r.stdout, output(r)).not.toMatch(/reapply connection/);
-    expect(await nm.kernelSnapshot(TABLES)).toEqual(stateAfterRun1);
+  itSecondRunChangesNothing({
+    scenario,
+    run: tool,
+    lines: [
+      `config device ${MAC0}: device needs no update to applied connection "eth0"`,
+      `config device ${MAC1}: device needs no update to applied connection "eth1"`,
+      'no changes were applied for provider aliyun',
+    ],
+    snapshot: (nm) => nm.kernelSnapshot(TABLES),
   });
 });

@@ -10,28 +10,23 @@
 // Metadata: eth0 gets 172.16.4.10 and .11 as secondaries, eth1 gets 172.16.5.10; the MAC
 // listing order gives iface_idx 0 (eth0) and 1 (eth1), so tables 30200/30400 and 30201/30401.
 
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, it, expect } from 'vitest';
+import type { ExecResult, ImdsConfig, RealNm } from '../harness/realnm.js';
 import {
-  assertRealnmPrerequisites,
-  pollUntil,
-  realnmUp,
-  type ExecResult,
-  type ImdsConfig,
-  type MetadataServer,
-  type RealNm,
-} from '../harness/realnm.js';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// NCS_E2E_CLI: run another build of the CLI (an .mjs file) through the same scenario.
-const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs');
+  MAC0,
+  MAC1,
+  cliRunner,
+  expectInOrder,
+  expectKernelState,
+  expectKeyfilesUnchanged,
+  itSecondRunChangesNothing,
+  output,
+  reappliedLine,
+  useRealnm,
+} from '../helpers/realnm-run.js';
 
 const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
-const MAC0 = '02:00:00:00:00:01';
-const MAC1 = '02:00:00:00:00:02';
 
 const METADATA: ImdsConfig = {
   ec2Token: TOKEN,
@@ -64,86 +59,38 @@ const EXPECTED_RULES = [
 const NAME_MAIN = 'ncs-e2e-ec2';
 const NAME_SKIP = 'ncs-e2e-ec2-skip';
 
-async function preflight(): Promise<void> {
-  await assertRealnmPrerequisites();
-  if (!fs.existsSync(CLI)) {
-    throw new Error(`${path.relative(REPO_ROOT, CLI)} does not exist: run \`npm run build\` first`);
-  }
-}
-
-// Veths have no permanent MAC: NM exposes Device.Wired.PermHwAddress = "" for them (the
-// kernel's perm_addr is all-zero, addr_assign_type 3), and nm-cloud-setup -- like the C tool --
-// takes Ethernet/veth MACs only from PermHwAddress.  NM_CLOUD_SETUP_MAP_INTERFACES is the
-// tool's own test hook for exactly this (upstream CI uses it too): it supplies each
-// interface's MAC by name.
-const MAP_INTERFACES = `eth0=${MAC0};eth1=${MAC1}`;
-
-function runCli(nm: RealNm, opts: { mapInterfaces?: boolean } = {}): Promise<ExecResult> {
-  // No NM_CLOUD_SETUP_EC2_HOST: the CLI must use its default http://169.254.169.254.
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI], {
-    env: {
-      NM_CLOUD_SETUP_EC2: 'yes',
-      NM_CLOUD_SETUP_LOG: 'trace',
-      ...(opts.mapInterfaces === false ? {} : { NM_CLOUD_SETUP_MAP_INTERFACES: MAP_INTERFACES }),
-    },
-    timeoutMs: 45_000,
-  });
-}
-
-function output(r: ExecResult): string {
-  return `exit ${r.code} after ${Math.round(r.durationMs)} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-/** the messages appear, in this order */
-function expectInOrder(r: ExecResult, messages: readonly string[]): void {
-  let at = 0;
-  for (const m of messages) {
-    const i = r.stdout.indexOf(m, at);
-    expect(i, `"${m}" (in order) in\n${output(r)}`).toBeGreaterThanOrEqual(0);
-    at = i + m.length;
-  }
-}
-
-const sorted = (a: readonly string[]): string[] => [...a].sort();
+// No NM_CLOUD_SETUP_EC2_HOST: the CLI must use its default http://169.254.169.254.
+const tool = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes' });
 
 async function expectFullyConfigured(nm: RealNm): Promise<void> {
-  await pollUntil(async () => {
-    expect(sorted(await nm.ipv4Addrs('eth0'))).toEqual(sorted(['172.16.4.2/24', '172.16.4.10/24', '172.16.4.11/24']));
-    expect(sorted(await nm.ipv4Addrs('eth1'))).toEqual(sorted(['172.16.5.2/24', '172.16.5.10/24']));
-    expect(await nm.ipRouteSummary(30200)).toEqual(['172.16.4.0/24 dev eth0 metric 10']);
-    expect(await nm.ipRouteSummary(30400)).toEqual(['default via 172.16.4.1 dev eth0 metric 10']);
-    expect(await nm.ipRouteSummary(30201)).toEqual(['172.16.5.0/24 dev eth1 metric 10']);
-    expect(await nm.ipRouteSummary(30401)).toEqual(['default via 172.16.5.1 dev eth1 metric 10']);
-    expect(sorted(await nm.ipRuleSummary())).toEqual(EXPECTED_RULES);
+  await expectKernelState(nm, {
+    addrsAnyOrder: { eth0: ['172.16.4.2/24', '172.16.4.10/24', '172.16.4.11/24'], eth1: ['172.16.5.2/24', '172.16.5.10/24'] },
+    tables: {
+      30200: ['172.16.4.0/24 dev eth0 metric 10'],
+      30400: ['default via 172.16.4.1 dev eth0 metric 10'],
+      30201: ['172.16.5.0/24 dev eth1 metric 10'],
+      30401: ['default via 172.16.5.1 dev eth1 metric 10'],
+    },
+    rules: EXPECTED_RULES,
   });
 }
 
 describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, policy routing', () => {
-  let nm: RealNm | undefined;
-  let imds: MetadataServer;
   let keyfilesBefore: Record<string, Buffer>;
   let run1: ExecResult | undefined;
   let requestsBeforeRun1 = 0;
-  let stateAfterRun1: Record<string, unknown> | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
-
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME_MAIN, nics: 2, ipv4: 'static' });
-    imds = await nm.startMetadataServer(METADATA);
-    keyfilesBefore = await nm.keyfiles();
-  });
-
-  afterAll(async () => {
-    await nm?.down();
+  const scenario = useRealnm({
+    name: NAME_MAIN,
+    nics: 2,
+    ipv4: 'static',
+    metadata: METADATA,
+    setUp: async (nm) => {
+      keyfilesBefore = await nm.keyfiles();
+    },
   });
 
   it('before the tool runs, traffic from eth1\'s address leaves by eth0 (main table)', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(await nm.ipv4Addrs('eth1')).toEqual(['172.16.5.2/24']);
     expect(await nm.ipRuleSummary()).toEqual([]);
     const r = await nm.ipRouteGet('169.254.169.254', '172.16.5.2');
@@ -154,8 +101,8 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
   });
 
   it('without NM_CLOUD_SETUP_MAP_INTERFACES the veths have no permanent MAC and are ignored', async () => {
-    const nm = env();
-    const r = await runCli(nm, { mapInterfaces: false });
+    const nm = scenario.nm;
+    const r = await tool(nm, { mapInterfaces: false });
     expect(r.code, output(r)).toBe(0);
     expectInOrder(r, [
       'provider ec2 detected',
@@ -170,9 +117,9 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
   });
 
   it('first run: detects EC2, adds the secondary IPs and the policy routing', async () => {
-    const nm = env();
-    requestsBeforeRun1 = (await imds.requests()).length;
-    run1 = await runCli(nm);
+    const nm = scenario.nm;
+    requestsBeforeRun1 = (await scenario.imds.requests()).length;
+    run1 = await tool(nm);
     const r = run1;
     expect(r.code, output(r)).toBe(0);
     expectInOrder(r, [
@@ -181,25 +128,20 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
       'meta data received',
       'some changes were applied for provider ec2',
     ]);
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC0}: connection "eth0" \\([^)]*\\) reapplied`));
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC1}: connection "eth1" \\([^)]*\\) reapplied`));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC0, 'eth0'));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC1, 'eth1'));
     await expectFullyConfigured(nm);
-    stateAfterRun1 = await nm.kernelSnapshot(TABLES);
+    scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
   });
 
   it('leaves the profiles on disk untouched (runtime-only changes)', async () => {
-    const nm = env();
     expect(run1, 'first run did not happen').toBeDefined();
-    const after = await nm.keyfiles();
-    expect(Object.keys(after)).toEqual(Object.keys(keyfilesBefore));
-    for (const [f, bytes] of Object.entries(keyfilesBefore)) {
-      expect(after[f]?.equals(bytes), `${f} changed:\n${after[f]?.toString()}`).toBe(true);
-    }
+    await expectKeyfilesUnchanged(scenario.nm, keyfilesBefore);
   });
 
   it('talks IMDSv2 (first run): token PUT first, then every GET carries the token', async () => {
     expect(run1, 'first run did not happen').toBeDefined();
-    const reqs = (await imds.requests()).slice(requestsBeforeRun1);
+    const reqs = (await scenario.imds.requests()).slice(requestsBeforeRun1);
     expect(reqs.length).toBeGreaterThanOrEqual(6); // PUT + listing + 2 x 2 per-MAC fields
     const first = reqs[0];
     expect(first?.method).toBe('PUT');
@@ -217,22 +159,20 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     expect(reqs.every((q) => q.method === 'GET' || q.url === '/latest/api/token')).toBe(true);
   });
 
-  it('second run: nothing to do, kernel state unchanged', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
-    const r = await runCli(nm);
-    expect(r.code, output(r)).toBe(0);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC0}: device needs no update to applied connection "eth0"`);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC1}: device needs no update to applied connection "eth1"`);
-    expect(r.stdout, output(r)).toContain('no changes were applied for provider ec2');
-    expect(r.stdout, output(r)).not.toContain('some changes were applied');
-    expect(r.stdout, output(r)).not.toMatch(/reapply connection/);
-    expect(await nm.kernelSnapshot(TABLES)).toEqual(stateAfterRun1);
+  itSecondRunChangesNothing({
+    scenario,
+    run: tool,
+    lines: [
+      `config device ${MAC0}: device needs no update to applied connection "eth0"`,
+      `config device ${MAC1}: device needs no update to applied connection "eth1"`,
+      'no changes were applied for provider ec2',
+    ],
+    snapshot: (nm) => nm.kernelSnapshot(TABLES),
   });
 
   it('traffic sourced from a secondary IP leaves by its own NIC', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
+    const nm = scenario.nm;
+    expect(scenario.stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
     const viaEth1 = await nm.ipRouteGet('169.254.169.254', '172.16.5.10');
     expect(viaEth1.dev).toBe('eth1');
     expect(viaEth1.gateway).toBe('172.16.5.1');
@@ -243,7 +183,7 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     expect(viaEth0.dev).toBe('eth0');
     expect(viaEth0.table).toBe('30400');
 
-    const nBefore = (await imds.requests()).length;
+    const nBefore = (await scenario.imds.requests()).length;
     const eth0Before = await nm.linkStats('eth0');
     const eth1Before = await nm.linkStats('eth1');
     const c = await nm.exec([
@@ -254,7 +194,7 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     const eth1After = await nm.linkStats('eth1');
     expect(c.code, output(c)).toBe(0);
     expect(c.stdout).toBe(`${MAC0}/\n${MAC1}/`);
-    const logged = (await imds.requests()).slice(nBefore);
+    const logged = (await scenario.imds.requests()).slice(nBefore);
     expect(logged.map((q) => `${q.method} ${q.url} ${q.remoteAddress}`)).toEqual([`GET ${MACS} 172.16.5.10`]);
     const d1 = eth1After.tx.packets - eth1Before.tx.packets;
     const d0 = eth0After.tx.packets - eth0Before.tx.packets;
@@ -266,27 +206,17 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
 });
 
 describe('nm-cloud-setup on a real NetworkManager: user data org.freedesktop.nm-cloud-setup.skip', () => {
-  let nm: RealNm | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
-
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME_SKIP, nics: 2, ipv4: 'static' });
-    await nm.startMetadataServer(METADATA);
-    await nm.setSkipUserData('eth1');
-  });
-
-  afterAll(async () => {
-    await nm?.down();
+  const scenario = useRealnm({
+    name: NAME_SKIP,
+    nics: 2,
+    ipv4: 'static',
+    metadata: METADATA,
+    setUp: (nm) => nm.setSkipUserData('eth1'),
   });
 
   it('skips eth1 (tagged) and still configures eth0', async () => {
-    const nm = env();
-    const r = await runCli(nm);
+    const nm = scenario.nm;
+    const r = await tool(nm);
     expect(r.code, output(r)).toBe(0);
     expectInOrder(r, [
       'provider ec2 detected',
@@ -297,13 +227,10 @@ describe('nm-cloud-setup on a real NetworkManager: user data org.freedesktop.nm-
       `config device ${MAC1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`,
     );
     expect(r.stdout, output(r)).toContain('some changes were applied for provider ec2');
-    await pollUntil(async () => {
-      expect(sorted(await nm.ipv4Addrs('eth0'))).toEqual(sorted(['172.16.4.2/24', '172.16.4.10/24', '172.16.4.11/24']));
-      expect(await nm.ipRouteSummary(30200)).toEqual(['172.16.4.0/24 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30400)).toEqual(['default via 172.16.4.1 dev eth0 metric 10']);
-      expect(sorted(await nm.ipRuleSummary())).toEqual(
-        EXPECTED_RULES.filter((l) => !l.startsWith('30201:') && !l.startsWith('30401:')),
-      );
+    await expectKernelState(nm, {
+      addrsAnyOrder: { eth0: ['172.16.4.2/24', '172.16.4.10/24', '172.16.4.11/24'] },
+      tables: { 30200: ['172.16.4.0/24 dev eth0 metric 10'], 30400: ['default via 172.16.4.1 dev eth0 metric 10'] },
+      rules: EXPECTED_RULES.filter((l) => !l.startsWith('30201:') && !l.startsWith('30401:')),
     });
     expect(await nm.ipv4Addrs('eth1')).toEqual(['172.16.5.2/24']);
     expect(await nm.ipRouteSummary(30201)).toEqual([]);

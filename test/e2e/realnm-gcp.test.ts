@@ -14,28 +14,22 @@
 // adds /32 routes of type "local" (metric 100, no table -> NM puts them in table local); no
 // addresses, no policy routing.
 
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, it, expect } from 'vitest';
+import { pollUntil, type ImdsConfig, type RealNm } from '../harness/realnm.js';
 import {
-  assertRealnmPrerequisites,
-  pollUntil,
-  realnmUp,
-  type ExecResult,
-  type ImdsConfig,
-  type MetadataServer,
-  type RealNm,
-} from '../harness/realnm.js';
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// NCS_E2E_CLI: run another build of the CLI (an .mjs file) through the same scenario.
-const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs');
+  MAC0,
+  MAC1,
+  cliRunner,
+  expectInOrder,
+  expectKeyfilesUnchanged,
+  itSecondRunChangesNothing,
+  output,
+  reappliedLine,
+  sorted,
+  useRealnm,
+} from '../helpers/realnm-run.js';
 
 const NAME = 'ncs-e2e-gcp';
-const MAC0 = '02:00:00:00:00:01';
-const MAC1 = '02:00:00:00:00:02';
-const MAP_INTERFACES = `eth0=${MAC0};eth1=${MAC1}`;
 
 const I = '/computeMetadata/v1/instance';
 const NI = `${I}/network-interfaces`;
@@ -64,40 +58,7 @@ const EXPECTED_LOCAL = [
 ];
 const POLICY_TABLES = [30200, 30201, 30400, 30401];
 
-async function preflight(): Promise<void> {
-  await assertRealnmPrerequisites();
-  if (!fs.existsSync(CLI)) {
-    throw new Error(`${path.relative(REPO_ROOT, CLI)} does not exist: run \`npm run build\` first`);
-  }
-}
-
-function runCli(nm: RealNm): Promise<ExecResult> {
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI], {
-    env: {
-      NM_CLOUD_SETUP_GCP: 'yes',
-      NM_CLOUD_SETUP_GCP_HOST: 'http://169.254.169.254',
-      NM_CLOUD_SETUP_LOG: 'trace',
-      NM_CLOUD_SETUP_MAP_INTERFACES: MAP_INTERFACES,
-    },
-    timeoutMs: 45_000,
-  });
-}
-
-function output(r: ExecResult): string {
-  return `exit ${r.code} after ${Math.round(r.durationMs)} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
-
-/** the messages appear, in this order */
-function expectInOrder(r: ExecResult, messages: readonly string[]): void {
-  let at = 0;
-  for (const m of messages) {
-    const i = r.stdout.indexOf(m, at);
-    expect(i, `"${m}" (in order) in\n${output(r)}`).toBeGreaterThanOrEqual(0);
-    at = i + m.length;
-  }
-}
-
-const sorted = (a: readonly string[]): string[] => [...a].sort();
+const tool = cliRunner({ NM_CLOUD_SETUP_GCP: 'yes', NM_CLOUD_SETUP_GCP_HOST: 'http://169.254.169.254' });
 
 /** `ip -4 route show table local` as trimmed lines, only the routes NM added (proto static) */
 async function staticLocalRoutes(nm: RealNm): Promise<string[]> {
@@ -110,40 +71,30 @@ async function snapshot(nm: RealNm): Promise<Record<string, unknown>> {
 }
 
 describe('nm-cloud-setup on a real NetworkManager: GCP forwarded IPs become local routes', () => {
-  let nm: RealNm | undefined;
-  let imds: MetadataServer;
   let keyfilesBefore: Record<string, Buffer>;
   let mainBefore: string[] = [];
-  let stateAfterRun1: Record<string, unknown> | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
-
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME, nics: 2, ipv4: 'static' });
-    imds = await nm.startMetadataServer(METADATA);
-    keyfilesBefore = await nm.keyfiles();
-    mainBefore = await nm.ipRouteSummary('main');
-  });
-
-  afterAll(async () => {
-    await nm?.down();
+  const scenario = useRealnm({
+    name: NAME,
+    nics: 2,
+    ipv4: 'static',
+    metadata: METADATA,
+    setUp: async (nm) => {
+      keyfilesBefore = await nm.keyfiles();
+      mainBefore = await nm.ipRouteSummary('main');
+    },
   });
 
   it('before the tool runs, the forwarded IPs are not local', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(await staticLocalRoutes(nm)).toEqual([]);
     const r = await nm.ipRouteGet(FWD0[0]!);
     expect(r['type'] ?? 'unicast').not.toBe('local');
   });
 
   it('first run: detects GCP and adds a local route per forwarded IP', async () => {
-    const nm = env();
-    const nBefore = (await imds.requests()).length;
-    const r = await runCli(nm);
+    const nm = scenario.nm;
+    const nBefore = (await scenario.imds.requests()).length;
+    const r = await tool(nm);
     expect(r.code, output(r)).toBe(0);
     expectInOrder(r, [
       'test: mock NM_CLOUD_SETUP_GCP_HOST="http://169.254.169.254" (default "http://metadata.google.internal")',
@@ -165,8 +116,8 @@ describe('nm-cloud-setup on a real NetworkManager: GCP forwarded IPs become loca
     ]) {
       expect(r.stdout, output(r)).toContain(line);
     }
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC0}: connection "eth0" \\([^)]*\\) reapplied`));
-    expect(r.stdout, output(r)).toMatch(new RegExp(`config device ${MAC1}: connection "eth1" \\([^)]*\\) reapplied`));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC0, 'eth0'));
+    expect(r.stdout, output(r)).toMatch(reappliedLine(MAC1, 'eth1'));
 
     await pollUntil(async () => {
       expect(sorted(await staticLocalRoutes(nm))).toEqual(sorted(EXPECTED_LOCAL));
@@ -182,29 +133,24 @@ describe('nm-cloud-setup on a real NetworkManager: GCP forwarded IPs become loca
     expect(local.dev).toBe('lo');
 
     // every request carried the GCP header (the server answers 403 otherwise)
-    const reqs = (await imds.requests()).slice(nBefore);
+    const reqs = (await scenario.imds.requests()).slice(nBefore);
     expect(reqs.length).toBeGreaterThanOrEqual(9);
     for (const q of reqs) {
       expect(q.headers['metadata-flavor'], q.url).toBe('Google');
       expect(q.status, q.url).toBe(200);
     }
     expect(new Set(reqs.map((q) => q.url))).toEqual(new Set(Object.keys(METADATA.paths)));
-    stateAfterRun1 = await snapshot(nm);
+    scenario.stateAfterRun1 = await snapshot(nm);
   });
 
   it('leaves the profiles on disk untouched (runtime-only changes)', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
-    const after = await nm.keyfiles();
-    expect(Object.keys(after)).toEqual(Object.keys(keyfilesBefore));
-    for (const [f, bytes] of Object.entries(keyfilesBefore)) {
-      expect(after[f]?.equals(bytes), `${f} changed:\n${after[f]?.toString()}`).toBe(true);
-    }
+    expect(scenario.stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
+    await expectKeyfilesUnchanged(scenario.nm, keyfilesBefore);
   });
 
   it('the forwarded IPs really are accepted: TCP from the cloud side reaches the VM', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
+    const nm = scenario.nm;
+    expect(scenario.stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
     // 203.0.113.7 is not on a link: route it to eth0's peer on the cloud side
     await nm.cloudExec(['ip', 'route', 'replace', `${FWD0[1]!}/32`, 'dev', 'c0']);
     const targets = [...FWD0, ...FWD1];
@@ -230,16 +176,14 @@ describe('nm-cloud-setup on a real NetworkManager: GCP forwarded IPs become loca
     }
   });
 
-  it('second run: nothing to do, kernel state unchanged', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
-    const r = await runCli(nm);
-    expect(r.code, output(r)).toBe(0);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC0}: device needs no update to applied connection "eth0"`);
-    expect(r.stdout, output(r)).toContain(`config device ${MAC1}: device needs no update to applied connection "eth1"`);
-    expect(r.stdout, output(r)).toContain('no changes were applied for provider GCP');
-    expect(r.stdout, output(r)).not.toContain('some changes were applied');
-    expect(r.stdout, output(r)).not.toMatch(/reapply connection/);
-    expect(await snapshot(nm)).toEqual(stateAfterRun1);
+  itSecondRunChangesNothing({
+    scenario,
+    run: tool,
+    lines: [
+      `config device ${MAC0}: device needs no update to applied connection "eth0"`,
+      `config device ${MAC1}: device needs no update to applied connection "eth1"`,
+      'no changes were applied for provider GCP',
+    ],
+    snapshot,
   });
 });

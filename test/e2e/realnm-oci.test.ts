@@ -22,32 +22,25 @@
 //     "Operation not supported", no vlan1 profile left behind, no routing for the VNIC);
 //     NCS_E2E_REQUIRE_VLAN=1 makes such a kernel fail the file.
 
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pollUntil, type ExecResult, type ImdsConfig, type IpLink, type RealNm } from '../harness/realnm.js';
 import {
-  assertRealnmPrerequisites,
-  pollUntil,
-  realnmUp,
-  type ExecResult,
-  type ImdsConfig,
-  type IpLink,
-  type MetadataServer,
-  type RealNm,
-} from '../harness/realnm.js';
+  MAC0,
+  MAC1,
+  cliRunner,
+  expectInOrder,
+  expectKernelState,
+  output,
+  reappliedLine,
+  useRealnm,
+} from '../helpers/realnm-run.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-// NCS_E2E_CLI: run another build of the CLI (an .mjs file) through the same scenario.
-const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs');
 const REQUIRE_VLAN = process.env['NCS_E2E_REQUIRE_VLAN'] === '1';
 
 const NAME_VM = 'ncs-e2e-oci-vm';
 const NAME_BM = 'ncs-e2e-oci-bm';
-const MAC0 = '02:00:00:00:00:01';
-const MAC1 = '02:00:00:00:00:02';
 const VNIC_MAC = '02:00:00:00:00:AA';
-const MAP_INTERFACES = `eth0=${MAC0};eth1=${MAC1}`;
 const ORIGIN_KEY = 'org.freedesktop.NetworkManager.origin';
 
 const TABLES = [30200, 30201, 30400, 30401];
@@ -72,28 +65,8 @@ const BM_VNICS = [
   { vnicId: 'v1', macAddr: VNIC_MAC.toLowerCase(), nicIndex: 0, vlanTag: 700, privateIp: '10.70.0.5', virtualRouterIp: '10.70.0.1', subnetCidrBlock: '10.70.0.0/24' },
 ];
 
-async function preflight(): Promise<void> {
-  await assertRealnmPrerequisites();
-  if (!fs.existsSync(CLI)) {
-    throw new Error(`${path.relative(REPO_ROOT, CLI)} does not exist: run \`npm run build\` first`);
-  }
-}
-
-function runCli(nm: RealNm): Promise<ExecResult> {
-  // No NM_CLOUD_SETUP_OCI_HOST: the CLI must use its default http://169.254.169.254.
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI], {
-    env: {
-      NM_CLOUD_SETUP_OCI: 'yes',
-      NM_CLOUD_SETUP_LOG: 'trace',
-      NM_CLOUD_SETUP_MAP_INTERFACES: MAP_INTERFACES,
-    },
-    timeoutMs: 45_000,
-  });
-}
-
-function output(r: ExecResult): string {
-  return `exit ${r.code} after ${Math.round(r.durationMs)} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
+// No NM_CLOUD_SETUP_OCI_HOST: the CLI must use its default http://169.254.169.254.
+const tool = cliRunner({ NM_CLOUD_SETUP_OCI: 'yes' });
 
 /** output() plus NetworkManager's audit lines (they say why an Add/Activate failed) */
 async function outputWithNm(nm: RealNm, r: ExecResult): Promise<string> {
@@ -102,17 +75,6 @@ async function outputWithNm(nm: RealNm, r: ExecResult): Promise<string> {
   return `${output(r)}\n--- NetworkManager (${nm.nmLogPath}), audit/creation lines\n${audit.join('\n')}`;
 }
 
-/** the messages appear, in this order */
-function expectInOrder(r: ExecResult, messages: readonly string[], context = output(r)): void {
-  let at = 0;
-  for (const m of messages) {
-    const i = r.stdout.indexOf(m, at);
-    expect(i, `"${m}" (in order) in\n${context}`).toBeGreaterThanOrEqual(0);
-    at = i + m.length;
-  }
-}
-
-const sorted = (a: readonly string[]): string[] => [...a].sort();
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** a keyfile as {section: {key: value}} */
@@ -161,41 +123,31 @@ const NO_VLAN_NOTE =
 // ---------------------------------------------------------------------------------------------
 
 describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a profile gets one', () => {
-  let nm: RealNm | undefined;
-  let imds: MetadataServer;
   let keyfilesBefore: Record<string, Buffer>;
   let created: { id: string; uuid: string } | undefined;
-  let stateAfterRun1: Record<string, unknown> | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
-
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME_VM, nics: 2, ipv4: 'static' });
-    imds = await nm.startMetadataServer(ociMetadata(VM_VNICS));
-    // eth1 = a secondary VNIC: no profile, no DHCP -> DISCONNECTED
-    await nm.deleteProfile('eth1', 'eth1');
-    keyfilesBefore = await nm.keyfiles();
-  });
-
-  afterAll(async () => {
-    await nm?.down();
+  const scenario = useRealnm({
+    name: NAME_VM,
+    nics: 2,
+    ipv4: 'static',
+    metadata: ociMetadata(VM_VNICS),
+    setUp: async (nm) => {
+      // eth1 = a secondary VNIC: no profile, no DHCP -> DISCONNECTED
+      await nm.deleteProfile('eth1', 'eth1');
+      keyfilesBefore = await nm.keyfiles();
+    },
   });
 
   it('before the tool runs, eth1 is disconnected and has no address', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(await nm.deviceState('eth1')).toBe('30 (disconnected)');
     expect(await nm.ipv4Addrs('eth1')).toEqual([]);
     expect(Object.keys(keyfilesBefore)).toEqual(['eth0.nmconnection']);
   });
 
   it('first run: reapplies eth0 and creates + activates a profile for eth1', async () => {
-    const nm = env();
-    const nBefore = (await imds.requests()).length;
-    const r = await runCli(nm);
+    const nm = scenario.nm;
+    const nBefore = (await scenario.imds.requests()).length;
+    const r = await tool(nm);
     const ctx = await outputWithNm(nm, r);
     expect(r.code, ctx).toBe(0);
     expect(r.stdout, ctx).not.toContain('NM_CLOUD_SETUP_OCI_HOST');
@@ -207,7 +159,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
       `config device ${MAC0}: configuring "eth0"`,
       'some changes were applied for provider oci',
     ], ctx);
-    expect(r.stdout, ctx).toMatch(new RegExp(`config device ${MAC0}: connection "eth0" \\([^)]*\\) reapplied`));
+    expect(r.stdout, ctx).toMatch(reappliedLine(MAC0, 'eth0'));
     expect(r.stdout, ctx).not.toContain('failure to activate connection');
     // upstream names the interface here, not the MAC
     const m = /config device eth1: connection "([^"]+)" \(([0-9a-f-]{36})\) created/.exec(r.stdout);
@@ -215,34 +167,35 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
     created = { id: m![1]!, uuid: m![2]! };
 
     await nm.waitDeviceConnected('eth1');
-    await pollUntil(async () => {
-      expect(await nm.ipv4Addrs('eth0')).toEqual(['172.16.4.2/24']);
-      expect(await nm.ipv4Addrs('eth1')).toEqual(['172.16.5.2/24']);
-      expect(await nm.ipRouteSummary(30200)).toEqual(['172.16.4.0/24 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30400)).toEqual(['default via 172.16.4.1 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30201)).toEqual(['172.16.5.0/24 dev eth1 metric 10']);
-      expect(await nm.ipRouteSummary(30401)).toEqual(['default via 172.16.5.1 dev eth1 metric 10']);
-      expect(sorted(await nm.ipRuleSummary())).toEqual(sorted([
+    await expectKernelState(nm, {
+      addrs: { eth0: ['172.16.4.2/24'], eth1: ['172.16.5.2/24'] },
+      tables: {
+        30200: ['172.16.4.0/24 dev eth0 metric 10'],
+        30400: ['default via 172.16.4.1 dev eth0 metric 10'],
+        30201: ['172.16.5.0/24 dev eth1 metric 10'],
+        30401: ['default via 172.16.5.1 dev eth1 metric 10'],
+      },
+      rules: [
         '30200: from 172.16.4.2 lookup 30200',
         '30201: from 172.16.5.2 lookup 30201',
         '30350: from all lookup main suppress_prefixlength 0',
         '30400: from 172.16.4.2 lookup 30400',
         '30401: from 172.16.5.2 lookup 30401',
-      ]));
+      ],
     }, { timeoutMs: 10_000 });
     expect((await nm.nmcli(['-g', 'GENERAL.CONNECTION', 'device', 'show', 'eth1'])).trim()).toBe(created.id);
 
-    const reqs = (await imds.requests()).slice(nBefore);
+    const reqs = (await scenario.imds.requests()).slice(nBefore);
     expect(reqs.map((q) => q.url)).toEqual(['/opc/v2/instance', '/opc/v2/vnics']);
     for (const q of reqs) {
       expect(q.headers['authorization'], q.url).toBe('Bearer Oracle');
       expect(q.status, q.url).toBe(200);
     }
-    stateAfterRun1 = await nm.kernelSnapshot(TABLES);
+    scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
   });
 
   it('the created profile: persistent, manual, tagged origin=nm-cloud-setup; eth0\'s keyfile untouched', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(created, 'first run did not create a profile').toBeDefined();
     const after = await nm.keyfiles();
     expect(after['eth0.nmconnection']?.equals(keyfilesBefore['eth0.nmconnection']!)).toBe(true);
@@ -261,11 +214,11 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
   });
 
   it('second run: creates nothing, changes nothing', async () => {
-    const nm = env();
-    expect(stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
+    const nm = scenario.nm;
+    expect(scenario.stateAfterRun1, 'first run did not configure the kernel').toBeDefined();
     const keyfilesAfterRun1 = Object.keys(await nm.keyfiles());
     const profilesAfterRun1 = await nm.nmcli(['-g', 'UUID', 'connection', 'show']);
-    const r = await runCli(nm);
+    const r = await tool(nm);
     const ctx = await outputWithNm(nm, r);
     expect(r.code, ctx).toBe(0);
     expect(r.stdout, ctx).toContain(`config device ${MAC0}: device needs no update to applied connection "eth0"`);
@@ -274,46 +227,37 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
     expect(r.stdout, ctx).not.toMatch(/ created$|some changes were applied|reapply connection/m);
     expect(Object.keys(await nm.keyfiles())).toEqual(keyfilesAfterRun1);
     expect(await nm.nmcli(['-g', 'UUID', 'connection', 'show'])).toBe(profilesAfterRun1);
-    expect(await nm.kernelSnapshot(TABLES)).toEqual(stateAfterRun1);
+    expect(await nm.kernelSnapshot(TABLES)).toEqual(scenario.stateAfterRun1);
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 
 describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC becomes MACVLAN + VLAN', () => {
-  let nm: RealNm | undefined;
   let vlanSupported = false;
   let run1: ExecResult | undefined;
   let run1Context = '';
   let run2: ExecResult | undefined;
   let run2Context = '';
   let keyfilesAfterRun1: string[] = [];
-  let stateAfterRun1: Record<string, unknown> | undefined;
-
-  const env = (): RealNm => {
-    if (!nm) throw new Error('realnm is not up (see the beforeAll error)');
-    return nm;
-  };
+  const scenario = useRealnm({
+    name: NAME_BM,
+    nics: 2,
+    ipv4: 'static',
+    metadata: ociMetadata(BM_VNICS),
+    setUp: async (nm) => {
+      vlanSupported = await kernelHasVlan(nm);
+    },
+  });
 
   /** every link of the NM netns, with details */
-  const links = async (): Promise<IpLink[]> => env().execJson<IpLink[]>(['ip', '-d', '-j', 'link', 'show']);
+  const links = async (): Promise<IpLink[]> => scenario.nm.execJson<IpLink[]>(['ip', '-d', '-j', 'link', 'show']);
   const vlanLinks = async (): Promise<IpLink[]> =>
     (await links()).filter((l) => (l['linkinfo'] as { info_kind?: string } | undefined)?.info_kind === 'vlan');
 
-  beforeAll(async () => {
-    await preflight();
-    nm = await realnmUp({ name: NAME_BM, nics: 2, ipv4: 'static' });
-    await nm.startMetadataServer(ociMetadata(BM_VNICS));
-    vlanSupported = await kernelHasVlan(nm);
-  });
-
-  afterAll(async () => {
-    await nm?.down();
-  });
-
   it('first run: detects bare metal and creates macvlan1 (VEPA, on eth0, with the VNIC MAC)', async () => {
-    const nm = env();
-    run1 = await runCli(nm);
+    const nm = scenario.nm;
+    run1 = await tool(nm);
     const r = run1;
     run1Context = await outputWithNm(nm, r);
     const ctx = run1Context;
@@ -329,14 +273,13 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
       `config device ${MAC1}: skip because meta data not successfully fetched`,
       'some changes were applied for provider oci',
     ], ctx);
-    expect(r.stdout, ctx).toMatch(new RegExp(`config device ${MAC0}: connection "eth0" \\([^)]*\\) reapplied`));
+    expect(r.stdout, ctx).toMatch(reappliedLine(MAC0, 'eth0'));
     expect(r.stdout, ctx).toMatch(new RegExp(`config device ${escapeRe(VNIC_MAC)}: connection "macvlan1" \\([0-9a-f-]{36}\\) created`));
     expect(r.stdout, ctx).not.toMatch(/failure to activate connection: (?!.*Failed to create VLAN interface)/);
 
     // the physical NIC got its policy routing (index 0)
-    await pollUntil(async () => {
-      expect(await nm.ipRouteSummary(30200)).toEqual(['172.16.4.0/24 dev eth0 metric 10']);
-      expect(await nm.ipRouteSummary(30400)).toEqual(['default via 172.16.4.1 dev eth0 metric 10']);
+    await expectKernelState(nm, {
+      tables: { 30200: ['172.16.4.0/24 dev eth0 metric 10'], 30400: ['default via 172.16.4.1 dev eth0 metric 10'] },
     });
 
     // the MACVLAN, in the kernel
@@ -363,7 +306,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
   });
 
   it('the vlan1 profile: VLAN 700 on macvlan1, 10.70.0.5/24, policy routing for index 1', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(run1, 'first run did not happen').toBeDefined();
     if (!vlanSupported) {
       // NM accepted the profile (AddConnection) and failed only to create the link; the tool
@@ -400,7 +343,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
   });
 
   it('the VLAN in the kernel: id 700 on macvlan1 with 10.70.0.5/24, rules and tables 30201/30401', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(run1, 'first run did not happen').toBeDefined();
     if (!vlanSupported) {
       if (REQUIRE_VLAN) throw new Error(NO_VLAN_NOTE);
@@ -424,17 +367,16 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
     expect(vlan['link']).toBe('macvlan1');
     expect(vlan['linkinfo']).toMatchObject({ info_kind: 'vlan', info_data: { protocol: '802.1Q', id: 700 } });
     await nm.waitDeviceConnected(dev);
-    await pollUntil(async () => {
-      expect(await nm.ipv4Addrs(dev)).toEqual(['10.70.0.5/24']);
-      expect(await nm.ipRouteSummary(30201)).toEqual([`10.70.0.0/24 dev ${dev} metric 10`]);
-      expect(await nm.ipRouteSummary(30401)).toEqual([`default via 10.70.0.1 dev ${dev} metric 10`]);
-      expect(sorted(await nm.ipRuleSummary())).toEqual(sorted([
+    await expectKernelState(nm, {
+      addrs: { [dev]: ['10.70.0.5/24'] },
+      tables: { 30201: [`10.70.0.0/24 dev ${dev} metric 10`], 30401: [`default via 10.70.0.1 dev ${dev} metric 10`] },
+      rules: [
         '30200: from 172.16.4.2 lookup 30200',
         '30201: from 10.70.0.5 lookup 30201',
         '30350: from all lookup main suppress_prefixlength 0',
         '30400: from 172.16.4.2 lookup 30400',
         '30401: from 10.70.0.5 lookup 30401',
-      ]));
+      ],
     }, { timeoutMs: 10_000 });
     const viaVlan = await nm.ipRouteGet('192.0.2.1', '10.70.0.5');
     expect(viaVlan.dev).toBe(dev);
@@ -442,11 +384,11 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
   });
 
   it('second run: macvlan1 is left alone and no second macvlan1 profile appears', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(run1, 'first run did not happen').toBeDefined();
-    stateAfterRun1 = await nm.kernelSnapshot(TABLES);
+    scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
     keyfilesAfterRun1 = Object.keys(await nm.keyfiles());
-    run2 = await runCli(nm);
+    run2 = await tool(nm);
     const r = run2;
     run2Context = await outputWithNm(nm, r);
     expect(r.code, run2Context).toBe(0);
@@ -459,7 +401,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
   });
 
   it('second run: the VLAN is left alone too -- nothing created, nothing changed', async () => {
-    const nm = env();
+    const nm = scenario.nm;
     expect(run2, 'second run did not happen').toBeDefined();
     if (!vlanSupported) {
       if (REQUIRE_VLAN) throw new Error(NO_VLAN_NOTE);
@@ -468,7 +410,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
       expect(run2!.stdout, run2Context).toContain(`config device ${VNIC_MAC}: failure to activate connection: macvlan1.700 failed to create resources`);
       expect(run2!.stdout, run2Context).toContain('no changes were applied for provider oci');
       expect(Object.keys(await nm.keyfiles())).toEqual(keyfilesAfterRun1);
-      expect(await nm.kernelSnapshot(TABLES)).toEqual(stateAfterRun1);
+      expect(await nm.kernelSnapshot(TABLES)).toEqual(scenario.stateAfterRun1);
       return;
     }
     const r = run2!;
@@ -476,6 +418,6 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
     expect(r.stdout, run2Context).toContain('no changes were applied for provider oci');
     expect(r.stdout, run2Context).not.toMatch(/ created$|creating |some changes were applied|reapply connection/m);
     expect(Object.keys(await nm.keyfiles())).toEqual(keyfilesAfterRun1);
-    expect(await nm.kernelSnapshot(TABLES)).toEqual(stateAfterRun1);
+    expect(await nm.kernelSnapshot(TABLES)).toEqual(scenario.stateAfterRun1);
   });
 });

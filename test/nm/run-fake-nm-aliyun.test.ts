@@ -4,7 +4,6 @@
 // the metadata (not the subnet's first host), the subnet length from `netmask`, and the primary
 // address goes first (spec 3.4, 4.5).
 import { describe, it } from 'vitest';
-import type { ImdsConfig } from '../helpers/metadata-server.js';
 import {
   HW1,
   HW2,
@@ -13,18 +12,20 @@ import {
   MAC1,
   MAC2,
   callsOf,
-  expectInOrder,
+  fakeNmCloud,
+  itFailsGetConfig,
+  itHonoursSkipUserData,
+  itReappliesEth0ThenNothing,
+  itSendsRequests,
   plainSettings,
-  startFakeNmRun,
-  type FakeNmRun,
 } from '../helpers/fake-nm-run.js';
 
 const META = '/2016-01-01/meta-data/';
 const MACS = `${META}network/interfaces/macs/`;
 
 /** Upstream's test_aliyun paths: listing order mac2, mac1, so eth0 (mac1) is interface 1. */
-function aliyunPaths(): Record<string, string> {
-  return {
+function aliyunPaths(omit: string[] = []): Record<string, string> {
+  const paths: Record<string, string> = {
     [META]: 'ami-id\n',
     [MACS]: `${MAC2}\n${MAC1}`,
     [`${MACS}${MAC2}/vpc-cidr-block`]: '172.31.16.0/20',
@@ -38,44 +39,31 @@ function aliyunPaths(): Record<string, string> {
     [`${MACS}${MAC1}/netmask`]: '255.255.255.0',
     [`${MACS}${MAC1}/gateway`]: '172.31.176.2',
   };
+  for (const path of omit) delete paths[path];
+  return paths;
 }
 
-async function harness(onTestFinished: (fn: () => Promise<void>) => void, imds: ImdsConfig = { paths: aliyunPaths() }): Promise<FakeNmRun> {
-  const run = await startFakeNmRun('ALIYUN', imds);
-  onTestFinished(() => run.stop());
-  return run;
-}
+const aliyun = fakeNmCloud('ALIYUN', () => ({ paths: aliyunPaths() }));
 
 describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () => {
   // First, so that its 10 s poll window overlaps the other tests.
-  it('a gateway that stays 404 fails get-config after the poll window; nothing is applied', async ({ expect, onTestFinished }) => {
-    const paths = aliyunPaths();
-    delete paths[`${MACS}${MAC1}/gateway`];
-    const h = await harness(onTestFinished, { paths });
-    const fake = await h.startNm();
-    const outcome = await h.run();
-    expect(outcome.code).toBe(0);
-    expectInOrder(outcome.stdout, [
+  itFailsGetConfig(aliyun, {
+    title: 'a gateway that stays 404 fails get-config after the poll window; nothing is applied',
+    imds: { paths: aliyunPaths([`${MACS}${MAC1}/gateway`]) },
+    lines: [
       'provider aliyun detected',
       'get-config: starting',
       `get-config: start fetching meta data for #1, ${HW1} (${MAC1})`,
       'get-config: failed: timeout expired',
       '<info>  failure to get meta data: timeout expired',
-    ]);
-    expect(outcome.stdout).not.toContain('meta data received');
-    expect(outcome.ms).toBeGreaterThan(9_000);
-    expect(callsOf(fake, 'Reapply')).toEqual([]);
-    expect(callsOf(fake, 'AddAndActivateConnection')).toEqual([]);
-  }, 30_000);
+    ],
+    timeoutMs: 30_000,
+    also: ({ expect, outcome }) => expect(outcome.ms).toBeGreaterThan(9_000),
+  });
 
-  it('first run reapplies eth0 via the metadata gateway; second run makes no Reapply call', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    const fake = await h.startNm();
-
-    const first = await h.run();
-    expect(first.code).toBe(0);
-    expect(first.signal).toBeNull();
-    expectInOrder(first.stdout, [
+  itReappliesEth0ThenNothing(aliyun, {
+    title: 'first run reapplies eth0 via the metadata gateway; second run makes no Reapply call',
+    firstRun: [
       'provider aliyun detected',
       `found interfaces: ${HW1}, ${HW2}`,
       'get-config: starting',
@@ -86,18 +74,14 @@ describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () 
       `config device ${HW1}: configuring "eth0"`,
       /config device CC:00:00:00:00:01: connection "con-eth0" \([0-9a-f-]+\) reapplied/,
       'some changes were applied for provider aliyun',
-    ]);
-    expect(first.stdout).toContain(`get-config: start fetching meta data for #0, ${HW2} (${MAC2})`);
-    expect(first.stdout).toContain(`get-config: start fetching meta data for #1, ${HW1} (${MAC1})`);
-
-    const [reapply, ...more] = callsOf(fake, 'Reapply');
-    expect(more).toEqual([]);
-    expect(reapply?.path).toBe(fake.device('eth0').path);
-    expect(reapply?.args[2]).toBe(1);
-    const ipv4 = plainSettings(reapply!.args[0])['ipv4']!;
+    ],
+    firstRunAlso: [
+      `get-config: start fetching meta data for #0, ${HW2} (${MAC2})`,
+      `get-config: start fetching meta data for #1, ${HW1} (${MAC1})`,
+    ],
     // Interface 1: tables 30201/30401. The prefix is the netmask's (24), not the VPC block's
     // (/20), and the default route goes via the metadata's gateway, not 172.31.176.1.
-    expect(ipv4).toEqual({
+    ipv4: {
       method: 'auto',
       'address-data': [{ address: IP2, prefix: 24 }],
       'route-data': [
@@ -111,13 +95,8 @@ describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () 
       ],
       dns: [],
       'dns-search': [],
-    });
-    expect(callsOf(fake, 'AddAndActivateConnection')).toEqual([]);
-
-    const reapplies = callsOf(fake, 'Reapply').length;
-    const second = await h.run();
-    expect(second.code).toBe(0);
-    expectInOrder(second.stdout, [
+    },
+    secondRun: [
       'provider aliyun detected',
       `found interfaces: ${HW1}, ${HW2}`,
       'get-config: starting',
@@ -125,12 +104,11 @@ describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () 
       'meta data received',
       'device needs no update to applied connection "con-eth0"',
       'no changes were applied for provider aliyun',
-    ]);
-    expect(callsOf(fake, 'Reapply')).toHaveLength(reapplies);
+    ],
   });
 
   it('puts the primary address first, whatever the order of private-ipv4s', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished, {
+    const h = await aliyun.start(onTestFinished, {
       paths: {
         ...aliyunPaths(),
         [`${MACS}${MAC1}/private-ipv4s`]: '["172.31.176.250", "172.31.176.249", "172.31.177.9"]',
@@ -163,28 +141,16 @@ describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () 
     ]);
   });
 
-  it('sends no provider headers (Aliyun uses none)', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    await h.startNm();
-    const outcome = await h.run();
-    expect(outcome.stdout).toContain('some changes were applied for provider aliyun');
-    const requests = h.metadata.requests();
-    expect(new Set(requests.map((request) => request.url))).toEqual(new Set(Object.keys(aliyunPaths())));
-    for (const request of requests) {
-      expect(request).toMatchObject({ method: 'GET', status: 200 });
-      for (const header of ['metadata', 'metadata-flavor', 'authorization', 'x-aws-ec2-metadata-token']) {
-        expect(request.headers[header]).toBeUndefined();
-      }
-    }
+  itSendsRequests(aliyun, {
+    title: 'sends no provider headers (Aliyun uses none)',
+    applied: 'some changes were applied for provider aliyun',
+    urls: Object.keys(aliyunPaths()),
+    compare: 'as a set',
+    headers: { metadata: undefined, 'metadata-flavor': undefined, authorization: undefined, 'x-aws-ec2-metadata-token': undefined },
   });
 
-  it('honours the skip user data: no Reapply, nothing changes', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    const fake = await h.startNm();
-    fake.setProfileUserData('eth0', 'org.freedesktop.nm-cloud-setup.skip', 'yes');
-    const outcome = await h.run();
-    expect(outcome.stdout).toContain(`config device ${HW1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`);
-    expect(outcome.stdout).toContain('no changes were applied for provider aliyun');
-    expect(callsOf(fake, 'Reapply')).toEqual([]);
-  });
+  itHonoursSkipUserData(aliyun, [
+    `config device ${HW1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`,
+    'no changes were applied for provider aliyun',
+  ]);
 });

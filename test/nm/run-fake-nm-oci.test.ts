@@ -9,6 +9,7 @@ import type { FakeDeviceSpec } from '../fakes/fake-nm-service.js';
 import { ethernetProfile } from '../fakes/fake-nm-service.js';
 import type { ImdsConfig } from '../helpers/metadata-server.js';
 import {
+  EC2_TOKEN,
   HW1,
   HW2,
   IP1,
@@ -17,12 +18,15 @@ import {
   MAC2,
   callsOf,
   expectInOrder,
+  expectNothingApplied,
+  fakeNmCloud,
+  itHonoursSkipUserData,
+  itReappliesEth0ThenNothing,
+  itSendsRequests,
   macArray,
   plainSettings,
   signaturesOf,
-  startFakeNmRun,
-  type FakeNmRun,
-  type ProviderEnvName,
+  upstreamEc2Paths,
 } from '../helpers/fake-nm-run.js';
 
 const HEADERS = { Authorization: 'Bearer Oracle' };
@@ -73,15 +77,7 @@ function ociMetadata(vnics: unknown): ImdsConfig {
   };
 }
 
-async function harness(
-  onTestFinished: (fn: () => Promise<void>) => void,
-  imds: ImdsConfig = ociMetadata(VM_VNICS),
-  provider: ProviderEnvName = 'OCI',
-): Promise<FakeNmRun> {
-  const run = await startFakeNmRun(provider, imds);
-  onTestFinished(() => run.stop());
-  return run;
-}
+const oci = fakeNmCloud('OCI', () => ociMetadata(VM_VNICS));
 
 /** eth0 as interface 0 of a multi-address result: tables 30200/30400, router 172.31.16.1. */
 const ETH0_LISTS = {
@@ -108,7 +104,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
     expect,
     onTestFinished,
   }) => {
-    const h = await harness(onTestFinished, ociMetadata({ vnics: VM_VNICS }));
+    const h = await oci.start(onTestFinished, ociMetadata({ vnics: VM_VNICS }));
     const fake = await h.startNm();
     const duplicateKeys = `[{"macAddr": "${MAC1}", "privateIp": "${IP1}", "privateIp": "${IP2}"}]`;
     for (const body of [JSON.stringify({ vnics: VM_VNICS }), duplicateKeys]) {
@@ -125,18 +121,12 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
       ]);
       expect(outcome.stdout).not.toContain('meta data received');
     }
-    expect(callsOf(fake, 'Reapply')).toEqual([]);
-    expect(callsOf(fake, 'AddAndActivateConnection')).toEqual([]);
+    expectNothingApplied(expect, fake);
   });
 
-  it('VM: first run reapplies eth0 via virtualRouterIp; second run makes no Reapply call', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    const fake = await h.startNm();
-
-    const first = await h.run();
-    expect(first.code).toBe(0);
-    expect(first.signal).toBeNull();
-    expectInOrder(first.stdout, [
+  itReappliesEth0ThenNothing(oci, {
+    title: 'VM: first run reapplies eth0 via virtualRouterIp; second run makes no Reapply call',
+    firstRun: [
       'provider oci detected',
       `found interfaces: ${HW1}, ${HW2}`,
       'get-config: starting',
@@ -147,20 +137,10 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
       /config device CC:00:00:00:00:01: connection "con-eth0" \([0-9a-f-]+\) reapplied/,
       `config device ${HW2}: skip applied connection due to missing IPv4 configuration`,
       'some changes were applied for provider oci',
-    ]);
-
-    const [reapply, ...more] = callsOf(fake, 'Reapply');
-    expect(more).toEqual([]);
-    expect(reapply?.path).toBe(fake.device('eth0').path);
-    expect(reapply?.args[2]).toBe(1);
-    expect(plainSettings(reapply!.args[0])['ipv4']).toEqual({ method: 'auto', ...ETH0_LISTS, dns: [], 'dns-search': [] });
-    // On a VM vlanTag is ignored: no MACVLAN/VLAN profiles.
-    expect(callsOf(fake, 'AddAndActivateConnection')).toEqual([]);
-
-    const reapplies = callsOf(fake, 'Reapply').length;
-    const second = await h.run();
-    expect(second.code).toBe(0);
-    expectInOrder(second.stdout, [
+    ],
+    // (On a VM vlanTag is ignored: no MACVLAN/VLAN profiles; the test checks none was added.)
+    ipv4: { method: 'auto', ...ETH0_LISTS, dns: [], 'dns-search': [] },
+    secondRun: [
       'provider oci detected',
       `found interfaces: ${HW1}, ${HW2}`,
       'get-config: starting',
@@ -168,39 +148,27 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
       'meta data received',
       'device needs no update to applied connection "con-eth0"',
       'no changes were applied for provider oci',
-    ]);
-    expect(callsOf(fake, 'Reapply')).toHaveLength(reapplies);
+    ],
   });
 
-  it('sends Authorization: Bearer Oracle on every request', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    await h.startNm();
-    const outcome = await h.run();
-    expect(outcome.stdout).toContain('some changes were applied for provider oci');
-    const requests = h.metadata.requests();
-    expect(requests.map((request) => request.url)).toEqual(['/opc/v2/instance', '/opc/v2/vnics']);
-    for (const request of requests) {
-      expect(request).toMatchObject({ method: 'GET', status: 200 });
-      expect(request.headers['authorization']).toBe('Bearer Oracle');
-    }
+  itSendsRequests(oci, {
+    title: 'sends Authorization: Bearer Oracle on every request',
+    applied: 'some changes were applied for provider oci',
+    urls: ['/opc/v2/instance', '/opc/v2/vnics'],
+    compare: 'in order',
+    headers: { authorization: 'Bearer Oracle' },
   });
 
-  it('honours the skip user data: no Reapply, nothing changes', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
-    const fake = await h.startNm();
-    fake.setProfileUserData('eth0', 'org.freedesktop.nm-cloud-setup.skip', 'yes');
-    const outcome = await h.run();
-    expect(outcome.stdout).toContain(`config device ${HW1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`);
-    expect(outcome.stdout).toContain('no changes were applied for provider oci');
-    expect(callsOf(fake, 'Reapply')).toEqual([]);
-    expect(callsOf(fake, 'AddAndActivateConnection')).toEqual([]);
-  });
+  itHonoursSkipUserData(oci, [
+    `config device ${HW1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`,
+    'no changes were applied for provider oci',
+  ]);
 
   it('bare metal: a VLAN VNIC gets a MACVLAN on its NIC and a VLAN on top; the second run changes nothing', async ({
     expect,
     onTestFinished,
   }) => {
-    const h = await harness(onTestFinished, ociMetadata(BAREMETAL_VNICS));
+    const h = await oci.start(onTestFinished, ociMetadata(BAREMETAL_VNICS));
     const fake = await h.startNm();
 
     const first = await h.run();
@@ -303,7 +271,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
     expect,
     onTestFinished,
   }) => {
-    const h = await harness(onTestFinished, ociMetadata(BAREMETAL_VNICS));
+    const h = await oci.start(onTestFinished, ociMetadata(BAREMETAL_VNICS));
     // CI's veths: the permanent MACs are not the metadata's; only the map ties them together.
     const fake = await h.startNm([
       { iface: 'eth0', type: 'ethernet', hwaddr: '02:00:00:00:00:01', profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }) },
@@ -334,7 +302,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
     expect,
     onTestFinished,
   }) => {
-    const h = await harness(onTestFinished, ociMetadata(BAREMETAL_VNICS));
+    const h = await oci.start(onTestFinished, ociMetadata(BAREMETAL_VNICS));
     const fake = await h.startNm(undefined, { addAndActivateNeedsExistingSoftwareDevice: true });
     const first = await h.run();
     expect(first.code).toBe(0);
@@ -364,7 +332,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
   });
 
   it('bare metal with NM_CLOUD_SETUP_ALLOW_NEW_CONN=no: no MACVLAN/VLAN profiles are created', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished, ociMetadata(BAREMETAL_VNICS));
+    const h = await oci.start(onTestFinished, ociMetadata(BAREMETAL_VNICS));
     const fake = await h.startNm();
     const outcome = await h.run({ NM_CLOUD_SETUP_ALLOW_NEW_CONN: 'no' });
     expect(outcome.code).toBe(0);
@@ -375,7 +343,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
   });
 
   it('VM: a DISCONNECTED VNIC gets a new Ethernet profile; the second run creates nothing', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
+    const h = await oci.start(onTestFinished);
     const fake = await h.startNm(VM_VNIC_DEVICES);
 
     const first = await h.run();
@@ -429,7 +397,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
   }) => {
     // One valid interface with one address: the single-address shortcut adds no addresses
     // (spec 4.5), so the created profile has none and NM rejects it (spec 4.8 "Edge case").
-    const h = await harness(onTestFinished, ociMetadata([VM_VNICS[0]]));
+    const h = await oci.start(onTestFinished, ociMetadata([VM_VNICS[0]]));
     const fake = await h.startNm(VM_VNIC_DEVICES);
     const outcome = await h.run();
     expect(outcome.code).toBe(0);
@@ -446,7 +414,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
   });
 
   it('VM with NM_CLOUD_SETUP_ALLOW_NEW_CONN=no: a DISCONNECTED device gets no profile', async ({ expect, onTestFinished }) => {
-    const h = await harness(onTestFinished);
+    const h = await oci.start(onTestFinished);
     const fake = await h.startNm(VM_VNIC_DEVICES);
     const outcome = await h.run({ NM_CLOUD_SETUP_ALLOW_NEW_CONN: 'no' });
     expect(outcome.code).toBe(0);
@@ -462,24 +430,10 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
 });
 
 describe('EC2 and NM_CLOUD_SETUP_ALLOW_NEW_CONN', () => {
-  const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
-  const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
+  const ec2 = fakeNmCloud('EC2', () => ({ ec2Token: EC2_TOKEN, paths: upstreamEc2Paths() }));
 
   it('off by default on EC2; with =yes a DISCONNECTED device gets a new Ethernet profile', async ({ expect, onTestFinished }) => {
-    const h = await harness(
-      onTestFinished,
-      {
-        ec2Token: TOKEN,
-        paths: {
-          [MACS]: `${MAC2}\n${MAC1}\n`,
-          [`${MACS}${MAC2}/subnet-ipv4-cidr-block`]: '172.31.16.0/20',
-          [`${MACS}${MAC1}/subnet-ipv4-cidr-block`]: '172.31.166.0/20',
-          [`${MACS}${MAC1}/local-ipv4s`]: IP2,
-          [`${MACS}${MAC2}/local-ipv4s`]: IP1,
-        },
-      },
-      'EC2',
-    );
+    const h = await ec2.start(onTestFinished);
     const fake = await h.startNm(VM_VNIC_DEVICES);
 
     const byDefault = await h.run();
