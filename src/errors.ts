@@ -60,12 +60,6 @@ export class NmTimeoutError extends NmError {
   override readonly code = 'ERR_NM_TIMEOUT';
 }
 
-/** Wrong command line; the only failure that makes the process exit non-zero. */
-export class UsageError extends CloudSetupError {
-  override name = 'UsageError';
-  override readonly code = 'ERR_USAGE';
-}
-
 /** True when `error` is (or wraps) a SIGTERM cancellation. */
 export function isCancellation(error: unknown): boolean {
   return error instanceof CancelledError || (error instanceof Error && error.name === 'AbortError');

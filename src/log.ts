@@ -61,6 +61,3 @@ export function createLogger({ level, sink, clock }: LoggerOptions): Logger {
     error: emit('error'),
   };
 }
-
-/** A logger that prints nothing, for callers that need one but have nothing to say. */
-export const silentLogger: Logger = createLogger({ level: 'off', sink: () => {}, clock: () => 0n });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { describe, expect, test } from 'vitest';
-import { createLogger, formatLine, LOG_LEVELS, silentLogger, type LogLevel, type MessageLevel } from '../src/log.js';
+import { createLogger, formatLine, LOG_LEVELS, type LogLevel, type MessageLevel } from '../src/log.js';
 
 const MESSAGE_LEVELS: readonly MessageLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
 
@@ -96,11 +96,5 @@ describe('createLogger', () => {
     log.warn('shown');
     expect(reads).toBe(1);
     expect(lines).toEqual(['[0.0000] <warn>  shown']);
-  });
-
-  test('silentLogger prints nothing and enables nothing', () => {
-    expect(silentLogger.level).toBe('off');
-    for (const level of MESSAGE_LEVELS) expect(silentLogger.isEnabled(level)).toBe(false);
-    expect(() => logAll(silentLogger)).not.toThrow();
   });
 });
