@@ -4,6 +4,8 @@ import { parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
 import {
   allOrNothing,
+  ATTEMPT_INTERVAL_MS,
+  ATTEMPT_TIMEOUT_MS,
   DETECT_LIMITS,
   fetchText,
   joinUrl,
@@ -37,12 +39,12 @@ export const ec2: Provider = {
           url: joinUrl(context.baseUrl, '/latest/api/token'),
           method: 'PUT',
           headers: { [TOKEN_TTL_HEADER]: '180' },
-          timeoutMs: 3000,
+          timeoutMs: ATTEMPT_TIMEOUT_MS,
           maxBytes: DETECT_LIMITS.maxBytes,
           sensitive: true,
           signal: context.signal,
         },
-        { overallMs: DETECT_LIMITS.overallMs, intervalMs: 1000 },
+        { overallMs: DETECT_LIMITS.overallMs, intervalMs: ATTEMPT_INTERVAL_MS },
       );
       // The body is the token, verbatim; it lives in this session only and is never logged.
       return { detected: true, session: createSession(context, response.body.toString('latin1')) };

@@ -8,7 +8,7 @@ import type { HttpResponse, MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
 import type { InterfaceConfig } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
-import { LISTING_LIMITS, recordFor } from './provider.js';
+import { ATTEMPT_INTERVAL_MS, ATTEMPT_TIMEOUT_MS, LISTING_LIMITS, recordFor } from './provider.js';
 
 /** One parsed line of the MAC listing. */
 export interface ListedMac {
@@ -64,8 +64,8 @@ export async function fetchMacListing(request: MacListingRequest): Promise<Liste
   };
   try {
     await http.poll(
-      { url, ...(headers === undefined ? {} : { headers }), timeoutMs: 3000, maxBytes: LISTING_LIMITS.maxBytes, signal },
-      { overallMs: LISTING_LIMITS.overallMs, intervalMs: 1000, isReady },
+      { url, ...(headers === undefined ? {} : { headers }), timeoutMs: ATTEMPT_TIMEOUT_MS, maxBytes: LISTING_LIMITS.maxBytes, signal },
+      { overallMs: LISTING_LIMITS.overallMs, intervalMs: ATTEMPT_INTERVAL_MS, isReady },
     );
   } catch (error) {
     if (!(error instanceof PollTimeoutError)) throw error;

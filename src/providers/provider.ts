@@ -111,7 +111,11 @@ export async function allOrNothing<T>(
 
 const KIB = 1024;
 
-/** Upstream's limits for one kind of poll: overall window and body cap (attempts: 3 s, 1 s apart). */
+/** Every upstream poll: each attempt may take 3 s, and attempts start at least 1 s apart. */
+export const ATTEMPT_TIMEOUT_MS = 3000;
+export const ATTEMPT_INTERVAL_MS = 1000;
+
+/** Upstream's limits for one kind of poll: overall window and body cap. */
 export interface PollLimits {
   readonly overallMs: number;
   readonly maxBytes: number;
@@ -134,11 +138,11 @@ export async function fetchText(
     {
       url,
       ...(options.headers === undefined ? {} : { headers: options.headers }),
-      timeoutMs: 3000,
+      timeoutMs: ATTEMPT_TIMEOUT_MS,
       maxBytes: options.limits.maxBytes,
       signal: options.signal,
     },
-    { overallMs: options.limits.overallMs, intervalMs: 1000 },
+    { overallMs: options.limits.overallMs, intervalMs: ATTEMPT_INTERVAL_MS },
   );
   return response.body.toString('utf8');
 }
