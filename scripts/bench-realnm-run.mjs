@@ -6,7 +6,7 @@
 // (test/harness/imds-server.mjs): 2 NICs, 3 secondary IPs.  Needs root; run `npm run build`
 // first.
 //
-//   node scripts/bench-realnm-run.mjs [--runs 10] [--cli dist/nm-cloud-setup.mjs]
+//   node scripts/bench-realnm-run.mjs [--runs 10] [--cli dist/nm-cloud-setup.cjs]
 //                                     [--log LEVEL] [--name ncs-bench] [--json]
 //
 // Per sample: `realnm.sh restart` (fresh NetworkManager), start the metadata server, time a
@@ -41,7 +41,7 @@ const METADATA = {
 };
 
 // --- arguments ---
-const opts = { runs: 10, cli: path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs'), log: undefined, name: 'ncs-bench', json: false };
+const opts = { runs: 10, cli: path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.cjs'), log: undefined, name: 'ncs-bench', json: false };
 {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {

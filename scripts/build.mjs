@@ -1,16 +1,25 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// Bundles src/main.ts and its runtime dependencies into one ESM file: dist/nm-cloud-setup.mjs.
+// Bundles src/main.ts and its runtime dependencies into one executable file,
+// dist/nm-cloud-setup.cjs, which `make install` copies to $(libexecdir)/nm-cloud-setup.
+import { chmod } from 'node:fs/promises';
 import { build } from 'esbuild';
+
+export const OUTFILE = 'dist/nm-cloud-setup.cjs';
 
 await build({
   entryPoints: ['src/main.ts'],
-  outfile: 'dist/nm-cloud-setup.mjs',
+  outfile: OUTFILE,
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  // dbus-next is CommonJS and require()s Node built-ins; give the ESM bundle a require().
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  // CommonJS, not ESM: the installed file has no extension and no package.json beside it, and
+  // Node treats such a file as CommonJS on every release (ESM syntax detection is only in
+  // Node >= 20.19). esbuild turns our dynamic import()s into lazy initialisers, so got and
+  // dbus-next are only evaluated when a run needs them.
+  format: 'cjs',
+  // Manual runs get the unit's flags: under MemoryDenyWriteExecute=yes the JIT cannot work, and
+  // --no-expose-wasm silences node's warning that --jitless turned WebAssembly off.
+  banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
   // Optional dbus-next transports (abstract sockets, X11 session lookup) that we never use.
   external: ['usocket', 'x11'],
   // Under --jitless every byte is parsed by the interpreter: minifying cuts start-up by ~40 ms.
@@ -18,3 +27,4 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+await chmod(OUTFILE, 0o755);

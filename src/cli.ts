@@ -7,9 +7,8 @@ import { Command, CommanderError } from 'commander';
 import type { Cancellation } from './apply.js';
 import { readConfig } from './config.js';
 import { errorMessage, NmError } from './errors.js';
-import { createMetadataHttp } from './http.js';
+import type { MetadataHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
-import { connectNmClient } from './nm/dbus-client.js';
 import { PROVIDERS } from './providers/registry.js';
 import { run } from './run.js';
 import { VERSION } from './version.js';
@@ -58,7 +57,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
 
   const cancellation = createCancellation(log);
   const removeHandler = io.onSigterm(cancellation.onSigterm);
-  const http = createMetadataHttp({ log });
+  const http = lazyMetadataHttp(log);
   try {
     await run(
       {
@@ -70,7 +69,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
           if (busAddress === undefined) {
             return Promise.reject(new NmError('DBUS_SESSION_BUS_ADDRESS is not set (LIBNM_USE_SESSION_BUS is)'));
           }
-          return connectNmClient({ busAddress });
+          return import('./nm/dbus-client.js').then(({ connectNmClient }) => connectNmClient({ busAddress }));
         },
       },
       config,
@@ -84,6 +83,23 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
     http.close();
     removeHandler();
   }
+}
+
+/**
+ * The metadata HTTP seam, loaded on first use. got (and dbus-next, see connectNm) are most of
+ * the bundle's start-up cost; a run with no provider enabled, the common case on a host that is
+ * not in a cloud, never evaluates them. esbuild turns these import()s into lazy initialisers
+ * inside the one bundle file.
+ */
+function lazyMetadataHttp(log: Logger): MetadataHttp {
+  let loading: Promise<MetadataHttp> | undefined;
+  const load = (): Promise<MetadataHttp> =>
+    (loading ??= import('./http.js').then(({ createMetadataHttp }) => createMetadataHttp({ log })));
+  return {
+    request: async (request) => (await load()).request(request),
+    poll: async (request, options) => (await load()).poll(request, options),
+    close: () => void loading?.then((http) => http.close()),
+  };
 }
 
 /** SIGTERM cancels until the first write; afterwards it is logged and ignored (upstream, 2023). */

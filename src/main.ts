@@ -6,15 +6,17 @@ import { createLogger } from './log.js';
 
 const SHUTDOWN_GRACE_MS = 2000;
 
-const code = await main(process.argv);
-process.exitCode = code;
-// Everything should be closed by now; if a handle still keeps the loop alive, end anyway.
-setTimeout(() => {
-  const log = createLogger({
-    level: readConfig(process.env).logLevel,
-    sink: (line) => process.stdout.write(`${line}\n`),
-    clock: bootClock(),
-  });
-  log.error('shutdown: timeout waiting to application to quit. This is a bug');
-  process.exit(code);
-}, SHUTDOWN_GRACE_MS).unref();
+// No top-level await: the bundle is CommonJS (see scripts/build.mjs).
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+  // Everything should be closed by now; if a handle still keeps the loop alive, end anyway.
+  setTimeout(() => {
+    const log = createLogger({
+      level: readConfig(process.env).logLevel,
+      sink: (line) => process.stdout.write(`${line}\n`),
+      clock: bootClock(),
+    });
+    log.error('shutdown: timeout waiting to application to quit. This is a bug');
+    process.exit(code);
+  }, SHUTDOWN_GRACE_MS).unref();
+});

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
-// End-to-end: the built CLI (dist/nm-cloud-setup.mjs) against a REAL NetworkManager 1.42 in
+// End-to-end: the built CLI (dist/nm-cloud-setup.cjs) against a REAL NetworkManager 1.42 in
 // network namespaces (test/harness/realnm.sh) and an Azure IMDS mock (text format) on
 // 169.254.169.254:80 in the "cloud" namespace (test/harness/imds-server.mjs).  Needs root and
 // NetworkManager; without them this file FAILS on purpose (it does not skip).  Run

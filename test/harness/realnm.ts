@@ -6,7 +6,7 @@
 //
 //   const nm = await realnmUp({ name: 'ncs-ec2', nics: 2 });
 //   const srv = await nm.startMetadataServer({ ec2Token: 't', paths: { '/x': 'y' } });
-//   const r = await nm.exec(['node', 'dist/nm-cloud-setup.mjs'], { env: { ... } });
+//   const r = await nm.exec(['node', 'dist/nm-cloud-setup.cjs'], { env: { ... } });
 //   await pollUntil(async () => expect(await nm.ipRuleSummary()).toContain('...'));
 //   await nm.down();
 

@@ -7,7 +7,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Absolute path of the shipped bundle; `npm test` builds it first. */
 export function bundlePath(): string {
-  const path = fileURLToPath(new URL('../../dist/nm-cloud-setup.mjs', import.meta.url));
+  const path = fileURLToPath(new URL('../../dist/nm-cloud-setup.cjs', import.meta.url));
   if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first (npm test does)`);
   return path;
 }

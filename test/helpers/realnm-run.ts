@@ -20,8 +20,8 @@ import {
   type RealnmUpOptions,
 } from '../harness/realnm.js';
 
-// NCS_E2E_CLI: run another build of the CLI (an .mjs file) through the same scenarios.
-export const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.mjs');
+// NCS_E2E_CLI: run another build of the CLI (a built bundle file) through the same scenarios.
+export const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.cjs');
 
 /** The MACs of realnm.sh's eth0 and eth1 (profiles "eth0" and "eth1"). */
 export const MAC0 = '02:00:00:00:00:01';

@@ -12,7 +12,7 @@ import { bundlePath, REPO_ROOT } from '../helpers/bundle.js';
 
 const run = promisify(execFile);
 const UNIT = readFileSync(join(REPO_ROOT, 'systemd/nm-cloud-setup.service'), 'utf8');
-const INSTALLED_BUNDLE = '/usr/lib/nm-cloud-setup/nm-cloud-setup.mjs';
+const INSTALLED_BUNDLE = '/usr/libexec/nm-cloud-setup';
 
 function unitValue(key: string): string | undefined {
   return UNIT.split('\n').find((line) => line.startsWith(`${key}=`))?.slice(key.length + 1);
