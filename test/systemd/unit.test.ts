@@ -1,27 +1,21 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Proves the shipped unit works as written: node under MemoryDenyWriteExecute=yes needs --jitless.
+// The installed tree (make install) is what runs, against a fake NetworkManager on a private bus.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundlePath, REPO_ROOT } from '../helpers/bundle.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/bundle.js';
+import { callsOf, EC2_TOKEN, startFakeNmRun, upstreamEc2Paths } from '../helpers/fake-nm-run.js';
+import { installTree, type InstalledTree } from '../helpers/install-tree.js';
 
 const run = promisify(execFile);
-const UNIT = readFileSync(join(REPO_ROOT, 'systemd/nm-cloud-setup.service'), 'utf8');
-const INSTALLED_BUNDLE = '/usr/libexec/nm-cloud-setup';
+const UNIT_PATH = '/usr/lib/systemd/system/nm-cloud-setup.service';
+const TIMER_PATH = '/usr/lib/systemd/system/nm-cloud-setup.timer';
 
-function unitValue(key: string): string | undefined {
-  return UNIT.split('\n').find((line) => line.startsWith(`${key}=`))?.slice(key.length + 1);
-}
-
-/** The unit's ExecStart, with the installed bundle path pointed at this checkout's build. */
-function execStartArgv(): string[] {
-  const argv = (unitValue('ExecStart') ?? '').split(/\s+/);
-  return argv.map((arg) => (arg === INSTALLED_BUNDLE ? bundlePath() : arg));
+function unitValue(unit: string, key: string): string | undefined {
+  return unit.split('\n').find((line) => line.startsWith(`${key}=`))?.slice(key.length + 1);
 }
 
 // prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): the same kernel mechanism systemd uses for
@@ -53,97 +47,91 @@ function runUnderMdwe(argv: string[], env: Record<string, string>): Promise<Outc
   });
 }
 
-describe('systemd unit', () => {
-  let server: Server;
-  let host: string;
+describe('systemd unit, installed', () => {
+  let tree: InstalledTree;
+  let unit: string;
+  /** The installed unit's ExecStart, its absolute paths pointed into the DESTDIR (node stays). */
+  let execStart: string[];
 
   beforeAll(async () => {
-    // A minimal IMDSv2 so the run gets through detection into the D-Bus step.
-    server = createServer((req, res) => {
-      if (req.method === 'PUT' && req.url === '/latest/api/token') res.end('token-for-mdwe-test');
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    tree = await installTree();
+    unit = readFileSync(tree.at(UNIT_PATH), 'utf8');
+    execStart = (unitValue(unit, 'ExecStart') ?? '')
+      .split(/\s+/)
+      .map((arg) => (arg.startsWith('/usr/libexec/') ? tree.at(arg) : arg));
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it('keeps MemoryDenyWriteExecute=yes and starts node with --jitless --no-expose-wasm', () => {
-    expect(unitValue('MemoryDenyWriteExecute')).toBe('yes');
-    expect(execStartArgv().slice(0, 3)).toEqual(['/usr/bin/node', '--jitless', '--no-expose-wasm']);
-    expect(unitValue('Type')).toBe('oneshot');
-    expect(UNIT).toMatch(/^Before=network-online\.target$/m);
-    expect(UNIT).toMatch(/^StartLimitBurst=100$/m);
+    expect(unitValue(unit, 'MemoryDenyWriteExecute')).toBe('yes');
+    expect(execStart.slice(0, 3)).toEqual(['/usr/bin/node', '--jitless', '--no-expose-wasm']);
+    expect(unitValue(unit, 'Type')).toBe('oneshot');
+    expect(unit).toMatch(/^Before=network-online\.target$/m);
+    expect(unit).toMatch(/^After=NetworkManager\.service$/m);
   });
 
-  it('runs the ExecStart command line under MDWE: detection, HTTP and D-Bus code paths all work', async () => {
-    const outcome = await runUnderMdwe(execStartArgv(), {
-      NM_CLOUD_SETUP_EC2: 'yes',
-      NM_CLOUD_SETUP_EC2_HOST: host,
-      NM_CLOUD_SETUP_LOG: 'debug',
-      DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(tmpdir(), 'no-such-bus-for-mdwe-test.sock')}`,
-    });
+  it('keeps upstream StartLimit settings in [Unit], where systemd reads them', () => {
+    const unitSection = unit.slice(unit.indexOf('[Unit]'), unit.indexOf('[Service]'));
+    expect(unitSection).toMatch(/^StartLimitIntervalSec=1$/m);
+    expect(unitSection).toMatch(/^StartLimitBurst=100$/m);
+  });
+
+  it('keeps upstream hardening, every line of it', () => {
+    for (const line of [
+      'CapabilityBoundingSet=', 'KeyringMode=private', 'LockPersonality=yes', 'NoNewPrivileges=yes',
+      'PrivateDevices=yes', 'PrivateNetwork=no', 'PrivateTmp=yes', 'PrivateUsers=yes', 'ProtectClock=yes',
+      'ProtectControlGroups=yes', 'ProtectHome=yes', 'ProtectHostname=yes', 'ProtectKernelLogs=yes',
+      'ProtectKernelModules=yes', 'ProtectKernelTunables=yes', 'ProtectProc=invisible', 'ProtectSystem=strict',
+      'RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6', 'RestrictNamespaces=yes', 'RestrictRealtime=yes',
+      'RestrictSUIDSGID=yes', 'SystemCallArchitectures=native', 'SystemCallFilter=@system-service', 'DevicePolicy=closed',
+    ]) {
+      expect(unit.split('\n')).toContain(line);
+    }
+  });
+
+  it('runs a whole EC2 apply under MDWE: got, dbus-next and Reapply all work with --jitless', async ({ onTestFinished }) => {
+    const world = await startFakeNmRun('EC2', { ec2Token: EC2_TOKEN, paths: upstreamEc2Paths() });
+    onTestFinished(() => world.stop());
+    const fake = await world.startNm();
+    const outcome = await runUnderMdwe(execStart, world.env({ NM_CLOUD_SETUP_LOG: 'info' }));
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null });
-    expect(outcome.stdout).toContain('provider ec2 detected');
-    expect(outcome.stdout).toMatch(/<info> {2}failure to talk to NetworkManager: /);
+    expect(outcome.stdout).toContain('some changes were applied for provider ec2');
+    expect(callsOf(fake, 'Reapply')).toHaveLength(1);
+  });
+
+  it('the installed file run through its own shebang works under MDWE too', async () => {
+    const outcome = await runUnderMdwe([tree.at('/usr/libexec/nm-cloud-setup'), '--version'], {});
+    expect(outcome).toMatchObject({ code: 0, signal: null, stderr: '' });
+    expect(outcome.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
   it('the same command without --jitless is killed by MDWE (so the flag is what makes it work)', async () => {
-    const argv = execStartArgv().filter((arg) => arg !== '--jitless');
-    const outcome = await runUnderMdwe(argv, { NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: host });
+    const outcome = await runUnderMdwe(execStart.filter((arg) => arg !== '--jitless'), { NM_CLOUD_SETUP_LOG: 'off' });
     // V8 aborts with SIGTRAP ("Check failed: 12 == errno" in OS::SetPermissions).
     expect(outcome.code === 133 || outcome.signal === 'SIGTRAP').toBe(true);
   });
 
-  it('passes systemd-analyze verify and the offline security report, as upstream checks', async () => {
-    const units = ['systemd/nm-cloud-setup.service', 'systemd/nm-cloud-setup.timer'];
-    const verify = await run('systemd-analyze', ['verify', '--man=no', ...units], { cwd: REPO_ROOT });
+  it('both installed units pass systemd-analyze verify, and the offline security report, as upstream checks', async () => {
+    const units = [tree.at(UNIT_PATH), tree.at(TIMER_PATH)];
+    const verify = await run('systemd-analyze', ['verify', '--man=no', ...units]);
     expect(verify.stdout + verify.stderr).toBe('');
-    const security = await run('systemd-analyze', ['--offline=true', 'security', units[0] as string], { cwd: REPO_ROOT });
+    const security = await run('systemd-analyze', ['--offline=true', 'security', units[0] as string]);
     // Upstream's meson test fails when anything precedes the report's header.
     expect(security.stdout.split('\n')[0]).toMatch(/^\s*NAME\s+DESCRIPTION\s+EXPOSURE/);
     expect(security.stderr).toBe('');
   });
-
-  it('timer re-runs every 5 minutes', () => {
-    const timer = readFileSync(join(REPO_ROOT, 'systemd/nm-cloud-setup.timer'), 'utf8');
-    expect(timer).toMatch(/^OnBootSec=5min$/m);
-    expect(timer).toMatch(/^OnUnitActiveSec=5min$/m);
-  });
 });
 
-describe('dispatcher script', () => {
-  /** Runs the hook with a fake systemctl that logs its arguments and answers is-enabled. */
-  async function dispatch(action: string, isEnabled: boolean): Promise<string[]> {
-    const dir = mkdtempSync(join(tmpdir(), 'nmcs-dispatcher-'));
-    const log = join(dir, 'calls');
-    writeFileSync(log, '');
-    const fake = join(dir, 'systemctl');
-    writeFileSync(
-      fake,
-      `#!/bin/sh\necho "$*" >> "${log}"\ncase "$*" in *is-enabled*) exit ${isEnabled ? 0 : 1};; esac\nexit 0\n`,
-    );
-    chmodSync(fake, 0o755);
-    await run(join(REPO_ROOT, 'dispatcher/90-nm-cloud-setup.sh'), ['eth0', action], {
-      env: { PATH: `${dir}:${process.env['PATH'] ?? ''}` },
-    });
-    return readFileSync(log, 'utf8').split('\n').filter(Boolean);
-  }
+describe('systemd timer', () => {
+  const timer = readFileSync(join(REPO_ROOT, 'systemd/nm-cloud-setup.timer'), 'utf8');
 
-  it('pre-up restarts the unit and waits for it', async () => {
-    expect(await dispatch('pre-up', true)).toEqual(['-q is-enabled nm-cloud-setup.service', 'restart nm-cloud-setup.service']);
+  it('re-runs every 5 minutes, as upstream', () => {
+    expect(timer).toMatch(/^OnBootSec=5min$/m);
+    expect(timer).toMatch(/^OnUnitActiveSec=5min$/m);
+    expect(timer).toMatch(/^WantedBy=timers\.target$/m);
   });
 
-  it('dhcp4-change restarts without blocking the dispatcher', async () => {
-    expect(await dispatch('dhcp4-change', true)).toEqual([
-      '-q is-enabled nm-cloud-setup.service',
-      '--no-block restart nm-cloud-setup.service',
-    ]);
-  });
-
-  it('does nothing when the unit is not enabled, or for other actions', async () => {
-    expect(await dispatch('pre-up', false)).toEqual(['-q is-enabled nm-cloud-setup.service']);
-    expect(await dispatch('up', true)).toEqual([]);
+  it('spreads a fleet with a randomized delay', () => {
+    expect(timer).toMatch(/^RandomizedDelaySec=1min$/m);
   });
 });
