@@ -10,7 +10,8 @@ import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './m
 import { normalizeHwaddr } from './net/hwaddr.js';
 import { DeviceState, DeviceType, NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
 import type { NmClient, NmDevice } from './nm/nm-client.js';
-import { getString, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from './nm/settings.js';
+import { getString, readIpv4Lists, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from './nm/settings.js';
+import { toNmcli, type NmcliIpv4 } from './plan/nmcli.js';
 import { ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE, desiredIpv4Lists, planDevice } from './plan/plan-device.js';
 import { MAX_INTERFACES, type MetadataTotals } from './plan/policy-routing.js';
 
@@ -40,6 +41,30 @@ export interface ApplyContext {
   readonly mapInterfaces: readonly InterfaceMapping[];
   /** VersionInfo[0] of the daemon, undefined when unknown. */
   readonly nmVersion: number | undefined;
+  /** Plan only: decide everything, write nothing (`plan`, `status`). */
+  readonly dryRun: boolean;
+}
+
+/**
+ * What became of one device (or, for OCI VLAN VNICs, one of its two profiles):
+ * `pending` is a change a dry run would have made.
+ */
+export type DeviceResult = 'applied' | 'unchanged' | 'skipped' | 'failed' | 'pending';
+
+export interface DeviceOutcome {
+  readonly hwaddr: string;
+  readonly result: DeviceResult;
+  /** NM's interface name, once a device was matched. */
+  readonly device?: string;
+  readonly connection?: { readonly id: string; readonly uuid: string };
+  /** Why it was skipped, or what it failed with. */
+  readonly reason?: string;
+  /** The ipv4 lists of the applied connection before and after (after = before when unchanged). */
+  readonly ipv4?: { readonly before: NmcliIpv4; readonly after: NmcliIpv4 };
+  /** A profile created (or, in a dry run, to be created) instead of a Reapply. */
+  readonly created?: { readonly id: string; readonly type: string; readonly ipv4?: NmcliIpv4 };
+  /** Upstream's "changed": a write was attempted, whether or not it succeeded. */
+  readonly wrote: boolean;
 }
 
 /** True for devices libnm calls Ethernet: NMDeviceEthernet and its subclass veth. */
@@ -64,31 +89,45 @@ export function requestedHwaddrs(devices: readonly NmDevice[], mapInterfaces: re
     .filter((hwaddr): hwaddr is string => hwaddr !== undefined);
 }
 
-/** Configures every record in order; resolves true when anything changed. */
-export async function configureAll(context: ApplyContext, metadata: MetadataConfig): Promise<boolean> {
-  let anyChanged = false;
+/** Configures every record in order; one outcome per device touched or skipped. */
+export async function configureAll(context: ApplyContext, metadata: MetadataConfig): Promise<DeviceOutcome[]> {
+  const outcomes: DeviceOutcome[] = [];
   for (const config of metadata.interfaces) {
     if (context.cancellation.signal.aborted) break;
     try {
-      if (await configureOne(context, config, metadata)) anyChanged = true;
+      outcomes.push(...(await configureOne(context, config, metadata)));
     } catch (error) {
       if (isCancellation(error)) break;
       throw error;
     }
   }
-  return anyChanged;
+  return outcomes;
 }
 
-async function configureOne(context: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<boolean> {
+/** Upstream's any_changed: some device was written to. */
+export function anyWrote(outcomes: readonly DeviceOutcome[]): boolean {
+  return outcomes.some((outcome) => outcome.wrote);
+}
+
+const skipped = (hwaddr: string, reason: string, device?: NmDevice): DeviceOutcome => ({
+  hwaddr,
+  result: 'skipped',
+  reason,
+  wrote: false,
+  ...(device === undefined ? {} : { device: device.iface }),
+});
+
+async function configureOne(outer: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<DeviceOutcome[]> {
+  const context = { ...outer, log: outer.log.with({ hwaddr: config.hwaddr }) };
   const { log } = context;
   const scope = `config device ${config.hwaddr}`;
   if (!isValidInterface(config)) {
     log.debug(`${scope}: skip because meta data not successfully fetched`);
-    return false;
+    return [skipped(config.hwaddr, 'meta data not successfully fetched')];
   }
   if (config.ifaceIdx >= MAX_INTERFACES) {
     log.debug(`${scope}: skip because number of supported interfaces reached`);
-    return false;
+    return [skipped(config.hwaddr, 'number of supported interfaces reached')];
   }
   if (context.allowNewConnections && config.vlanTag !== undefined && config.vlanTag !== 0) {
     return configureVlanVnic(context, config, totals);
@@ -98,34 +137,34 @@ async function configureOne(context: ApplyContext, config: InterfaceConfig, tota
   );
   if (device === undefined) {
     log.debug(`${scope}: skip because device not found`);
-    return false;
+    return [skipped(config.hwaddr, 'device not found')];
   }
   if (context.allowNewConnections && device.state === DeviceState.disconnected) {
-    return createEthernetConnection(context, device, config, totals);
+    return [await createEthernetConnection(context, device, config, totals)];
   }
-  return configureExisting(context, device, config, totals, ETHERNET_TYPE);
+  return [await configureExisting(context, device, config, totals, ETHERNET_TYPE)];
 }
 
 /**
  * OCI bare metal: a VLAN VNIC is a MACVLAN on the physical NIC (carrying the VNIC's MAC) with a
  * VLAN on top that holds the address. Each is created when no device of its kind has the MAC.
  */
-async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<boolean> {
+async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig, totals: MetadataTotals): Promise<DeviceOutcome[]> {
   const { log } = context;
   const tag = config.vlanTag ?? 0;
   const parent = config.parentHwaddr;
   if (parent === undefined) {
     log.warn(`config device ${config.hwaddr}: has vlan id ${tag} but no parent device`);
-    return false;
+    return [skipped(config.hwaddr, `has vlan id ${tag} but no parent device`)];
   }
   const macvlanName = `macvlan${config.ifaceIdx}`;
   const findDevice = (deviceType: number): NmDevice | undefined =>
     context.devices.find((device) => device.deviceType === deviceType && device.hwaddr === config.hwaddr);
 
-  let changed = false;
+  const outcomes: DeviceOutcome[] = [];
   const macvlan = findDevice(DeviceType.macvlan);
   if (macvlan !== undefined) {
-    changed = (await configureExisting(context, macvlan, config, totals, MACVLAN_TYPE)) || changed;
+    outcomes.push(await configureExisting(context, macvlan, config, totals, MACVLAN_TYPE));
   } else {
     log.debug(`config device ${config.hwaddr}: creating ${macvlanName} connection for VLAN ${tag} on ${parent}...`);
     // With NM_CLOUD_SETUP_MAP_INTERFACES the physical NIC is known by name only (CI's veths
@@ -142,12 +181,12 @@ async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig,
       },
       user: originUserData(),
     };
-    changed = (await createConnection(context, settings, '/', config.hwaddr)) || changed;
+    outcomes.push(await createConnection(context, settings, '/', config.hwaddr, config.hwaddr));
   }
 
   const vlan = findDevice(DeviceType.vlan);
   if (vlan !== undefined) {
-    changed = (await configureExisting(context, vlan, config, totals, VLAN_TYPE)) || changed;
+    outcomes.push(await configureExisting(context, vlan, config, totals, VLAN_TYPE));
   } else {
     log.debug(`config device ${config.hwaddr}: creating vlan connection for VLAN ${tag} on ${config.hwaddr}...`);
     const base: SettingsDict = {
@@ -158,9 +197,9 @@ async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig,
       user: originUserData(),
     };
     const settings = withIpv4Lists(base, desiredIpv4Lists(VLAN_TYPE, undefined, config, totals));
-    changed = (await createConnection(context, settings, '/', config.hwaddr)) || changed;
+    outcomes.push(await createConnection(context, settings, '/', config.hwaddr, config.hwaddr));
   }
-  return changed;
+  return outcomes;
 }
 
 async function configureExisting(
@@ -169,8 +208,9 @@ async function configureExisting(
   config: InterfaceConfig,
   totals: MetadataTotals,
   expectedType: string,
-): Promise<boolean> {
-  const { nm, log, cancellation } = context;
+): Promise<DeviceOutcome> {
+  const { nm, cancellation } = context;
+  const log = context.log.with({ device: device.iface });
   const scope = `config device ${config.hwaddr}`;
   log.debug(`${scope}: configuring "${device.iface || '/unknown/'}" (${device.path})...`);
 
@@ -181,7 +221,7 @@ async function configureExisting(
     } catch (error) {
       if (isCancellation(error)) throw error;
       log.debug(`${scope}: device has no applied connection (${errorMessage(error)}). Skip`);
-      return false;
+      return skipped(config.hwaddr, `device has no applied connection (${errorMessage(error)})`, device);
     }
     const profile =
       device.activeConnection === undefined
@@ -191,15 +231,24 @@ async function configureExisting(
             return undefined;
           });
     const plan = planDevice({ applied: applied.settings, profile, config, totals, expectedType });
-    const name = `"${getString(applied.settings, 'connection', 'id') ?? ''}" (${getString(applied.settings, 'connection', 'uuid') ?? ''})`;
+    const id = getString(applied.settings, 'connection', 'id') ?? '';
+    const uuid = getString(applied.settings, 'connection', 'uuid') ?? '';
+    const name = `"${id}" (${uuid})`;
+    const seen = { hwaddr: config.hwaddr, device: device.iface, connection: { id, uuid } };
     if (plan.kind === 'skip') {
       log.debug(`${scope}: ${plan.reason}`);
-      return false;
+      return { ...seen, result: 'skipped', reason: plan.reason, wrote: false };
     }
+    const before = toNmcli(readIpv4Lists(applied.settings) ?? { addresses: [], routes: [], rules: [] });
     if (plan.kind === 'unchanged') {
       const why = plan.isSingleAddress ? ' because there are not multiple IP addresses' : '';
       log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);
-      return false;
+      return { ...seen, result: 'unchanged', ipv4: { before, after: before }, wrote: false };
+    }
+    const ipv4 = { before, after: toNmcli(readIpv4Lists(plan.settings) ?? { addresses: [], routes: [], rules: [] }) };
+    if (context.dryRun) {
+      log.debug(`${scope}: would reapply connection ${name}`);
+      return { ...seen, result: 'pending', ipv4, wrote: false };
     }
 
     log.debug(`${scope}: reapply connection ${name}`);
@@ -209,14 +258,15 @@ async function configureExisting(
     try {
       await reapply(context, device.path, plan.settings, applied.versionId);
       log.debug(`${scope}: connection ${name} reapplied`);
+      return { ...seen, result: 'applied', ipv4, wrote: true };
     } catch (error) {
       if (error instanceof VersionIdMismatchError && retry < MAX_REAPPLY_RETRIES) {
         log.debug(`${scope}: applied connection changed in the meantime. Retry...`);
         continue;
       }
       log.warn(`${scope}: failure to reapply connection ${name}: ${errorMessage(error)}`);
+      return { ...seen, result: 'failed', reason: errorMessage(error), ipv4, wrote: true };
     }
-    return true;
   }
 }
 
@@ -239,7 +289,7 @@ function createEthernetConnection(
   device: NmDevice,
   config: InterfaceConfig,
   totals: MetadataTotals,
-): Promise<boolean> {
+): Promise<DeviceOutcome> {
   const base: SettingsDict = {
     connection: { type: str(ETHERNET_TYPE) },
     '802-3-ethernet': { 'mac-address': macBytes(config.hwaddr) },
@@ -248,18 +298,43 @@ function createEthernetConnection(
   };
   const settings = withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, config, totals));
   // Upstream names the device by interface here, by MAC for the VLAN VNICs.
-  return createConnection(context, settings, device.path, device.iface);
+  return createConnection({ ...context, log: context.log.with({ device: device.iface }) }, settings, device.path, device.iface, config.hwaddr, device.iface);
 }
 
 /** AddAndActivateConnection; never cancellable, and a failure is logged as "no change". */
-async function createConnection(context: ApplyContext, settings: SettingsDict, devicePath: string, subject: string): Promise<boolean> {
+async function createConnection(
+  context: ApplyContext,
+  settings: SettingsDict,
+  devicePath: string,
+  subject: string,
+  hwaddr: string,
+  iface?: string,
+): Promise<DeviceOutcome> {
+  const ipv4 = readIpv4Lists(settings);
+  const type = getString(settings, 'connection', 'type') ?? '';
+  const planned = {
+    hwaddr,
+    ...(iface === undefined ? {} : { device: iface }),
+    created: { id: getString(settings, 'connection', 'id') ?? '', type, ...(ipv4 === undefined ? {} : { ipv4: toNmcli(ipv4) }) },
+  };
+  if (context.dryRun) {
+    context.log.debug(`config device ${subject}: would create a ${type} connection`);
+    return { ...planned, result: 'pending', wrote: false };
+  }
   try {
     const active = await context.nm.addAndActivateConnection(settings, devicePath);
     context.log.debug(`config device ${subject}: connection "${active.id}" (${active.uuid}) created`);
-    return true;
+    return {
+      ...planned,
+      created: { ...planned.created, id: active.id },
+      connection: { id: active.id, uuid: active.uuid },
+      result: 'applied',
+      wrote: true,
+    };
   } catch (error) {
     context.log.warn(`config device ${subject}: failure to activate connection: ${errorMessage(error)}`);
-    return false;
+    // Upstream counts a failed creation as "no change": nothing was left behind.
+    return { ...planned, result: 'failed', reason: errorMessage(error), wrote: false };
   }
 }
 

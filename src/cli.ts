@@ -5,12 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { Cancellation } from './apply.js';
-import { readConfig } from './config.js';
+import { readConfig, type Config } from './config.js';
 import { errorMessage, NmError } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { PROVIDERS } from './providers/registry.js';
-import { run } from './run.js';
+import { planDocument, renderPlanText, renderStatusText, statusDocument } from './report.js';
+import { run, type RunMode, type RunReport } from './run.js';
+import { stateDocument } from './state.js';
+import { writeStateFile } from './state-file.js';
 import { VERSION } from './version.js';
 
 /** Process-level effects main() uses; injectable so tests can run it in-process. */
@@ -21,37 +24,103 @@ export interface MainIo {
   /** Registers the SIGTERM handler; returns its remover. */
   readonly onSigterm: (handler: () => void) => () => void;
   readonly clock: () => bigint;
+  /** Wall clock: JSON log lines and state.json. */
+  readonly now: () => Date;
 }
 
-/** Exit status for every runtime outcome, as upstream: problems are logged, not signalled. */
+/** Every runtime outcome of `apply` (and of the bare command), as upstream: problems are logged, not signalled. */
 export const EXIT_OK = 0;
-/** Exit status for a bad command line, and for internal errors (bugs). */
+/** A bad command line, an internal error (a bug), or a status/plan/fetch that could not find out. */
 export const EXIT_FAILURE = 1;
+/** `plan`: changes are pending. */
+export const EXIT_PENDING = 2;
 
-/** Runs the tool; resolves the process exit status. */
-export async function main(argv: readonly string[], io: MainIo = processIo()): Promise<number> {
+/** What the command line asked for. */
+interface Invocation {
+  readonly mode: RunMode;
+  readonly json: boolean;
+}
+
+/**
+ * Parses argv. No arguments is upstream's run, unchanged; the subcommands are ours. Resolves
+ * the invocation, or an exit status when commander already answered (--help, --version, errors).
+ */
+function parseArgs(argv: readonly string[], io: MainIo): Invocation | number {
   const argv0 = argv[1] ?? 'nm-cloud-setup';
+  let invocation: Invocation | undefined;
+  let failure = '';
   const program = new Command('nm-cloud-setup')
-    .description('Configure NetworkManager from cloud metadata. Configuration is by NM_CLOUD_SETUP_* environment variables.')
-    .version(VERSION)
+    .description(
+      'Configure NetworkManager from cloud metadata (secondary addresses and policy routing).\n' +
+        'Without a command: detect, fetch and apply, as upstream. Configuration is by NM_CLOUD_SETUP_* environment variables; see nm-cloud-setup(8).',
+    )
+    .version(VERSION, '-V, --version')
     .helpOption('-h, --help')
+    .option('--dry-run', 'the same as "plan"')
+    .option('--json', 'with --dry-run: the plan as JSON')
     .allowExcessArguments(false)
     .exitOverride()
-    .configureOutput({ writeOut: (text) => io.stdout(text.replace(/\n$/, '')), writeErr: () => {} })
-    .action(() => {});
+    .configureOutput({
+      writeOut: (text) => io.stdout(text.replace(/\n$/, '')),
+      writeErr: (text) => (failure += text),
+      outputError: (text) => (failure += text),
+    })
+    .action((options: { dryRun?: boolean; json?: boolean }) => {
+      invocation = { mode: options.dryRun === true ? 'plan' : 'apply', json: options.json === true };
+    });
+  program
+    .command('apply')
+    .description('detect, fetch and apply (the default)')
+    .action(() => void (invocation = { mode: 'apply', json: false }));
+  program
+    .command('status')
+    .description('show the cloud, the instance and, per interface, the metadata and whether NetworkManager matches it')
+    .option('--json', 'as JSON (docs/status.schema.json)')
+    .action((options: { json?: boolean }) => void (invocation = { mode: 'status', json: options.json === true }));
+  program
+    .command('plan')
+    .description('show what apply would change, as nmcli commands and a diff; change nothing (exit 2: changes pending)')
+    .option('--json', 'as JSON (docs/plan.schema.json)')
+    .action((options: { json?: boolean }) => void (invocation = { mode: 'plan', json: options.json === true }));
+  program
+    .command('fetch')
+    .description('detect and fetch the metadata, write the state file; change nothing')
+    .action(() => void (invocation = { mode: 'fetch', json: false }));
+  for (const command of program.commands) {
+    command.allowExcessArguments(false).exitOverride().configureOutput(program.configureOutput());
+  }
+
   try {
     program.parse([...argv], { from: 'node' });
   } catch (error) {
     if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
       return EXIT_OK;
     }
-    // Upstream's exact words; scripts that wrap the C tool may match them.
-    io.stderr(`${argv0}: no command line arguments supported\n`);
+    // With a default action commander calls an unknown command "too many arguments".
+    const unknown = error instanceof CommanderError && error.code === 'commander.excessArguments' && !failure.includes(" for '");
+    const stray = argv.slice(2).find((arg) => !arg.startsWith('-'));
+    const why = unknown ? `unknown command '${stray ?? ''}'` : (failure.split('\n')[0] ?? '').replace(/^error: /, '') || errorMessage(error);
+    io.stderr(`${argv0}: ${why} (see --help)\n`);
     return EXIT_FAILURE;
   }
+  if (invocation === undefined) return EXIT_FAILURE;
+  if (invocation.mode === 'apply' && invocation.json) {
+    io.stderr(`${argv0}: --json needs --dry-run, or the status or plan command (see --help)\n`);
+    return EXIT_FAILURE;
+  }
+  return invocation;
+}
+
+/** Runs the tool; resolves the process exit status. */
+export async function main(argv: readonly string[], io: MainIo = processIo()): Promise<number> {
+  const invocation = parseArgs(argv, io);
+  if (typeof invocation === 'number') return invocation;
+  const { mode } = invocation;
 
   const config = readConfig(io.env);
-  const log = createLogger({ level: config.logLevel, sink: io.stdout, clock: io.clock });
+  // apply logs to stdout, as upstream; the reports own stdout, so their logs go to stderr.
+  const sink = mode === 'apply' ? io.stdout : (line: string) => io.stderr(`${line}\n`);
+  const log = createLogger({ level: config.logLevel, sink, clock: io.clock, format: config.logFormat, now: io.now });
   log.debug(`nm-cloud-setup ${VERSION} starting...`);
   for (const warning of config.warnings) log.warn(warning);
 
@@ -59,7 +128,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
   const removeHandler = io.onSigterm(cancellation.onSigterm);
   const http = lazyMetadataHttp(log);
   try {
-    await run(
+    const report = await run(
       {
         http,
         log,
@@ -74,14 +143,61 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
       },
       config,
       cancellation,
+      mode,
     );
-    return EXIT_OK;
+    await saveState(report, config, log, io);
+    return finish(report, invocation, argv[1] ?? 'nm-cloud-setup', io);
   } catch (error) {
     log.error(`unexpected failure: ${errorMessage(error)}`);
     return EXIT_FAILURE;
   } finally {
     http.close();
     removeHandler();
+  }
+}
+
+/** After apply and fetch: state.json, unless no metadata arrived (then the old one stays). */
+async function saveState(report: RunReport, config: Config, log: Logger, io: MainIo): Promise<void> {
+  const document = stateDocument(report, { time: io.now(), toolVersion: VERSION });
+  if (document === undefined) return;
+  try {
+    const path = await writeStateFile(config.stateDir, document);
+    log.debug(`state written to ${path}`);
+  } catch (error) {
+    // The network is configured either way; a missing report must not turn into a failure.
+    log.warn(errorMessage(error));
+  }
+}
+
+/** Prints the report the command asked for and picks the exit status. */
+function finish(report: RunReport, { mode, json }: Invocation, argv0: string, io: MainIo): number {
+  if (mode === 'apply') return EXIT_OK;
+  const reached = mode === 'fetch' ? report.result === 'fetched' : report.result === 'pending' || report.result === 'unchanged';
+  if (!reached) {
+    io.stderr(`${argv0}: ${failureText(report)}\n`);
+    return EXIT_FAILURE;
+  }
+  if (mode === 'status') {
+    const status = statusDocument(report);
+    io.stdout(json ? JSON.stringify(status, null, 2) : renderStatusText(status));
+    return EXIT_OK;
+  }
+  if (mode === 'plan') {
+    const plan = planDocument(report);
+    io.stdout(json ? JSON.stringify(plan, null, 2) : renderPlanText(plan));
+    return plan.pending > 0 ? EXIT_PENDING : EXIT_OK;
+  }
+  return EXIT_OK;
+}
+
+function failureText(report: RunReport): string {
+  switch (report.result) {
+    case 'no-provider':
+      return 'no cloud detected: enable a provider with NM_CLOUD_SETUP_<PROVIDER>=yes';
+    case 'cancelled':
+      return 'cancelled';
+    default:
+      return report.error ?? report.result;
   }
 }
 
@@ -132,6 +248,7 @@ export function processIo(): MainIo {
       return () => process.off('SIGTERM', handler);
     },
     clock: bootClock(),
+    now: () => new Date(),
   };
 }
 

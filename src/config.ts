@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import type { LogLevel } from './log.js';
+import { LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { normalizeHwaddr } from './net/hwaddr.js';
 
 /** The opt-in names of the providers, as in the NM_CLOUD_SETUP_<NAME> variables. */
@@ -27,6 +27,10 @@ export interface Config {
   readonly useSessionBus: boolean;
   /** Where NetworkManager is: the session or system bus address; undefined when none is known. */
   readonly busAddress: string | undefined;
+  /** NM_CLOUD_SETUP_LOG_FORMAT: upstream's text lines (default) or JSON lines. */
+  readonly logFormat: LogFormat;
+  /** Where state.json goes: systemd's $RUNTIME_DIRECTORY (RuntimeDirectory=), else /run/nm-cloud-setup. */
+  readonly stateDir: string;
   /** Problems found while parsing, one line each, for the caller to log as warnings. */
   readonly warnings: readonly string[];
 }
@@ -59,6 +63,9 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** The D-Bus specification's default system bus address. */
 const SYSTEM_BUS_DEFAULT = 'unix:path=/var/run/dbus/system_bus_socket';
 
+/** The unit's RuntimeDirectory=nm-cloud-setup, for runs outside systemd. */
+export const STATE_DIR_DEFAULT = '/run/nm-cloud-setup';
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
@@ -90,6 +97,17 @@ export function readConfig(env: Env = process.env): Config {
     }
   }
 
+  const rawFormat = env['NM_CLOUD_SETUP_LOG_FORMAT'];
+  let logFormat: LogFormat = 'text';
+  if (rawFormat !== undefined && rawFormat.trim() !== '') {
+    const format = LOG_FORMATS.find((word) => word === rawFormat.trim().toLowerCase());
+    if (format === undefined) warnings.push(`invalid NM_CLOUD_SETUP_LOG_FORMAT="${rawFormat}": expected text or json; using text`);
+    else logFormat = format;
+  }
+
+  // systemd joins several RuntimeDirectory= entries with ":"; ours is the only one.
+  const stateDir = nonEmpty(env['RUNTIME_DIRECTORY']?.split(':')[0]) ?? STATE_DIR_DEFAULT;
+
   const enabledProviders = new Set<ProviderEnvName>();
   const hostOverrides = new Map<ProviderEnvName, string>();
   for (const name of PROVIDER_ENV_NAMES) {
@@ -116,6 +134,8 @@ export function readConfig(env: Env = process.env): Config {
     allowNewConnections: readBoolean('NM_CLOUD_SETUP_ALLOW_NEW_CONN'),
     useSessionBus,
     busAddress,
+    logFormat,
+    stateDir,
     warnings,
   };
 }

@@ -5,6 +5,17 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'off'] as 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type MessageLevel = Exclude<LogLevel, 'off'>;
 
+/** Context a JSON line carries besides its message; text lines keep upstream's words only. */
+export interface LogFields {
+  readonly provider?: string;
+  readonly hwaddr?: string;
+  readonly device?: string;
+}
+
+/** NM_CLOUD_SETUP_LOG_FORMAT: upstream's text lines, or one JSON object per line. */
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** A leveled logger; every line goes to one injected sink. */
 export interface Logger {
   readonly level: LogLevel;
@@ -14,6 +25,8 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
+  /** The same logger, its lines tagged with `fields` (merged over the current ones). */
+  with(fields: LogFields): Logger;
 }
 
 // Upstream's 7-character tags: info and warn carry a trailing space, so two spaces precede the message.
@@ -42,22 +55,39 @@ export interface LoggerOptions {
   readonly sink: (line: string) => void;
   /** Nanoseconds since boot. */
   readonly clock: () => bigint;
+  /** Default "text". */
+  readonly format?: LogFormat;
+  /** Wall clock for the JSON "time" field. */
+  readonly now?: () => Date;
 }
 
-/** Creates a logger that formats lines as upstream and drops those below `level`. */
-export function createLogger({ level, sink, clock }: LoggerOptions): Logger {
+/**
+ * One JSON object per line for log shippers: wall-clock time (ISO 8601, UTC), upstream's level
+ * word, the message exactly as in text, then whatever context is known.
+ */
+export function formatJsonLine(time: Date, level: MessageLevel, message: string, fields: LogFields): string {
+  return JSON.stringify({ time: time.toISOString(), level, message, ...fields });
+}
+
+/** Creates a logger that formats lines as upstream (or as JSON) and drops those below `level`. */
+export function createLogger({ level, sink, clock, format = 'text', now = () => new Date() }: LoggerOptions): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const isEnabled = (messageLevel: MessageLevel): boolean => LOG_LEVELS.indexOf(messageLevel) >= threshold;
-  const emit = (messageLevel: MessageLevel) => (message: string) => {
-    if (isEnabled(messageLevel)) sink(formatLine(clock(), messageLevel, message));
+  const make = (fields: LogFields): Logger => {
+    const emit = (messageLevel: MessageLevel) => (message: string) => {
+      if (!isEnabled(messageLevel)) return;
+      sink(format === 'json' ? formatJsonLine(now(), messageLevel, message, fields) : formatLine(clock(), messageLevel, message));
+    };
+    return {
+      level,
+      isEnabled,
+      trace: emit('trace'),
+      debug: emit('debug'),
+      info: emit('info'),
+      warn: emit('warn'),
+      error: emit('error'),
+      with: (more) => make({ ...fields, ...more }),
+    };
   };
-  return {
-    level,
-    isEnabled,
-    trace: emit('trace'),
-    debug: emit('debug'),
-    info: emit('info'),
-    warn: emit('warn'),
-    error: emit('error'),
-  };
+  return make({});
 }

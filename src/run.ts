@@ -4,15 +4,15 @@
  * configure each device. Every runtime outcome is a log line, never an exception (upstream
  * exits 0 in all of them).
  */
-import { configureAll, requestedHwaddrs, type Cancellation } from './apply.js';
+import { anyWrote, configureAll, requestedHwaddrs, type Cancellation, type DeviceOutcome } from './apply.js';
 import type { Config } from './config.js';
 import { errorMessage, isCancellation } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
-import { toMetadataConfig, type InterfaceConfig } from './model.js';
-import type { NmClient } from './nm/nm-client.js';
+import { toMetadataConfig, type InterfaceConfig, type MetadataConfig } from './model.js';
+import type { NmClient, NmDevice } from './nm/nm-client.js';
 import { detectProvider } from './providers/detect.js';
-import type { Provider } from './providers/provider.js';
+import type { InstanceFacts, Provider, ProviderName } from './providers/provider.js';
 
 /** What run() needs from the outside world: the two seams and a logger. */
 export interface RunDeps {
@@ -23,41 +23,71 @@ export interface RunDeps {
   readonly providers: readonly Provider[];
 }
 
-/** Outcome of one run, for tests and the exit path. */
+/**
+ * How far a run goes: `apply` is upstream's run; `fetch` stops after the metadata; `plan`
+ * decides every device but writes nothing; `status` is a plan plus the instance facts.
+ */
+export type RunMode = 'apply' | 'fetch' | 'plan' | 'status';
+
+/** How a run ended. */
 export type RunResult =
   | 'no-provider'
   | 'no-networkmanager'
   | 'metadata-failed'
   | 'cancelled'
+  /** apply: something was written. */
   | 'changed'
-  | 'unchanged';
+  /** apply, plan, status: nothing to write. */
+  | 'unchanged'
+  /** plan, status: something would be written. */
+  | 'pending'
+  /** fetch: the metadata arrived. */
+  | 'fetched';
+
+/** Everything a run learned, for the exit code, the state file and the reports. */
+export interface RunReport {
+  readonly mode: RunMode;
+  readonly result: RunResult;
+  readonly provider?: { readonly name: ProviderName; readonly baseUrl: string };
+  /** status only. */
+  readonly facts?: InstanceFacts;
+  /** Set once the metadata was fetched. */
+  readonly metadata?: MetadataConfig;
+  readonly nmDevices: readonly NmDevice[];
+  readonly outcomes: readonly DeviceOutcome[];
+  /** The failure behind no-networkmanager or metadata-failed. */
+  readonly error?: string;
+}
 
 /** Runs nm-cloud-setup once. Rejects only on bugs; SIGTERM resolves 'cancelled'. */
-export async function run(deps: RunDeps, config: Config, cancellation: Cancellation): Promise<RunResult> {
-  const { http, log } = deps;
+export async function run(deps: RunDeps, config: Config, cancellation: Cancellation, mode: RunMode = 'apply'): Promise<RunReport> {
+  const { http } = deps;
   const signal = cancellation.signal;
+  const ended = (result: RunResult, more: Partial<RunReport> = {}): RunReport => ({ mode, result, nmDevices: [], outcomes: [], ...more });
 
   let detected;
   try {
-    detected = await detectProvider(deps.providers, config, { http, log, signal });
+    detected = await detectProvider(deps.providers, config, { http, log: deps.log, signal });
   } catch (error) {
-    if (isCancellation(error)) return 'cancelled';
+    if (isCancellation(error)) return ended('cancelled');
     throw error;
   }
-  if (detected === undefined) return 'no-provider';
+  if (detected === undefined) return ended('no-provider');
   const { provider, session } = detected;
+  const log = deps.log.with({ provider: provider.name });
+  const found = { provider: { name: provider.name, baseUrl: detected.baseUrl } };
 
   let nm: NmClient;
   try {
     nm = await deps.connectNm();
   } catch (error) {
     log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
-    return 'no-networkmanager';
+    return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
   }
   try {
     if (!(await nm.isRunning())) {
       log.info('NetworkManager is not running');
-      return 'no-networkmanager';
+      return ended('no-networkmanager', { ...found, error: 'NetworkManager is not running' });
     }
     if (config.mapInterfacesRaw !== undefined) {
       log.debug(`test: map interfaces via NM_CLOUD_SETUP_MAP_INTERFACES="${config.mapInterfacesRaw}"`);
@@ -67,26 +97,36 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     const devices = await nm.getDevices();
     const requested = requestedHwaddrs(devices, config.mapInterfaces);
     log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
+    const seen = { ...found, nmDevices: devices };
 
     const records = new Map<string, InterfaceConfig>(
       requested.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]),
     );
     log.debug('get-config: starting');
+    let facts: InstanceFacts | undefined;
     try {
-      await session.getConfig(records, signal);
+      // status asks for the instance facts alongside; they never fail the run.
+      [, facts] = await Promise.all([
+        session.getConfig(records, signal),
+        mode === 'status' ? session.instanceFacts(signal) : undefined,
+      ]);
     } catch (error) {
       if (isCancellation(error) || signal.aborted) {
         log.debug('get-config: cancelled');
-        return 'cancelled';
+        return ended('cancelled', seen);
       }
       log.debug(`get-config: failed: ${errorMessage(error)}`);
       log.info(`failure to get meta data: ${errorMessage(error)}`);
-      return 'metadata-failed';
+      return ended('metadata-failed', { ...seen, error: `failure to get meta data: ${errorMessage(error)}` });
     }
     log.debug('get-config: success');
     log.debug('meta data received');
+    const metadata = toMetadataConfig(records.values());
+    const fetched = { ...seen, metadata, ...(facts === undefined ? {} : { facts }) };
+    if (mode === 'fetch') return ended('fetched', fetched);
 
-    const changed = await configureAll(
+    const dryRun = mode !== 'apply';
+    const outcomes = await configureAll(
       {
         nm,
         log,
@@ -95,13 +135,20 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
         mapInterfaces: config.mapInterfaces,
         allowNewConnections: config.allowNewConnections ?? provider.allowNewConnectionsByDefault,
         nmVersion: await nm.getVersionInfo(),
+        dryRun,
       },
-      toMetadataConfig(records.values()),
+      metadata,
     );
+    const report = { ...fetched, outcomes };
+    if (dryRun) {
+      if (signal.aborted) return ended('cancelled', report);
+      return ended(outcomes.some((outcome) => outcome.result === 'pending') ? 'pending' : 'unchanged', report);
+    }
+    const changed = anyWrote(outcomes);
     if (changed) log.info(`some changes were applied for provider ${provider.name}`);
     else log.debug(`no changes were applied for provider ${provider.name}`);
-    if (signal.aborted && !changed) return 'cancelled';
-    return changed ? 'changed' : 'unchanged';
+    if (signal.aborted && !changed) return ended('cancelled', report);
+    return ended(changed ? 'changed' : 'unchanged', report);
   } finally {
     await nm.close();
   }

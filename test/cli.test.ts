@@ -14,7 +14,7 @@ describe('command line', () => {
   it('rejects any argument with upstream wording and status 1', async () => {
     const outcome = await runCli({}, ['foo']);
     expect(outcome.code).toBe(1);
-    expect(outcome.stderr).toMatch(/^\S*nm-cloud-setup\.cjs: no command line arguments supported\n$/);
+    expect(outcome.stderr).toMatch(/^\S*nm-cloud-setup\.cjs: unknown command 'foo' \(see --help\)\n$/);
     expect(outcome.stdout).toBe('');
     expect((await runCli({}, ['--bogus'])).code).toBe(1);
   });

@@ -35,8 +35,7 @@ export function cloudIpv4Lists(config: InterfaceConfig, totals: MetadataTotals):
     const prefix = config.cidr.prefix;
     const subnetTable = TABLE_SUBNET_BASE + config.ifaceIdx;
     const defaultTable = TABLE_DEFAULT_BASE + config.ifaceIdx;
-    const gateway =
-      config.gateway !== undefined && config.gateway !== '0.0.0.0' ? config.gateway : defaultGateway(config.cidr);
+    const gateway = gatewayOf(config) ?? defaultGateway(config.cidr);
 
     const seenSubnets = new Set<string>();
     for (const address of config.ipv4s) {
@@ -59,6 +58,12 @@ export function cloudIpv4Lists(config: InterfaceConfig, totals: MetadataTotals):
 
   routes.push(...config.routes.map(routeEntry));
   return { addresses, routes, rules };
+}
+
+/** The router of the interface's default route: the metadata's, else the subnet's first host. */
+export function gatewayOf(config: InterfaceConfig): string | undefined {
+  if (config.gateway !== undefined && config.gateway !== '0.0.0.0') return config.gateway;
+  return config.cidr === undefined ? undefined : defaultGateway(config.cidr);
 }
 
 /** True when the shortcut "single interface, single address: no policy routing" applies. */

@@ -1,7 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { fetchMacListing, macLeafUrl } from './mac-listing.js';
-import { allOrNothing, detectByGet, fetchText, joinUrl, LEAF_LIMITS, type MetadataSession, type Provider, type ProviderContext } from './provider.js';
+import {
+  allOrNothing,
+  collectFacts,
+  detectByGet,
+  fetchFact,
+  fetchText,
+  joinUrl,
+  LEAF_LIMITS,
+  type MetadataSession,
+  type Provider,
+  type ProviderContext,
+} from './provider.js';
 
 const META_DATA_PATH = '/2016-01-01/meta-data/';
 
@@ -73,6 +84,15 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           else record.gateway = router;
         }),
       );
+    },
+    instanceFacts(signal) {
+      const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, META_DATA_PATH, leaf), { signal });
+      return collectFacts({
+        id: fact('instance-id'),
+        region: fact('region-id'),
+        zone: fact('zone-id'),
+        type: fact('instance/instance-type'),
+      });
     },
   };
 }

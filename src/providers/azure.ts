@@ -4,7 +4,9 @@ import { parseIpv4 } from '../net/ipv4.js';
 import {
   allOrNothing,
   claimInterfaceRecord,
+  collectFacts,
   detectByGet,
+  fetchFact,
   fetchText,
   joinUrl,
   LEAF_LIMITS,
@@ -95,6 +97,11 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           record.cidr = { address: subnetAddress, prefix };
         }),
       );
+    },
+    instanceFacts(signal) {
+      const fact = (leaf: string) =>
+        fetchFact({ http }, joinUrl(baseUrl, '/metadata/instance/compute/', leaf, QUERY), { headers: HEADERS, signal });
+      return collectFacts({ id: fact('vmId'), region: fact('location'), zone: fact('zone'), type: fact('vmSize') });
     },
   };
 }

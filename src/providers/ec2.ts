@@ -5,6 +5,8 @@ import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
 import {
   allOrNothing,
   ATTEMPT_INTERVAL_MS,
+  collectFacts,
+  fetchFact,
   ATTEMPT_TIMEOUT_MS,
   DETECT_LIMITS,
   fetchText,
@@ -84,6 +86,15 @@ function createSession({ http, log, baseUrl }: ProviderContext, token: string): 
         ];
       });
       await allOrNothing(signal, tasks);
+    },
+    instanceFacts(signal) {
+      const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, '/latest/meta-data/', leaf), { headers, signal });
+      return collectFacts({
+        id: fact('instance-id'),
+        region: fact('placement/region'),
+        zone: fact('placement/availability-zone'),
+        type: fact('instance-type'),
+      });
     },
   };
 }

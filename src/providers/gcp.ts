@@ -5,7 +5,9 @@ import type { Ipv4Route } from '../model.js';
 import {
   allOrNothing,
   claimInterfaceRecord,
+  collectFacts,
   detectByGet,
+  fetchFact,
   fetchText,
   joinUrl,
   LEAF_LIMITS,
@@ -80,5 +82,21 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
         }),
       );
     },
+    async instanceFacts(signal) {
+      const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, INSTANCE_PATH, leaf), { headers: HEADERS, signal });
+      // zone and machine-type are resource paths: "projects/<n>/zones/us-central1-a".
+      const [zone, machineType] = await Promise.all([fact('/zone'), fact('/machine-type')]);
+      const zoneName = lastSegment(zone);
+      return collectFacts({
+        id: fact('/id'),
+        region: Promise.resolve(zoneName?.replace(/-[a-z]$/, '')),
+        zone: Promise.resolve(zoneName),
+        type: Promise.resolve(lastSegment(machineType)),
+      });
+    },
   };
+}
+
+function lastSegment(path: string | undefined): string | undefined {
+  return path?.split('/').pop() || undefined;
 }

@@ -3,7 +3,17 @@ import { MetadataError } from '../errors.js';
 import type { InterfaceConfig } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
 import { parseIpv4, parseIpv4Cidr } from '../net/ipv4.js';
-import { detectByGet, fetchText, joinUrl, LISTING_LIMITS, type MetadataSession, type Provider, type ProviderContext } from './provider.js';
+import {
+  detectByGet,
+  fetchFact,
+  fetchText,
+  joinUrl,
+  LISTING_LIMITS,
+  type InstanceFacts,
+  type MetadataSession,
+  type Provider,
+  type ProviderContext,
+} from './provider.js';
 import { parseJsonStrict } from './strict-json.js';
 
 const HEADERS = { Authorization: 'Bearer Oracle' };
@@ -119,5 +129,26 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       if (!Array.isArray(vnics)) throw new MetadataError("get-config: JSON parse failure, can't configure VNICs");
       applyVnics(vnics, records, log);
     },
+    async instanceFacts(signal) {
+      const body = await fetchFact({ http }, joinUrl(baseUrl, '/opc/v2/instance/'), { headers: HEADERS, signal });
+      return body === undefined ? {} : instanceFactsFromJson(body);
+    },
   };
+}
+
+/** id, region, availability domain and shape from /opc/v2/instance/; anything odd is left out. */
+export function instanceFactsFromJson(body: string): InstanceFacts {
+  let instance: unknown;
+  try {
+    instance = parseJsonStrict(body);
+  } catch {
+    return {};
+  }
+  if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) return {};
+  const field = (key: string): string | undefined => {
+    const value = (instance as Record<string, unknown>)[key];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const facts = { id: field('id'), region: field('canonicalRegionName') ?? field('region'), zone: field('availabilityDomain'), type: field('shape') };
+  return Object.fromEntries(Object.entries(facts).filter(([, value]) => value !== undefined)) as InstanceFacts;
 }

@@ -41,6 +41,17 @@ export interface MetadataSession {
    * Rejects on the first failed sub-request, as upstream does.
    */
   getConfig(records: Map<string, InterfaceConfig>, signal: AbortSignal): Promise<void>;
+  /** What `status` shows about the instance; every fact is best effort. */
+  instanceFacts(signal: AbortSignal): Promise<InstanceFacts>;
+}
+
+/** The instance as `status` describes it; a fact the metadata does not give is left out. */
+export interface InstanceFacts {
+  readonly id?: string;
+  readonly region?: string;
+  readonly zone?: string;
+  /** Instance type, machine type, VM size or shape, in the cloud's own words. */
+  readonly type?: string;
 }
 
 /** Joins URL parts as upstream: a "/" between base and path unless the path already starts with one. */
@@ -145,6 +156,39 @@ export async function fetchText(
     { overallMs: options.limits.overallMs, intervalMs: ATTEMPT_INTERVAL_MS },
   );
   return response.body.toString('utf8');
+}
+
+const FACT_MAX_BYTES = 64 * KIB;
+
+/**
+ * One GET for `status`, without retries: a fact the server does not answer with 200 within one
+ * attempt is left out. Facts are never needed to configure anything, so they never fail a run.
+ */
+export async function fetchFact(
+  context: Pick<ProviderContext, 'http'>,
+  url: string,
+  options: { readonly headers?: Readonly<Record<string, string>>; readonly signal: AbortSignal },
+): Promise<string | undefined> {
+  try {
+    const response = await context.http.request({
+      url,
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      timeoutMs: ATTEMPT_TIMEOUT_MS,
+      maxBytes: FACT_MAX_BYTES,
+      signal: options.signal,
+    });
+    const text = response.body.toString('utf8').trim();
+    return response.status === 200 && text !== '' ? text : undefined;
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return undefined;
+  }
+}
+
+/** Fetches named facts in parallel and keeps those that came back. */
+export async function collectFacts(facts: Readonly<Record<keyof InstanceFacts, Promise<string | undefined> | undefined>>): Promise<InstanceFacts> {
+  const entries = await Promise.all(Object.entries(facts).map(async ([key, value]) => [key, await value] as const));
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as InstanceFacts;
 }
 
 /**

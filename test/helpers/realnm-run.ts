@@ -5,6 +5,7 @@
 // state, and the "second run changes nothing" test. Each scenario file states its own data:
 // metadata, environment, log lines and kernel state.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -43,8 +44,15 @@ export async function preflight(): Promise<void> {
 }
 
 /** The built CLI in the NM netns, as the unit runs it (node --jitless), with this environment. */
-export function runCli(nm: RealNm, env: Record<string, string>): Promise<ExecResult> {
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI], { env, timeoutMs: 45_000 });
+export function runCli(nm: RealNm, env: Record<string, string>, args: readonly string[] = []): Promise<ExecResult> {
+  // state.json goes to a scratch directory, never the machine's /run/nm-cloud-setup.
+  const stateEnv: Record<string, string> = env['RUNTIME_DIRECTORY'] === undefined ? { RUNTIME_DIRECTORY: scratchStateDir() } : {};
+  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI, ...args], { env: { ...stateEnv, ...env }, timeoutMs: 45_000 });
+}
+
+/** A new directory for one run's state.json. */
+export function scratchStateDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'nmcs-state-'));
 }
 
 export type CliRunner = (nm: RealNm, opts?: { mapInterfaces?: boolean }) => Promise<ExecResult>;

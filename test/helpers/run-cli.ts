@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bundlePath } from './bundle.js';
 
 export interface CliOutcome {
@@ -21,8 +24,10 @@ export interface CliRun {
 /** Starts the built CLI exactly as the unit does (node --jitless) with only `env` (plus PATH). */
 export function startCli(env: Record<string, string>, args: string[] = []): CliRun {
   const started = performance.now();
+  // state.json goes to a scratch directory unless the test names one: never the machine's /run.
+  const stateDir = env['RUNTIME_DIRECTORY'] ?? mkdtempSync(join(tmpdir(), 'nmcs-state-'));
   const child = spawn(process.execPath, ['--jitless', '--no-expose-wasm', bundlePath(), ...args], {
-    env: { PATH: process.env['PATH'] ?? '', ...env },
+    env: { PATH: process.env['PATH'] ?? '', RUNTIME_DIRECTORY: stateDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -25,7 +25,7 @@ const http: MetadataHttp = {
   close: () => {},
 };
 
-const session = (tag: string): MetadataSession & { tag: string } => ({ tag, getConfig: () => Promise.resolve() });
+const session = (tag: string): MetadataSession & { tag: string } => ({ tag, getConfig: () => Promise.resolve(), instanceFacts: () => Promise.resolve({}) });
 
 /** A Provider whose detect() the test drives: it records its context and settles when told. */
 interface FakeProvider extends Provider {

@@ -2,7 +2,8 @@
 // Proves the shipped unit works as written: node under MemoryDenyWriteExecute=yes needs --jitless.
 // The installed tree (make install) is what runs, against a fake NetworkManager on a private bus.
 import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +70,11 @@ describe('systemd unit, installed', () => {
     expect(unit).toMatch(/^After=NetworkManager\.service$/m);
   });
 
+  it('gives the state file its only writable directory, kept between runs', () => {
+    expect(unitValue(unit, 'RuntimeDirectory')).toBe('nm-cloud-setup');
+    expect(unitValue(unit, 'RuntimeDirectoryPreserve')).toBe('yes');
+  });
+
   it('keeps upstream StartLimit settings in [Unit], where systemd reads them', () => {
     const unitSection = unit.slice(unit.indexOf('[Unit]'), unit.indexOf('[Service]'));
     expect(unitSection).toMatch(/^StartLimitIntervalSec=1$/m);
@@ -92,11 +98,14 @@ describe('systemd unit, installed', () => {
     const world = await startFakeNmRun('EC2', { ec2Token: EC2_TOKEN, paths: upstreamEc2Paths() });
     onTestFinished(() => world.stop());
     const fake = await world.startNm();
-    const outcome = await runUnderMdwe(execStart, world.env({ NM_CLOUD_SETUP_LOG: 'info' }));
+    const stateDir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    const outcome = await runUnderMdwe(execStart, world.env({ NM_CLOUD_SETUP_LOG: 'info', RUNTIME_DIRECTORY: stateDir }));
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null });
     expect(outcome.stdout).toContain('some changes were applied for provider ec2');
     expect(callsOf(fake, 'Reapply')).toHaveLength(1);
+    // ... and the state file, the one thing it writes, as RuntimeDirectory= lets it.
+    expect(JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8'))).toMatchObject({ provider: { name: 'ec2' }, result: 'changed' });
   });
 
   it('the installed file run through its own shebang works under MDWE too', async () => {

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The ipv4 lists in nmcli's own syntax (nm-settings-nmcli(5)), so a plan reads like the
+ * command an admin would type, and a diff of two lists in that vocabulary.
+ */
+import type { DbusDict, Ipv4Lists } from '../nm/settings.js';
+
+/** The three ipv4 lists as nmcli strings, one per entry. */
+export interface NmcliIpv4 {
+  readonly addresses: readonly string[];
+  readonly routes: readonly string[];
+  readonly rules: readonly string[];
+}
+
+/** What changes in each list: entries only in the new list, and only in the old one. */
+export interface Ipv4Diff {
+  readonly addresses: ListDiff;
+  readonly routes: ListDiff;
+  readonly rules: ListDiff;
+}
+
+export interface ListDiff {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+const plain = (value: unknown): unknown => (typeof value === 'bigint' ? Number(value) : value);
+const valueOf = (entry: DbusDict, key: string): unknown => plain(entry[key]?.value);
+
+/** "10.0.0.5/24" */
+export function nmcliAddress(entry: DbusDict): string {
+  return `${String(valueOf(entry, 'address'))}/${String(valueOf(entry, 'prefix'))}`;
+}
+
+// route-data keys that nmcli prints positionally rather than as attributes.
+const ROUTE_POSITIONAL = new Set(['dest', 'prefix', 'next-hop', 'metric']);
+
+/** "0.0.0.0/0 10.0.0.1 10 table=30400": ip/prefix [next-hop] [metric] [attribute=value]... */
+export function nmcliRoute(entry: DbusDict): string {
+  const parts = [`${String(valueOf(entry, 'dest'))}/${String(valueOf(entry, 'prefix'))}`];
+  const nextHop = valueOf(entry, 'next-hop');
+  const metric = valueOf(entry, 'metric');
+  if (nextHop !== undefined) parts.push(String(nextHop));
+  if (metric !== undefined) parts.push(String(metric));
+  for (const key of Object.keys(entry).sort()) {
+    if (!ROUTE_POSITIONAL.has(key)) parts.push(`${key}=${String(valueOf(entry, key))}`);
+  }
+  return parts.join(' ');
+}
+
+/** "priority 30400 from 10.0.0.5 table 30400", in the order nmcli prints a rule. */
+export function nmcliRule(entry: DbusDict): string {
+  const parts: string[] = [];
+  const add = (word: string, value: unknown): void => {
+    if (value !== undefined) parts.push(word, String(value));
+  };
+  add('priority', valueOf(entry, 'priority'));
+  if (valueOf(entry, 'invert') === true) parts.push('not');
+  for (const side of ['from', 'to'] as const) {
+    const address = valueOf(entry, side);
+    const length = valueOf(entry, `${side}-len`);
+    if (address !== undefined && length !== 0) parts.push(side, length === 32 ? String(address) : `${String(address)}/${String(length)}`);
+  }
+  add('iif', valueOf(entry, 'iifname'));
+  add('oif', valueOf(entry, 'oifname'));
+  const fwmark = valueOf(entry, 'fwmark');
+  if (typeof fwmark === 'number' && fwmark !== 0) parts.push('fwmark', `0x${fwmark.toString(16)}/0x${Number(valueOf(entry, 'fwmask') ?? 0).toString(16)}`);
+  const table = valueOf(entry, 'table');
+  if (table !== undefined && table !== 0) parts.push('table', String(table));
+  const suppress = valueOf(entry, 'suppress-prefixlength');
+  if (typeof suppress === 'number' && suppress >= 0) parts.push('suppress_prefixlength', String(suppress));
+  return parts.join(' ');
+}
+
+/** Renders NM's aa{sv} lists as nmcli strings. */
+export function toNmcli(lists: Ipv4Lists): NmcliIpv4 {
+  return {
+    addresses: lists.addresses.map(nmcliAddress),
+    routes: lists.routes.map(nmcliRoute),
+    rules: lists.rules.map(nmcliRule),
+  };
+}
+
+/** Per list: what `after` adds to `before` and what it drops (order changes alone are not listed). */
+export function diffNmcli(before: NmcliIpv4, after: NmcliIpv4): Ipv4Diff {
+  const diff = (old: readonly string[], now: readonly string[]): ListDiff => ({
+    added: now.filter((entry) => !old.includes(entry)),
+    removed: old.filter((entry) => !now.includes(entry)),
+  });
+  return {
+    addresses: diff(before.addresses, after.addresses),
+    routes: diff(before.routes, after.routes),
+    rules: diff(before.rules, after.rules),
+  };
+}
+
+/** Single-quotes a word for a POSIX shell. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The nmcli command with the same effect as the Reapply: `nmcli device modify` changes only the
+ * applied connection, never the profile on disk. Lists are given whole, as Reapply sets them.
+ */
+export function nmcliModifyCommand(iface: string, after: NmcliIpv4): string {
+  const words = [
+    'nmcli', 'device', 'modify', iface,
+    'ipv4.addresses', after.addresses.join(', '),
+    'ipv4.routes', after.routes.join(', '),
+    'ipv4.routing-rules', after.rules.join(', '),
+  ];
+  return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
+}

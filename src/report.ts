@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What `status` and `plan` print, as JSON documents and as aligned text, built from a run's
+ * report without side effects. docs/status.schema.json and docs/plan.schema.json describe the
+ * JSON; tests validate real output against them.
+ */
+import type { DeviceOutcome } from './apply.js';
+import { diffNmcli, nmcliModifyCommand, type Ipv4Diff, type NmcliIpv4 } from './plan/nmcli.js';
+import type { InstanceFacts } from './providers/provider.js';
+import type { RunReport } from './run.js';
+import { interfaceStates, type InterfaceState } from './state.js';
+
+/** Whether the applied connection already is what the tool would make it. */
+export type SyncState = 'in-sync' | 'out-of-sync' | 'skipped';
+
+export interface StatusInterface extends InterfaceState {
+  readonly device?: string;
+  readonly connection?: { readonly id: string; readonly uuid: string };
+  readonly config: SyncState;
+  /** Why it is skipped. */
+  readonly reason?: string;
+}
+
+export interface StatusDocument {
+  readonly provider: { readonly name: string; readonly metadataUrl: string };
+  readonly instance: InstanceFacts;
+  readonly interfaces: readonly StatusInterface[];
+}
+
+export type PlanAction = 'reapply' | 'create' | 'none' | 'skip';
+
+export interface PlanDevice {
+  readonly hwaddr: string;
+  readonly device?: string;
+  readonly connection?: { readonly id: string; readonly uuid?: string; readonly type?: string };
+  readonly action: PlanAction;
+  readonly reason?: string;
+  /** reapply: the nmcli command with the same effect. */
+  readonly command?: string;
+  /** reapply and create: what each ipv4 list gains and loses. */
+  readonly diff?: Ipv4Diff;
+  /** The lists before and after (create: empty before). */
+  readonly ipv4?: { readonly before: NmcliIpv4; readonly after: NmcliIpv4 };
+}
+
+export interface PlanDocument {
+  readonly provider: { readonly name: string; readonly metadataUrl: string };
+  /** Devices with action reapply or create. */
+  readonly pending: number;
+  readonly devices: readonly PlanDevice[];
+}
+
+const EMPTY: NmcliIpv4 = { addresses: [], routes: [], rules: [] };
+
+function providerOf(report: RunReport): StatusDocument['provider'] {
+  return { name: report.provider?.name ?? '', metadataUrl: report.provider?.baseUrl ?? '' };
+}
+
+/** The worst of a record's outcomes (an OCI VLAN VNIC has two profiles). */
+function syncState(outcomes: readonly DeviceOutcome[]): { config: SyncState; reason?: string } {
+  if (outcomes.some((outcome) => outcome.result === 'pending')) return { config: 'out-of-sync' };
+  if (outcomes.length > 0 && outcomes.every((outcome) => outcome.result === 'unchanged')) return { config: 'in-sync' };
+  const reason = outcomes.find((outcome) => outcome.reason !== undefined)?.reason;
+  return { config: 'skipped', ...(reason === undefined ? {} : { reason }) };
+}
+
+export function statusDocument(report: RunReport): StatusDocument {
+  const states = report.metadata === undefined ? [] : interfaceStates(report.metadata);
+  return {
+    provider: providerOf(report),
+    instance: report.facts ?? {},
+    interfaces: states.map((state) => {
+      const outcomes = report.outcomes.filter((outcome) => outcome.hwaddr === state.hwaddr);
+      // The device the tool reapplies; for a VLAN VNIC that is the VLAN, the last one.
+      const main = outcomes.findLast((outcome) => outcome.device !== undefined);
+      return {
+        ...state,
+        ...(main?.device === undefined ? {} : { device: main.device }),
+        ...(main?.connection === undefined ? {} : { connection: main.connection }),
+        ...syncState(outcomes),
+      };
+    }),
+  };
+}
+
+export function planDocument(report: RunReport): PlanDocument {
+  const devices = report.outcomes.map(planDevice);
+  return {
+    provider: providerOf(report),
+    pending: devices.filter((device) => device.action === 'reapply' || device.action === 'create').length,
+    devices,
+  };
+}
+
+function planDevice(outcome: DeviceOutcome): PlanDevice {
+  const base = {
+    hwaddr: outcome.hwaddr,
+    ...(outcome.device === undefined ? {} : { device: outcome.device }),
+    ...(outcome.connection === undefined ? {} : { connection: outcome.connection }),
+  };
+  if (outcome.created !== undefined) {
+    const after = outcome.created.ipv4 ?? EMPTY;
+    return {
+      ...base,
+      connection: { id: outcome.created.id, type: outcome.created.type },
+      action: outcome.result === 'pending' ? 'create' : 'none',
+      diff: diffNmcli(EMPTY, after),
+      ipv4: { before: EMPTY, after },
+    };
+  }
+  if (outcome.result === 'pending' && outcome.ipv4 !== undefined) {
+    return {
+      ...base,
+      action: 'reapply',
+      command: nmcliModifyCommand(outcome.device ?? outcome.hwaddr, outcome.ipv4.after),
+      diff: diffNmcli(outcome.ipv4.before, outcome.ipv4.after),
+      ipv4: outcome.ipv4,
+    };
+  }
+  if (outcome.result === 'unchanged') return { ...base, action: 'none' };
+  return { ...base, action: 'skip', ...(outcome.reason === undefined ? {} : { reason: outcome.reason }) };
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function alignColumns(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+const dash = (value: string | undefined): string => (value === undefined || value === '' ? '-' : value);
+
+export function renderStatusText(status: StatusDocument): string {
+  const facts: [string, string | undefined][] = [
+    ['provider', `${status.provider.name} (${status.provider.metadataUrl})`],
+    ['instance', status.instance.id],
+    ['region', status.instance.region],
+    ['zone', status.instance.zone],
+    ['type', status.instance.type],
+  ];
+  const head = alignColumns(facts.filter(([, value]) => value !== undefined).map(([key, value]) => [`${key}:`, value ?? '']));
+  const rows = alignColumns([
+    ['HWADDR', 'DEVICE', 'PROFILE', 'ADDRESSES', 'SUBNET', 'GATEWAY', 'CONFIG'],
+    ...status.interfaces.map((row) => [
+      row.hwaddr,
+      dash(row.device),
+      dash(row.connection?.id),
+      dash([...row.ipv4s, ...row.routes.map((route) => `route ${route}`)].join(',')),
+      dash(row.subnet),
+      dash(row.gateway),
+      row.config === 'skipped' && row.reason !== undefined ? `skipped: ${row.reason}` : row.config,
+    ]),
+  ]);
+  return [...head, '', ...rows].join('\n');
+}
+
+export function renderPlanText(plan: PlanDocument): string {
+  const lines: string[] = [];
+  for (const device of plan.devices) {
+    const name = `${device.device ?? device.hwaddr} (${device.hwaddr})`;
+    const profile = device.connection === undefined ? '' : ` connection "${device.connection.id}"`;
+    switch (device.action) {
+      case 'none':
+        lines.push(`${name}${profile}: no change`);
+        break;
+      case 'skip':
+        lines.push(`${name}: skip${device.reason === undefined ? '' : `: ${device.reason}`}`);
+        break;
+      case 'create':
+        lines.push(`${name}: create${device.connection?.type === undefined ? '' : ` ${device.connection.type}`}${profile}`);
+        lines.push(...diffLines(device.diff));
+        break;
+      case 'reapply':
+        lines.push(`${name}${profile}: reapply`);
+        lines.push(`  ${device.command ?? ''}`);
+        lines.push(...diffLines(device.diff));
+        break;
+    }
+  }
+  lines.push(plan.pending === 0 ? 'Nothing to change.' : `${plan.pending} ${plan.pending === 1 ? 'device' : 'devices'} would change.`);
+  return lines.join('\n');
+}
+
+function diffLines(diff: Ipv4Diff | undefined): string[] {
+  if (diff === undefined) return [];
+  const lines: string[] = [];
+  for (const [list, word] of [['addresses', 'address'], ['routes', 'route'], ['rules', 'rule']] as const) {
+    for (const entry of diff[list].removed) lines.push(`  - ${word} ${entry}`);
+    for (const entry of diff[list].added) lines.push(`  + ${word} ${entry}`);
+  }
+  return lines;
+}

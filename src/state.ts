@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The documents the tool shows an admin, built from a run's report without side effects:
+ * state.json after apply/fetch, and the interface rows `status` prints. Nothing secret is in
+ * a report (the EC2 token lives only in its provider's session), so nothing secret gets here.
+ */
+import type { DeviceOutcome, DeviceResult } from './apply.js';
+import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './model.js';
+import { nmcliRoute } from './plan/nmcli.js';
+import { gatewayOf } from './plan/policy-routing.js';
+import { routeEntry } from './nm/settings.js';
+import type { RunReport } from './run.js';
+
+/** Bumped when a field changes meaning; new fields may be added without a bump. */
+export const STATE_FORMAT_VERSION = 1;
+export const STATE_FILE_NAME = 'state.json';
+
+/** One metadata record as an admin reads it. */
+export interface InterfaceState {
+  readonly hwaddr: string;
+  /** -1 when NetworkManager has the NIC but the metadata does not. */
+  readonly ifaceIdx: number;
+  /** NetworkManager has a device with this MAC. */
+  readonly requested: boolean;
+  /** Enough metadata to configure it. */
+  readonly valid: boolean;
+  readonly ipv4s: readonly string[];
+  readonly subnet?: string;
+  readonly gateway?: string;
+  /** Provider routes (GCP forwarded IPs), in nmcli syntax. */
+  readonly routes: readonly string[];
+  readonly vlanTag?: number;
+  readonly parentHwaddr?: string;
+}
+
+/** One device's result in state.json. */
+export interface DeviceState {
+  readonly hwaddr: string;
+  readonly device?: string;
+  readonly connection?: { readonly id: string; readonly uuid: string };
+  readonly result: DeviceResult;
+  /** The skip reason or the error. */
+  readonly reason?: string;
+}
+
+export interface StateDocument {
+  readonly formatVersion: number;
+  readonly toolVersion: string;
+  readonly command: 'apply' | 'fetch';
+  /** When the run ended, ISO 8601 UTC. */
+  readonly time: string;
+  readonly provider: { readonly name: string; readonly metadataUrl: string };
+  readonly result: RunReport['result'];
+  readonly interfaces: readonly InterfaceState[];
+  /** Empty after `fetch`, which configures nothing. */
+  readonly devices: readonly DeviceState[];
+}
+
+/** The metadata records, in processing order. */
+export function interfaceStates(metadata: MetadataConfig): InterfaceState[] {
+  return metadata.interfaces.map(interfaceState);
+}
+
+function interfaceState(config: InterfaceConfig): InterfaceState {
+  const gateway = gatewayOf(config);
+  return {
+    hwaddr: config.hwaddr,
+    ifaceIdx: config.ifaceIdx,
+    requested: config.wasRequested,
+    valid: isValidInterface(config),
+    ipv4s: config.ipv4s ?? [],
+    ...(config.cidr === undefined ? {} : { subnet: `${config.cidr.address}/${config.cidr.prefix}` }),
+    ...(gateway === undefined ? {} : { gateway }),
+    routes: config.routes.map((route) => nmcliRoute(routeEntry(route))),
+    ...(config.vlanTag === undefined ? {} : { vlanTag: config.vlanTag }),
+    ...(config.parentHwaddr === undefined ? {} : { parentHwaddr: config.parentHwaddr }),
+  };
+}
+
+/** A device outcome without the ipv4 lists (they are in the metadata and the kernel). */
+export function deviceState(outcome: DeviceOutcome): DeviceState {
+  return {
+    hwaddr: outcome.hwaddr,
+    ...(outcome.device === undefined ? {} : { device: outcome.device }),
+    ...(outcome.connection === undefined ? {} : { connection: outcome.connection }),
+    result: outcome.result,
+    ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+  };
+}
+
+/**
+ * The state.json of a run, or undefined when the run learned no metadata: a failed fetch
+ * must leave the previous file in place, as it leaves the previous runtime config.
+ */
+export function stateDocument(
+  report: RunReport,
+  context: { readonly time: Date; readonly toolVersion: string },
+): StateDocument | undefined {
+  if (report.metadata === undefined || report.provider === undefined) return undefined;
+  if (report.mode !== 'apply' && report.mode !== 'fetch') return undefined;
+  return {
+    formatVersion: STATE_FORMAT_VERSION,
+    toolVersion: context.toolVersion,
+    command: report.mode,
+    time: context.time.toISOString(),
+    provider: { name: report.provider.name, metadataUrl: report.provider.baseUrl },
+    result: report.result,
+    interfaces: interfaceStates(report.metadata),
+    devices: report.outcomes.map(deviceState),
+  };
+}
