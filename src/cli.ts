@@ -58,6 +58,8 @@ function parseArgs(argv: readonly string[], io: MainIo): Invocation | number {
     .helpOption('-h, --help')
     .option('--dry-run', 'the same as "plan"')
     .option('--json', 'with --dry-run: the plan as JSON')
+    // The program's --json must not swallow a command's own (plan --json).
+    .enablePositionalOptions()
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({

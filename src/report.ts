@@ -169,7 +169,7 @@ export function renderPlanText(plan: PlanDocument): string {
         lines.push(`${name}${profile}: no change`);
         break;
       case 'skip':
-        lines.push(`${name}: skip${device.reason === undefined ? '' : `: ${device.reason}`}`);
+        lines.push(`${name}${profile}: skip${device.reason === undefined ? '' : `: ${device.reason}`}`);
         break;
       case 'create':
         lines.push(`${name}: create${device.connection?.type === undefined ? '' : ` ${device.connection.type}`}${profile}`);

@@ -295,3 +295,32 @@ test('readConfig defaults to process.env', () => {
     else process.env['NM_CLOUD_SETUP_LOG'] = saved;
   }
 });
+
+describe('readConfig: NM_CLOUD_SETUP_LOG_FORMAT', () => {
+  test.each([
+    [undefined, 'text'],
+    ['', 'text'],
+    ['text', 'text'],
+    ['json', 'json'],
+    [' JSON ', 'json'],
+  ])('%j gives %s, without a warning', (raw, format) => {
+    const config = readConfig(raw === undefined ? {} : { NM_CLOUD_SETUP_LOG_FORMAT: raw });
+    expect(config.logFormat).toBe(format);
+    expect(config.warnings).toEqual([]);
+  });
+
+  test('anything else warns and keeps text', () => {
+    const config = readConfig({ NM_CLOUD_SETUP_LOG_FORMAT: 'yaml' });
+    expect(config.logFormat).toBe('text');
+    expect(config.warnings).toEqual(['invalid NM_CLOUD_SETUP_LOG_FORMAT="yaml": expected text or json; using text']);
+  });
+});
+
+describe('readConfig: state directory', () => {
+  test('systemd RUNTIME_DIRECTORY (its first entry), else /run/nm-cloud-setup', () => {
+    expect(readConfig({}).stateDir).toBe('/run/nm-cloud-setup');
+    expect(readConfig({ RUNTIME_DIRECTORY: '' }).stateDir).toBe('/run/nm-cloud-setup');
+    expect(readConfig({ RUNTIME_DIRECTORY: '/run/nm-cloud-setup' }).stateDir).toBe('/run/nm-cloud-setup');
+    expect(readConfig({ RUNTIME_DIRECTORY: '/run/a:/run/b' }).stateDir).toBe('/run/a');
+  });
+});

@@ -98,3 +98,44 @@ describe('createLogger', () => {
     expect(lines).toEqual(['[0.0000] <warn>  shown']);
   });
 });
+
+describe('NM_CLOUD_SETUP_LOG_FORMAT=json', () => {
+  const time = new Date('2026-11-23T14:00:00.123Z');
+  const jsonLogger = (lines: string[]) =>
+    createLogger({ level: 'debug', sink: (line) => lines.push(line), clock: () => 5n, format: 'json', now: () => time });
+
+  test('one JSON object per line: time, level, message, then the context that is known', () => {
+    const lines: string[] = [];
+    const log = jsonLogger(lines);
+    log.info('provider ec2 detected');
+    log.with({ provider: 'ec2' }).with({ hwaddr: '0A:00:00:00:00:01', device: 'eth0' }).debug('config device 0A:00:00:00:00:01: reapply "x"');
+    log.trace('not at debug level');
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
+      { time: '2026-11-23T14:00:00.123Z', level: 'info', message: 'provider ec2 detected' },
+      {
+        time: '2026-11-23T14:00:00.123Z',
+        level: 'debug',
+        message: 'config device 0A:00:00:00:00:01: reapply "x"',
+        provider: 'ec2',
+        hwaddr: '0A:00:00:00:00:01',
+        device: 'eth0',
+      },
+    ]);
+  });
+
+  test('a message with quotes, backslashes and newlines stays on one line', () => {
+    const lines: string[] = [];
+    jsonLogger(lines).warn('bad value "a\\b"\nsecond line');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain('\n');
+    expect((JSON.parse(lines[0] ?? '') as { message: string }).message).toBe('bad value "a\\b"\nsecond line');
+  });
+
+  test('text lines ignore the context: upstream wording, byte for byte', () => {
+    const lines: string[] = [];
+    createLogger({ level: 'info', sink: (line) => lines.push(line), clock: () => 1_500_000_000n })
+      .with({ provider: 'ec2', hwaddr: '0A:00:00:00:00:01' })
+      .info('some changes were applied for provider ec2');
+    expect(lines).toEqual(['[1.5000] <info>  some changes were applied for provider ec2']);
+  });
+});

@@ -109,8 +109,8 @@ export interface FakeNmRun {
   /** Starts the fake NM on the private bus (upstream's two devices by default). */
   startNm(devices?: readonly FakeDeviceSpec[], options?: Partial<FakeNmOptions>): Promise<FakeNm>;
   env(extra?: Record<string, string>): Record<string, string>;
-  /** Runs the built CLI to completion. */
-  run(extra?: Record<string, string>): Promise<CliOutcome>;
+  /** Runs the built CLI to completion, with these extra variables and arguments. */
+  run(extra?: Record<string, string>, args?: string[]): Promise<CliOutcome>;
   /** Stops everything that was started; idempotent. */
   stop(): Promise<void>;
 }
@@ -136,7 +136,7 @@ export async function startFakeNmRun(provider: ProviderEnvName, imds: ImdsConfig
       return nm;
     },
     env,
-    run: (extra) => runCli(env(extra)),
+    run: (extra, args) => runCli(env(extra), args),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// state.json: which runs write it, what it holds, and how it is written.
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DeviceOutcome } from '../src/apply.js';
+import { toMetadataConfig } from '../src/model.js';
+import type { RunReport } from '../src/run.js';
+import { StateFileError, writeStateFile } from '../src/state-file.js';
+import { stateDocument, type StateDocument } from '../src/state.js';
+import { loadSchema, validate } from './helpers/json-schema.js';
+import { iface } from './plan/fixtures.js';
+
+const HW1 = '0A:00:00:00:00:01';
+const HW2 = '0A:00:00:00:00:02';
+const time = new Date('2026-11-23T14:00:00.000Z');
+
+function report(more: Partial<RunReport> = {}): RunReport {
+  const metadata = toMetadataConfig([
+    iface(HW1, 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24'),
+    { ...iface(HW2, 1, ['10.0.1.5'], '10.0.1.0/24'), gateway: '10.0.1.254' },
+  ]);
+  const outcomes: DeviceOutcome[] = [
+    { hwaddr: HW1, device: 'eth0', connection: { id: 'cloud-eth0', uuid: 'u-1' }, result: 'applied', wrote: true },
+    { hwaddr: HW2, device: 'eth1', result: 'skipped', reason: 'skip applied connection due to missing IPv4 configuration', wrote: false },
+  ];
+  return {
+    mode: 'apply',
+    result: 'changed',
+    provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
+    metadata,
+    nmDevices: [],
+    outcomes,
+    ...more,
+  };
+}
+
+describe('stateDocument', () => {
+  it('after apply: provider, time, every metadata record with subnet and gateway, each device result', () => {
+    const document = stateDocument(report(), { time, toolVersion: '1.2.3' });
+    expect(document).toEqual({
+      formatVersion: 1,
+      toolVersion: '1.2.3',
+      command: 'apply',
+      time: '2026-11-23T14:00:00.000Z',
+      provider: { name: 'ec2', metadataUrl: 'http://169.254.169.254' },
+      result: 'changed',
+      interfaces: [
+        { hwaddr: HW1, ifaceIdx: 0, requested: true, valid: true, ipv4s: ['10.0.0.5', '10.0.0.6'], subnet: '10.0.0.0/24', gateway: '10.0.0.1', routes: [] },
+        { hwaddr: HW2, ifaceIdx: 1, requested: true, valid: true, ipv4s: ['10.0.1.5'], subnet: '10.0.1.0/24', gateway: '10.0.1.254', routes: [] },
+      ],
+      devices: [
+        { hwaddr: HW1, device: 'eth0', connection: { id: 'cloud-eth0', uuid: 'u-1' }, result: 'applied' },
+        { hwaddr: HW2, device: 'eth1', result: 'skipped', reason: 'skip applied connection due to missing IPv4 configuration' },
+      ],
+    });
+    expect(validate(loadSchema('state.schema.json'), document)).toEqual([]);
+  });
+
+  it('is not written when no metadata arrived, so a failed fetch keeps the previous file', () => {
+    for (const result of ['no-provider', 'no-networkmanager', 'metadata-failed', 'cancelled'] as const) {
+      const { metadata: _dropped, ...rest } = report({ result });
+      expect(stateDocument(rest, { time, toolVersion: '1' })).toBeUndefined();
+    }
+  });
+
+  it('plan and status never write it; fetch does, without device results', () => {
+    expect(stateDocument(report({ mode: 'plan', result: 'pending' }), { time, toolVersion: '1' })).toBeUndefined();
+    expect(stateDocument(report({ mode: 'status', result: 'pending' }), { time, toolVersion: '1' })).toBeUndefined();
+    const fetched = stateDocument(report({ mode: 'fetch', result: 'fetched', outcomes: [] }), { time, toolVersion: '1' });
+    expect(fetched).toMatchObject({ command: 'fetch', result: 'fetched', devices: [] });
+    expect(validate(loadSchema('state.schema.json'), fetched)).toEqual([]);
+  });
+});
+
+describe('writeStateFile', () => {
+  const document = stateDocument(report(), { time, toolVersion: '1' }) as StateDocument;
+
+  it('creates the directory, writes 0644 whatever the umask, and leaves no temporary file', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'nmcs-state-')), 'nested');
+    const umask = process.umask(0o077);
+    try {
+      expect(await writeStateFile(dir, document)).toBe(join(dir, 'state.json'));
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(join(dir, 'state.json')).mode & 0o777).toBe(0o644);
+    expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'))).toEqual(document);
+    expect(readdirSync(dir)).toEqual(['state.json']);
+  });
+
+  it('replaces the previous file by rename: a new inode, never a partly written file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    writeFileSync(join(dir, 'state.json'), '{"old":true}\n');
+    const before = statSync(join(dir, 'state.json')).ino;
+    await writeStateFile(dir, document);
+    expect(statSync(join(dir, 'state.json')).ino).not.toBe(before);
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(`${JSON.stringify(document, null, 2)}\n`);
+    expect(readdirSync(dir)).toEqual(['state.json']);
+  });
+
+  it('fails with a typed error naming the path when the directory cannot be used', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'nmcs-state-')), 'not-a-directory');
+    writeFileSync(file, 'x');
+    const failure = await writeStateFile(file, document).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StateFileError);
+    expect(failure).toMatchObject({ code: 'ERR_STATE_FILE', message: expect.stringContaining(`cannot write ${file}/state.json: `) as unknown });
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+});
