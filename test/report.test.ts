@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// status and plan documents from run reports: the cases the fake-NM runs do not reach.
+import { describe, expect, it } from 'vitest';
+import type { DeviceOutcome } from '../src/apply.js';
+import { toMetadataConfig } from '../src/model.js';
+import { alignColumns, planDocument, renderPlanText, renderStatusText, statusDocument } from '../src/report.js';
+import type { RunReport } from '../src/run.js';
+import { loadSchema, validate } from './helpers/json-schema.js';
+import { iface } from './plan/fixtures.js';
+
+const VNIC = '0A:00:00:00:00:09';
+const PARENT = '0A:00:00:00:00:01';
+const after = { addresses: ['10.70.0.5/24'], routes: ['0.0.0.0/0 10.70.0.1 10 table=30401'], rules: ['priority 30401 from 10.70.0.5 table 30401'] };
+
+function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'): RunReport {
+  const metadata = toMetadataConfig([
+    iface(PARENT, 0, ['10.0.0.5'], '10.0.0.0/24'),
+    { ...iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), vlanTag: 700, parentHwaddr: PARENT },
+  ]);
+  return { mode, result: 'pending', provider: { name: 'oci', baseUrl: 'http://169.254.169.254' }, metadata, nmDevices: [], outcomes };
+}
+
+const vnicCreates: DeviceOutcome[] = [
+  { hwaddr: PARENT, device: 'eth0', connection: { id: 'eth0', uuid: 'u0' }, result: 'unchanged', wrote: false },
+  { hwaddr: VNIC, created: { id: 'macvlan1', type: 'macvlan', ipv4: { addresses: [], routes: [], rules: [] } }, result: 'pending', wrote: false },
+  { hwaddr: VNIC, created: { id: 'vlan1', type: 'vlan', ipv4: after }, result: 'pending', wrote: false },
+];
+
+describe('plan of OCI bare metal: profiles to create', () => {
+  it('lists both profiles of a VLAN VNIC as "create", with the VLAN address as added', () => {
+    const plan = planDocument(ociReport(vnicCreates));
+    expect(validate(loadSchema('plan.schema.json'), plan)).toEqual([]);
+    expect(plan.pending).toBe(2);
+    expect(plan.devices.map((device) => [device.connection?.id, device.action])).toEqual([
+      ['eth0', 'none'],
+      ['macvlan1', 'create'],
+      ['vlan1', 'create'],
+    ]);
+    expect(renderPlanText(plan)).toBe(
+      [
+        `eth0 (${PARENT}) connection "eth0": no change`,
+        `${VNIC} (${VNIC}): create macvlan connection "macvlan1"`,
+        `${VNIC} (${VNIC}): create vlan connection "vlan1"`,
+        '  + address 10.70.0.5/24',
+        '  + route 0.0.0.0/0 10.70.0.1 10 table=30401',
+        '  + rule priority 30401 from 10.70.0.5 table 30401',
+        '2 devices would change.',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('status of OCI bare metal', () => {
+  it('a VNIC is out of sync while either of its profiles is missing, in sync when both are', () => {
+    const pending = statusDocument(ociReport(vnicCreates, 'status'));
+    expect(validate(loadSchema('status.schema.json'), pending)).toEqual([]);
+    expect(pending.interfaces.map((row) => [row.hwaddr, row.config, row.vlanTag, row.parentHwaddr])).toEqual([
+      [PARENT, 'in-sync', undefined, undefined],
+      [VNIC, 'out-of-sync', 700, PARENT],
+    ]);
+    const done = statusDocument(
+      ociReport(
+        [
+          vnicCreates[0] as DeviceOutcome,
+          { hwaddr: VNIC, device: 'macvlan1', connection: { id: 'macvlan1', uuid: 'm' }, result: 'unchanged', wrote: false },
+          { hwaddr: VNIC, device: 'vlan1', connection: { id: 'vlan1', uuid: 'v' }, result: 'unchanged', wrote: false },
+        ],
+        'status',
+      ),
+    );
+    // The row names the VLAN: that is where the address lives.
+    expect(done.interfaces[1]).toMatchObject({ device: 'vlan1', connection: { id: 'vlan1' }, config: 'in-sync' });
+  });
+
+  it('a NIC that is not in the metadata shows as skipped with no addresses; missing facts are not printed', () => {
+    const report: RunReport = {
+      mode: 'status',
+      result: 'unchanged',
+      provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
+      metadata: toMetadataConfig([{ hwaddr: PARENT, ifaceIdx: -1, wasRequested: true, routes: [] }]),
+      nmDevices: [],
+      outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
+    };
+    const status = statusDocument(report);
+    expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
+    expect(renderStatusText(status)).toBe(
+      [
+        'provider:  ec2 (http://169.254.169.254)',
+        '',
+        'HWADDR             DEVICE  PROFILE  ADDRESSES  SUBNET  GATEWAY  CONFIG',
+        `${PARENT}  -       -        -          -       -        skipped: meta data not successfully fetched`,
+      ].join('\n'),
+    );
+  });
+});
+
+describe('alignColumns', () => {
+  it('pads every column but the last to its widest cell', () => {
+    expect(alignColumns([['a', 'bb', 'c'], ['ddd', 'e', 'ffff']])).toEqual(['a    bb  c', 'ddd  e   ffff']);
+  });
+});
