@@ -38,6 +38,20 @@ describe('module boundaries', () => {
     }
   });
 
+  it('only state-file.ts writes files (state.json), and nothing else touches the file system but /proc/uptime', () => {
+    const writers = FILES.filter((file) => /\b(writeFile|rename|mkdir|chmod|rm|appendFile|createWriteStream)(Sync)?\(/.test(file.text)).map((file) => file.path);
+    expect(writers).toEqual(['state-file.ts']);
+    const fsUsers = FILES.filter((file) => importsOf(file.text).some((path) => /^node:fs/.test(path))).map((file) => file.path).sort();
+    expect(fsUsers).toEqual(['cli.ts', 'state-file.ts']);
+  });
+
+  it('got and dbus-next load lazily: the composition root imports their modules only as types or via import()', () => {
+    const statics = FILES.flatMap((file) =>
+      [...file.text.matchAll(/^import (?!type )[^'"]*['"]((?:\.\.?\/)+(?:http|nm\/dbus-client|dbus-client)\.js)['"]/gm)].map((match) => `${file.path}: ${match[1] ?? ''}`),
+    );
+    expect(statics).toEqual([]);
+  });
+
   it('every source file starts with an SPDX line', () => {
     for (const file of FILES) expect(file.text.startsWith('// SPDX-License-Identifier: LGPL-2.1-or-later\n'), file.path).toBe(true);
   });
