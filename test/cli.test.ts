@@ -11,12 +11,43 @@ import { runCli, startCli } from './helpers/run-cli.js';
 const LINE = /^\[\d+\.\d{4}\] (<trace>|<debug>|<info> |<warn> |<error>) \S.*$/;
 
 describe('command line', () => {
-  it('rejects any argument with upstream wording and status 1', async () => {
+  it('rejects an unknown command with status 1, naming it', async () => {
     const outcome = await runCli({}, ['foo']);
     expect(outcome.code).toBe(1);
     expect(outcome.stderr).toMatch(/^\S*nm-cloud-setup\.cjs: unknown command 'foo' \(see --help\)\n$/);
     expect(outcome.stdout).toBe('');
     expect((await runCli({}, ['--bogus'])).code).toBe(1);
+  });
+
+  it('says what is wrong with a command line, in one line, with status 1', async () => {
+    const cases: [string[], string][] = [
+      [['--bogus'], "unknown option '--bogus'"],
+      [['status', 'extra'], "too many arguments for 'status'. Expected 0 arguments but got 1."],
+      [['plan', '--bogus'], "unknown option '--bogus'"],
+      [['--json'], '--json needs --dry-run, or the status or plan command'],
+      [['apply', '--json'], "unknown option '--json'"],
+    ];
+    for (const [args, message] of cases) {
+      const outcome = await runCli({}, args);
+      expect(outcome, args.join(' ')).toMatchObject({ code: 1, stdout: '' });
+      expect(outcome.stderr, args.join(' ')).toBe(`${outcome.stderr.split(': ')[0] ?? ''}: ${message} (see --help)\n`);
+    }
+  });
+
+  it('status, plan and fetch without a cloud: one line on stderr, status 1, nothing on stdout', async () => {
+    for (const args of [['status'], ['status', '--json'], ['plan'], ['--dry-run'], ['fetch']]) {
+      const outcome = await runCli({}, args);
+      expect(outcome, args.join(' ')).toMatchObject({ code: 1, stdout: '' });
+      expect(outcome.stderr, args.join(' ')).toMatch(/^\S+: no cloud detected: enable a provider with NM_CLOUD_SETUP_<PROVIDER>=yes\n$/);
+    }
+  });
+
+  it('each command has its own --help', async () => {
+    for (const command of ['apply', 'status', 'plan', 'fetch']) {
+      const help = await runCli({}, [command, '--help']);
+      expect(help, command).toMatchObject({ code: 0, stderr: '' });
+      expect(help.stdout).toContain(`Usage: nm-cloud-setup ${command}`);
+    }
   });
 
   it('--version prints the package version, --help the usage; both exit 0', async () => {
