@@ -67,33 +67,30 @@ function toolEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 const runNode = (bench: Bench, args: readonly string[], env = toolEnv()): Promise<Measured> => measure(bench.python, process.execPath, args, env);
 
-async function runStartup(bench: Bench): Promise<StartupResult> {
-  const commands = {
-    node: ['-e', '0'],
-    nodeFlags: [...NODE_FLAGS, '-e', '0'],
-    tool: [...NODE_FLAGS, bench.bundle],
-  };
-  const samples = { node: [] as Measured[], nodeFlags: [] as Measured[], tool: [] as Measured[] };
-  // One untimed round first (page cache); then round-robin, so drift hits all three alike.
-  for (let i = 0; i <= bench.runs; i++) {
-    for (const key of ['node', 'nodeFlags', 'tool'] as const) {
-      const result = await runNode(bench, commands[key]);
-      if (result.code !== 0) throw new RunFailed(`start-up run of ${key} exited ${result.code}: ${oneLine(result.stderr)}`);
-      if (key === 'tool' && result.stdout + result.stderr !== '') {
-        throw new RunFailed(`the tool with no provider enabled printed something: ${oneLine(result.stdout + result.stderr)}`);
-      }
-      if (i > 0) samples[key].push(result);
-    }
+type StartupKey = 'node' | 'nodeFlags' | 'tool';
+const STARTUP_KEYS: readonly StartupKey[] = ['node', 'nodeFlags', 'tool'];
+
+/** One start-up sample: plain node, node with the unit's flags, or the tool with no provider. */
+async function runStartupOnce(bench: Bench, key: StartupKey): Promise<Measured> {
+  const args = { node: ['-e', '0'], nodeFlags: [...NODE_FLAGS, '-e', '0'], tool: [...NODE_FLAGS, bench.bundle] }[key];
+  const result = await runNode(bench, args);
+  if (result.code !== 0) throw new RunFailed(`start-up run of ${key} exited ${result.code}: ${oneLine(result.stderr)}`);
+  if (key === 'tool' && result.stdout + result.stderr !== '') {
+    throw new RunFailed(`the tool with no provider enabled printed something: ${oneLine(result.stdout + result.stderr)}`);
   }
-  const wall = (key: keyof typeof samples): number => median(samples[key].map((s) => s.wallMs));
+  return result;
+}
+
+function summarizeStartup(samples: Readonly<Record<StartupKey, readonly Measured[]>>): StartupResult {
+  const wall = (key: StartupKey): number => median(samples[key].map((s) => s.wallMs));
   const rss = samples.tool.map((s) => s.maxRssKib / 1024);
   return {
-    nodeFlagsRssMb: median(samples.nodeFlags.map((s) => s.maxRssKib / 1024)),
-    runs: bench.runs,
+    runs: samples.tool.length,
     nodeMs: wall('node'),
     nodeFlagsMs: wall('nodeFlags'),
     toolMs: wall('tool'),
     ratio: wall('tool') / wall('nodeFlags'),
+    nodeFlagsRssMb: median(samples.nodeFlags.map((s) => s.maxRssKib / 1024)),
     toolRssMbMedian: median(rss),
     toolRssMbMax: max(rss),
   };
@@ -137,10 +134,12 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
   };
 }
 
-async function runEc2(bench: Bench, shape: Ec2Shape, latencyMs: number, startupMs: number): Promise<Ec2Result> {
-  await runEc2Once(bench, shape, latencyMs); // untimed warm-up
-  const runs: Ec2Run[] = [];
-  for (let i = 0; i < bench.runs; i++) runs.push(await runEc2Once(bench, shape, latencyMs));
+interface Ec2Case {
+  readonly shape: Ec2Shape;
+  readonly latencyMs: number;
+}
+
+function summarizeEc2({ shape, latencyMs }: Ec2Case, runs: readonly Ec2Run[], startupMs: number): Ec2Result {
   const roundTrips = median(runs.map((r) => r.roundTrips));
   const wallMs = median(runs.map((r) => r.wallMs));
   const budgetMs = roundTrips * latencyMs + startupMs + 30;
@@ -162,8 +161,30 @@ async function runEc2(bench: Bench, shape: Ec2Shape, latencyMs: number, startupM
       httpMs: median(runs.map((r) => r.phases.httpMs)),
       afterHttpMs: median(runs.map((r) => r.phases.afterHttpMs)),
     },
-    runs,
+    runs: [...runs],
   };
+}
+
+/**
+ * Round 0 is an untimed warm-up (page cache). Then every round runs every case once: on a busy
+ * machine a burst of load elsewhere hits all cases alike instead of one whole scenario, so the
+ * ratio and the budgets compare numbers taken under the same conditions.
+ */
+async function runRounds(bench: Bench, cases: readonly Ec2Case[]): Promise<{ startup: StartupResult; ec2: Ec2Result[] }> {
+  const startup: Record<StartupKey, Measured[]> = { node: [], nodeFlags: [], tool: [] };
+  const ec2: Ec2Run[][] = cases.map(() => []);
+  for (let round = 0; round <= bench.runs; round++) {
+    for (const key of STARTUP_KEYS) {
+      const sample = await runStartupOnce(bench, key);
+      if (round > 0) startup[key].push(sample);
+    }
+    for (const [i, { shape, latencyMs }] of cases.entries()) {
+      const run = await runEc2Once(bench, shape, latencyMs);
+      if (round > 0) ec2[i]!.push(run);
+    }
+  }
+  const startupResult = summarizeStartup(startup);
+  return { startup: startupResult, ec2: cases.map((c, i) => summarizeEc2(c, ec2[i]!, startupResult.toolMs)) };
 }
 
 async function runAll(options: Options, repoRoot: string): Promise<BenchResult> {
@@ -174,11 +195,8 @@ async function runAll(options: Options, repoRoot: string): Promise<BenchResult> 
     const metadata = await startBenchMetadataServer();
     try {
       const bench: Bench = { python: findPython(), bundle, runs: options.runs, bus, metadata };
-      const startup = await runStartup(bench);
-      const ec2: Ec2Result[] = [];
-      for (const shape of SHAPES) {
-        for (const latencyMs of LATENCIES_MS) ec2.push(await runEc2(bench, shape, latencyMs, startup.toolMs));
-      }
+      const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
+      const { startup, ec2 } = await runRounds(bench, cases);
       return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
     } finally {
       await metadata.stop();

@@ -135,7 +135,7 @@ export function formatReport(result: BenchResult): string {
   const rss = peakRssMb(result);
   return [
     `machine: node ${m.node}, ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}`,
-    `runs per scenario: ${result.runs}${result.quick ? ' (quick)' : ''}; medians of wall time, each run through the same rusage wrapper`,
+    `runs per scenario: ${result.runs}${result.quick ? ' (quick)' : ''}; rounds interleave all scenarios; medians of wall time, every command through the same rusage wrapper`,
     '',
     `start-up  node -e 0: ${ms(s.nodeMs)} ms   node --jitless --no-expose-wasm -e 0: ${ms(s.nodeFlagsMs)} ms   tool, no provider: ${ms(s.toolMs)} ms`,
     `start-up peak RSS  node --jitless -e 0: ${ms(s.nodeFlagsRssMb)} MB   tool, no provider: ${ms(s.toolRssMbMedian)} MB`,
