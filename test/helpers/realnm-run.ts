@@ -46,8 +46,11 @@ export async function preflight(): Promise<void> {
 /** The built CLI in the NM netns, as the unit runs it (node --jitless), with this environment. */
 export function runCli(nm: RealNm, env: Record<string, string>, args: readonly string[] = []): Promise<ExecResult> {
   // state.json goes to a scratch directory, never the machine's /run/nm-cloud-setup.
-  const stateEnv: Record<string, string> = env['RUNTIME_DIRECTORY'] === undefined ? { RUNTIME_DIRECTORY: scratchStateDir() } : {};
-  return nm.exec([process.execPath, '--jitless', '--no-expose-wasm', CLI, ...args], { env: { ...stateEnv, ...env }, timeoutMs: 45_000 });
+  const scratch = env['RUNTIME_DIRECTORY'] === undefined ? scratchStateDir() : undefined;
+  const stateEnv: Record<string, string> = scratch === undefined ? {} : { RUNTIME_DIRECTORY: scratch };
+  return nm
+    .exec([process.execPath, '--jitless', '--no-expose-wasm', CLI, ...args], { env: { ...stateEnv, ...env }, timeoutMs: 45_000 })
+    .finally(() => scratch !== undefined && fs.rmSync(scratch, { recursive: true, force: true }));
 }
 
 /** A new directory for one run's state.json. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundlePath } from './bundle.js';
@@ -40,7 +40,11 @@ export function startCli(env: Record<string, string>, args: string[] = []): CliR
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<CliOutcome>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started }));
+    child.on('close', (code, signal) => {
+      // A scratch state directory is ours to remove; one the test named is the test's.
+      if (env['RUNTIME_DIRECTORY'] === undefined) rmSync(stateDir, { recursive: true, force: true });
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+    });
   });
   const waitFor = (pattern: RegExp | string, timeoutMs = 10_000): Promise<void> =>
     new Promise((resolve, reject) => {
