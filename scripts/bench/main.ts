@@ -3,7 +3,8 @@
 // requests, critical-path round trips and peak RSS of the built tool, run exactly as the systemd
 // unit runs it, against a loopback metadata server and the fake NetworkManager on a private bus.
 // It prints numbers and goal verdicts; it never fails on a goal, only when a run did not do its job.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrivateBus, type PrivateBus } from '../../test/harness/dbus-daemon.js';
 import { startFakeNm } from '../../test/fakes/fake-nm-service.js';
@@ -58,14 +59,17 @@ interface Bench {
   readonly runs: number;
   readonly bus: PrivateBus;
   readonly metadata: BenchMetadataServer;
+  /** A scratch $RUNTIME_DIRECTORY: the tool writes state.json there, not to /run. */
+  readonly stateDir: string;
 }
 
-/** The tool's environment: only what the unit would pass, plus PATH as the tests do. */
-function toolEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...extra };
+/** The tool's environment: what the unit gives it (RuntimeDirectory=), plus PATH as the tests do. */
+function toolEnv(bench: Bench, extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', RUNTIME_DIRECTORY: bench.stateDir, ...extra };
 }
 
-const runNode = (bench: Bench, args: readonly string[], env = toolEnv()): Promise<Measured> => measure(bench.python, process.execPath, args, env);
+const runNode = (bench: Bench, args: readonly string[], env = toolEnv(bench)): Promise<Measured> =>
+  measure(bench.python, process.execPath, args, env);
 
 type StartupKey = 'node' | 'nodeFlags' | 'tool';
 const STARTUP_KEYS: readonly StartupKey[] = ['node', 'nodeFlags', 'tool'];
@@ -110,7 +114,7 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
     result = await runNode(
       bench,
       [...NODE_FLAGS, bench.bundle],
-      toolEnv({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url, DBUS_SYSTEM_BUS_ADDRESS: bench.bus.address }),
+      toolEnv(bench, { NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url, DBUS_SYSTEM_BUS_ADDRESS: bench.bus.address }),
     );
   } finally {
     await nm.stop();
@@ -190,19 +194,21 @@ async function runRounds(bench: Bench, cases: readonly Ec2Case[]): Promise<{ sta
 async function runAll(options: Options, repoRoot: string): Promise<BenchResult> {
   const bundle = join(repoRoot, 'dist', 'nm-cloud-setup.cjs');
   if (!existsSync(bundle)) throw new RunFailed('dist/nm-cloud-setup.cjs is missing: run "npm run build" first');
-  const bus = await startPrivateBus();
+  const python = findPython();
+  const stateDir = mkdtempSync(join(tmpdir(), 'nmcs-bench-state-'));
+  let bus: PrivateBus | undefined;
+  let metadata: BenchMetadataServer | undefined;
   try {
-    const metadata = await startBenchMetadataServer();
-    try {
-      const bench: Bench = { python: findPython(), bundle, runs: options.runs, bus, metadata };
-      const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
-      const { startup, ec2 } = await runRounds(bench, cases);
-      return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
-    } finally {
-      await metadata.stop();
-    }
+    bus = await startPrivateBus();
+    metadata = await startBenchMetadataServer();
+    const bench: Bench = { python, bundle, runs: options.runs, bus, metadata, stateDir };
+    const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
+    const { startup, ec2 } = await runRounds(bench, cases);
+    return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
   } finally {
-    await bus.stop();
+    await metadata?.stop();
+    await bus?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
