@@ -2,9 +2,27 @@
 // Bundles src/main.ts and its runtime dependencies into one executable file,
 // dist/nm-cloud-setup.cjs, which `make install` copies to $(libexecdir)/nm-cloud-setup.
 import { chmod } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 export const OUTFILE = 'dist/nm-cloud-setup.cjs';
+
+/**
+ * got imports its HTTP/2, HTTP-cache and DNS-cache machinery eagerly, though only the http2,
+ * cache and dnsCache options reach it; we set none of them (test/http.test.ts checks the
+ * options). Evaluating that code is about half of got's start-up cost under --jitless, so the
+ * bundle gets stand-ins that throw if ever reached (scripts/build-stubs/).
+ */
+const UNUSED_GOT_FEATURES = ['http2-wrapper', 'cacheable-request', 'cacheable-lookup'];
+const stubUnusedGotFeatures = {
+  name: 'stub-unused-got-features',
+  setup(context) {
+    const filter = new RegExp(`^(${UNUSED_GOT_FEATURES.join('|')})$`);
+    context.onResolve({ filter }, ({ path }) => ({
+      path: fileURLToPath(new URL(`build-stubs/${path}.js`, import.meta.url)),
+    }));
+  },
+};
 
 await build({
   entryPoints: ['src/main.ts'],
@@ -22,6 +40,7 @@ await build({
   banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
   // Optional dbus-next transports (abstract sockets, X11 session lookup) that we never use.
   external: ['usocket', 'x11'],
+  plugins: [stubUnusedGotFeatures],
   // Under --jitless every byte is parsed by the interpreter: minifying cuts start-up by ~40 ms.
   minify: true,
   legalComments: 'none',

@@ -3,7 +3,6 @@
  * Composition root: argv, environment, signals and the exit code live here and nowhere else.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
 import type { Cancellation } from './apply.js';
 import { readConfig, type Config } from './config.js';
 import { errorMessage, NmError } from './errors.js';
@@ -45,7 +44,11 @@ interface Invocation {
  * Parses argv. No arguments is upstream's run, unchanged; the subcommands are ours. Resolves
  * the invocation, or an exit status when commander already answered (--help, --version, errors).
  */
-function parseArgs(argv: readonly string[], io: MainIo): Invocation | number {
+async function parseArgs(argv: readonly string[], io: MainIo): Promise<Invocation | number> {
+  // The unit and the dispatcher run the bare command: it needs no parser, so commander is only
+  // loaded (about 5 ms under --jitless) when there are arguments to parse.
+  if (argv.length <= 2) return { mode: 'apply', json: false };
+  const { Command, CommanderError } = await import('commander');
   const argv0 = argv[1] ?? 'nm-cloud-setup';
   let invocation: Invocation | undefined;
   let failure = '';
@@ -115,7 +118,7 @@ function parseArgs(argv: readonly string[], io: MainIo): Invocation | number {
 
 /** Runs the tool; resolves the process exit status. */
 export async function main(argv: readonly string[], io: MainIo = processIo()): Promise<number> {
-  const invocation = parseArgs(argv, io);
+  const invocation = await parseArgs(argv, io);
   if (typeof invocation === 'number') return invocation;
   const { mode } = invocation;
 

@@ -17,7 +17,10 @@ import type { InstanceFacts, Provider, ProviderName } from './providers/provider
 /** What run() needs from the outside world: the two seams and a logger. */
 export interface RunDeps {
   readonly http: MetadataHttp;
-  /** Connects to NetworkManager; called only once a cloud was detected. */
+  /**
+   * Connects to NetworkManager; called while detection runs when a provider is enabled, and the
+   * connection is only used (or reported on) once a cloud was detected.
+   */
   readonly connectNm: () => Promise<NmClient>;
   readonly log: Logger;
   readonly providers: readonly Provider[];
@@ -65,27 +68,40 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
   const signal = cancellation.signal;
   const ended = (result: RunResult, more: Partial<RunReport> = {}): RunReport => ({ mode, result, nmDevices: [], outcomes: [], ...more });
 
+  // Whether NetworkManager is needed depends on the cloud, but talking to it does not: connect
+  // and list the devices while detection waits for the metadata server. Failures surface (and
+  // are logged) only where upstream reports them, after detection.
+  const opening = config.enabledProviders.size > 0 ? openNm(deps.connectNm) : undefined;
+  const closeUnused = async (): Promise<void> => {
+    const connected = await opening?.connected.catch(() => undefined);
+    await connected?.close();
+  };
+
   let detected;
   try {
     detected = await detectProvider(deps.providers, config, { http, log: deps.log, signal });
   } catch (error) {
+    await closeUnused();
     if (isCancellation(error)) return ended('cancelled');
     throw error;
   }
-  if (detected === undefined) return ended('no-provider');
+  if (detected === undefined || opening === undefined) {
+    await closeUnused();
+    return ended('no-provider');
+  }
   const { provider, session } = detected;
   const log = deps.log.with({ provider: provider.name });
   const found = { provider: { name: provider.name, baseUrl: detected.baseUrl } };
 
   let nm: NmClient;
   try {
-    nm = await deps.connectNm();
+    nm = await opening.connected;
   } catch (error) {
     log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
     return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
   }
   try {
-    if (!(await nm.isRunning())) {
+    if (!(await opening.running)) {
       log.info('NetworkManager is not running');
       return ended('no-networkmanager', { ...found, error: 'NetworkManager is not running' });
     }
@@ -94,7 +110,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
       for (const { iface, hwaddr } of config.mapInterfaces) log.debug(`test:  map "${iface}" -> ${hwaddr}`);
     }
 
-    const devices = await nm.getDevices();
+    const devices = await opening.devices;
     const requested = requestedHwaddrs(devices, config.mapInterfaces);
     log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
     const seen = { ...found, nmDevices: devices };
@@ -152,4 +168,22 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
   } finally {
     await nm.close();
   }
+}
+
+/** NetworkManager being reached in the background: each step's promise, rejections kept for later. */
+interface OpeningNm {
+  readonly connected: Promise<NmClient>;
+  readonly running: Promise<boolean>;
+  readonly devices: Promise<readonly NmDevice[]>;
+}
+
+function openNm(connect: () => Promise<NmClient>): OpeningNm {
+  // setImmediate: after detection's first requests are out (loading got and sending are
+  // microtasks), so evaluating dbus-next and the bus handshake fill the wait for the answer.
+  const connected = new Promise<void>((resolve) => setImmediate(resolve)).then(connect);
+  const running = connected.then((nm) => nm.isRunning());
+  const devices = running.then(async (isRunning) => (isRunning ? (await connected).getDevices() : []));
+  // Awaited later, or not at all when no cloud is detected: never an unhandled rejection.
+  for (const step of [connected, running, devices]) step.catch(() => {});
+  return { connected, running, devices };
 }

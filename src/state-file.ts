@@ -21,7 +21,8 @@ export async function writeStateFile(dir: string, document: StateDocument): Prom
   const temporary = join(dir, `.${STATE_FILE_NAME}.${process.pid}.tmp`);
   try {
     await mkdir(dir, { recursive: true, mode: 0o755 });
-    await writeFile(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o644, flush: true });
+    // No fsync: /run is a tmpfs, gone at reboot anyway; the rename is what readers rely on.
+    await writeFile(temporary, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o644 });
     await chmod(temporary, 0o644);
     await rename(temporary, path);
     return path;

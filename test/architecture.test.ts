@@ -14,7 +14,9 @@ function sources(dir = SRC): string[] {
 }
 
 const FILES = sources().map((path) => ({ path: relative(SRC, path), text: readFileSync(path, 'utf8') }));
-const importsOf = (text: string): string[] => [...text.matchAll(/^import[^'"]*['"]([^'"]+)['"]/gm)].map((match) => match[1] ?? '');
+/** Static imports and dynamic import('…') calls. */
+const importsOf = (text: string): string[] =>
+  [...text.matchAll(/^import[^'"]*['"]([^'"]+)['"]|\bimport\(['"]([^'"]+)['"]\)/gm)].map((match) => match[1] ?? match[2] ?? '');
 
 describe('module boundaries', () => {
   it.each([

@@ -3,7 +3,7 @@
 // requests, critical-path round trips and peak RSS of the built tool, run exactly as the systemd
 // unit runs it, against a loopback metadata server and the fake NetworkManager on a private bus.
 // It prints numbers and goal verdicts; it never fails on a goal, only when a run did not do its job.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrivateBus, type PrivateBus } from '../../test/harness/dbus-daemon.js';
@@ -14,7 +14,15 @@ import { startBenchMetadataServer, type BenchMetadataServer } from './metadata-s
 import { describeMachine, formatJson, formatReport, type BenchResult, type Ec2Result, type Ec2Run, type StartupResult } from './report.js';
 import { criticalPathRoundTrips, max, median, phasesOf } from './stats.js';
 
-const NODE_FLAGS = ['--jitless', '--no-expose-wasm'];
+/**
+ * node's flags as the shipped unit passes them (ExecStart=<node> <flags…> <tool>), so the bench
+ * measures what runs in production and follows the unit when its flags change.
+ */
+export function unitNodeFlags(unitText: string): string[] {
+  const execStart = unitText.split('\n').find((line) => line.startsWith('ExecStart='));
+  if (execStart === undefined) throw new RunFailed('systemd/nm-cloud-setup.service has no ExecStart=');
+  return execStart.slice('ExecStart='.length).trim().split(/\s+/).slice(1, -1);
+}
 const SHAPES: readonly Ec2Shape[] = [
   { nics: 2, ipsPerNic: 10 },
   { nics: 8, ipsPerNic: 10 },
@@ -61,6 +69,8 @@ interface Bench {
   readonly metadata: BenchMetadataServer;
   /** A scratch $RUNTIME_DIRECTORY: the tool writes state.json there, not to /run. */
   readonly stateDir: string;
+  /** node's flags from the unit's ExecStart. */
+  readonly nodeFlags: readonly string[];
 }
 
 /** The tool's environment: what the unit gives it (RuntimeDirectory=), plus PATH as the tests do. */
@@ -76,7 +86,7 @@ const STARTUP_KEYS: readonly StartupKey[] = ['node', 'nodeFlags', 'tool'];
 
 /** One start-up sample: plain node, node with the unit's flags, or the tool with no provider. */
 async function runStartupOnce(bench: Bench, key: StartupKey): Promise<Measured> {
-  const args = { node: ['-e', '0'], nodeFlags: [...NODE_FLAGS, '-e', '0'], tool: [...NODE_FLAGS, bench.bundle] }[key];
+  const args = { node: ['-e', '0'], nodeFlags: [...bench.nodeFlags, '-e', '0'], tool: [...bench.nodeFlags, bench.bundle] }[key];
   const result = await runNode(bench, args);
   if (result.code !== 0) throw new RunFailed(`start-up run of ${key} exited ${result.code}: ${oneLine(result.stderr)}`);
   if (key === 'tool' && result.stdout + result.stderr !== '') {
@@ -113,7 +123,7 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
     bench.metadata.takeRequests();
     result = await runNode(
       bench,
-      [...NODE_FLAGS, bench.bundle],
+      [...bench.nodeFlags, bench.bundle],
       toolEnv(bench, { NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url, DBUS_SYSTEM_BUS_ADDRESS: bench.bus.address }),
     );
   } finally {
@@ -201,7 +211,8 @@ async function runAll(options: Options, repoRoot: string): Promise<BenchResult> 
   try {
     bus = await startPrivateBus();
     metadata = await startBenchMetadataServer();
-    const bench: Bench = { python, bundle, runs: options.runs, bus, metadata, stateDir };
+    const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
+    const bench: Bench = { python, bundle, runs: options.runs, bus, metadata, stateDir, nodeFlags };
     const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
     const { startup, ec2 } = await runRounds(bench, cases);
     return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };

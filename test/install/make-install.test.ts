@@ -59,7 +59,7 @@ describe('make install', () => {
 
   it('the unit starts the installed file with the installed node and the W^X flags', () => {
     const unit = readFileSync(tree.at('/usr/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --jitless --no-expose-wasm \/usr\/libexec\/nm-cloud-setup$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/usr\/libexec\/nm-cloud-setup$/m);
   });
 
   it('the installed executable is the bundle with the same flags in its shebang, and runs outside any checkout', async () => {
@@ -78,7 +78,7 @@ describe('make install', () => {
   it('honours PREFIX and NODE in the unit and the shebang', async () => {
     const custom = await installTree('install', undefined, ['PREFIX=/opt/ncs', 'NODE=/opt/node/bin/node']);
     const unit = readFileSync(custom.at('/opt/ncs/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
-    expect(unit).toMatch(/^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm \/opt\/ncs\/libexec\/nm-cloud-setup$/m);
+    expect(unit).toMatch(/^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/opt\/ncs\/libexec\/nm-cloud-setup$/m);
     expect(readFileSync(custom.at('/opt/ncs/libexec/nm-cloud-setup'), 'utf8').split('\n')[0]).toBe(
       '#!/usr/bin/env -S /opt/node/bin/node --jitless --no-expose-wasm',
     );
