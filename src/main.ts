@@ -6,6 +6,14 @@ import { createLogger } from './log.js';
 
 const SHUTDOWN_GRACE_MS = 2000;
 
+// A reader that goes away (`nm-cloud-setup status | head -1`) must not crash a run half-way
+// through configuring: its output is lost, the work goes on.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+}
+
 // No top-level await: the bundle is CommonJS (see scripts/build.mjs).
 void main(process.argv).then((code) => {
   process.exitCode = code;

@@ -54,6 +54,12 @@ describe('module boundaries', () => {
     expect(statics).toEqual([]);
   });
 
+  it('http.ts never turns on the got features the bundle leaves out (scripts/build-stubs/)', () => {
+    const http = FILES.find((file) => file.path === 'http.ts')?.text ?? '';
+    expect(http).toMatch(/got\.extend\(/);
+    for (const option of ['http2', 'cache', 'dnsCache', 'cacheOptions']) expect(http).not.toMatch(new RegExp(`\\b${option}\\s*:`));
+  });
+
   it('every source file starts with an SPDX line', () => {
     for (const file of FILES) expect(file.text.startsWith('// SPDX-License-Identifier: LGPL-2.1-or-later\n'), file.path).toBe(true);
   });

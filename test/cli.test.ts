@@ -125,3 +125,12 @@ describe('with a metadata server that never answers', () => {
     expect(outcome.stdout.match(/failed with HTTP request timed out/g)).toHaveLength(2);
   }, 15_000);
 });
+
+describe('output that nobody reads', () => {
+  it('a closed stdout (nm-cloud-setup | head -1) does not crash the run', async () => {
+    const cli = startCli({ NM_CLOUD_SETUP_LOG: 'trace', NM_CLOUD_SETUP_EC2: 'perhaps' }, []);
+    cli.child.stdout?.destroy();
+    const outcome = await cli.done;
+    expect(outcome).toMatchObject({ code: 0, signal: null, stderr: '' });
+  });
+});
