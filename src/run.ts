@@ -4,7 +4,7 @@
  * configure each device. Every runtime outcome is a log line, never an exception (upstream
  * exits 0 in all of them).
  */
-import { anyWrote, configureAll, requestedHwaddrs, type Cancellation, type DeviceOutcome } from './apply.js';
+import { anyWrote, configureAll, readConnectionsAhead, requestedHwaddrs, type Cancellation, type DeviceOutcome } from './apply.js';
 import type { Config } from './config.js';
 import { errorMessage, isCancellation } from './errors.js';
 import type { MetadataHttp } from './http.js';
@@ -118,6 +118,8 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     const records = new Map<string, InterfaceConfig>(
       requested.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]),
     );
+    // Not for fetch, which leaves NetworkManager alone.
+    const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal);
     log.debug('get-config: starting');
     let facts: InstanceFacts | undefined;
     try {
@@ -152,6 +154,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
         allowNewConnections: config.allowNewConnections ?? provider.allowNewConnectionsByDefault,
         nmVersion: await nm.getVersionInfo(),
         dryRun,
+        ...(readAhead === undefined ? {} : { readAhead }),
       },
       metadata,
     );
