@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // state.json: which runs write it, what it holds, and how it is written.
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DeviceOutcome } from '../src/apply.js';
@@ -10,6 +9,7 @@ import type { RunReport } from '../src/run.js';
 import { StateFileError, writeStateFile } from '../src/state-file.js';
 import { stateDocument, type StateDocument } from '../src/state.js';
 import { loadSchema, validate } from './helpers/json-schema.js';
+import { scratchDir } from './helpers/scratch.js';
 import { iface } from './plan/fixtures.js';
 
 const HW1 = '0A:00:00:00:00:01';
@@ -78,7 +78,7 @@ describe('writeStateFile', () => {
   const document = stateDocument(report(), { time, toolVersion: '1' }) as StateDocument;
 
   it('creates the directory, writes 0644 whatever the umask, and leaves no temporary file', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'nmcs-state-')), 'nested');
+    const dir = join(scratchDir('nmcs-state-'), 'nested');
     const umask = process.umask(0o077);
     try {
       expect(await writeStateFile(dir, document)).toBe(join(dir, 'state.json'));
@@ -91,7 +91,7 @@ describe('writeStateFile', () => {
   });
 
   it('replaces the previous file by rename: a new inode, never a partly written file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    const dir = scratchDir('nmcs-state-');
     writeFileSync(join(dir, 'state.json'), '{"old":true}\n');
     const before = statSync(join(dir, 'state.json')).ino;
     await writeStateFile(dir, document);
@@ -101,7 +101,7 @@ describe('writeStateFile', () => {
   });
 
   it('fails with a typed error naming the path when the directory cannot be used', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'nmcs-state-')), 'not-a-directory');
+    const file = join(scratchDir('nmcs-state-'), 'not-a-directory');
     writeFileSync(file, 'x');
     const failure = await writeStateFile(file, document).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(StateFileError);

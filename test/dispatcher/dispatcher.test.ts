@@ -2,7 +2,7 @@
 // The NetworkManager dispatcher hook, run as NM-dispatcher runs it (interface, action), with a
 // fake `systemctl` first on PATH that records its argv and answers is-enabled.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,7 +52,11 @@ function dispatch(action: string, fake: FakeSystemctl): Promise<Dispatch> {
     });
     child.on('error', reject);
     // Read the log the moment the hook exits: a blocking restart must be logged by then.
-    child.on('close', (code) => resolve({ code, calls: readFileSync(log, 'utf8').split('\n').filter(Boolean) }));
+    child.on('close', (code) => {
+      const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      rmSync(dir, { recursive: true, force: true });
+      resolve({ code, calls });
+    });
   });
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // `make install` into a temporary DESTDIR, as a distribution package build does.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,8 @@ export interface InstalledTree {
   readonly destdir: string;
   /** The file an installed absolute path (e.g. /usr/libexec/nm-cloud-setup) landed on. */
   at(path: string): string;
+  /** Deletes the DESTDIR. */
+  remove(): void;
 }
 
 /**
@@ -27,5 +29,5 @@ export async function installTree(
 ): Promise<InstalledTree> {
   const dir = destdir ?? mkdtempSync(join(tmpdir(), 'nmcs-destdir-'));
   await run('make', ['-s', '-o', bundlePath(), target, `DESTDIR=${dir}`, ...variables], { cwd: REPO_ROOT });
-  return { destdir: dir, at: (path) => join(dir, path) };
+  return { destdir: dir, at: (path) => join(dir, path), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/bundle.js';
 import { installTree, type InstalledTree } from '../helpers/install-tree.js';
 
@@ -35,6 +35,7 @@ describe('make install', () => {
   beforeAll(async () => {
     tree = await installTree();
   });
+  afterAll(() => tree.remove());
 
   it('installs exactly the upstream package layout, with modes', () => {
     expect(listing(tree.destdir)).toEqual(
@@ -75,8 +76,9 @@ describe('make install', () => {
     expect(quiet).toMatchObject({ stdout: '', stderr: '' });
   });
 
-  it('honours PREFIX and NODE in the unit and the shebang', async () => {
+  it('honours PREFIX and NODE in the unit and the shebang', async ({ onTestFinished }) => {
     const custom = await installTree('install', undefined, ['PREFIX=/opt/ncs', 'NODE=/opt/node/bin/node']);
+    onTestFinished(() => custom.remove());
     const unit = readFileSync(custom.at('/opt/ncs/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
     expect(unit).toMatch(/^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/opt\/ncs\/libexec\/nm-cloud-setup$/m);
     expect(readFileSync(custom.at('/opt/ncs/libexec/nm-cloud-setup'), 'utf8').split('\n')[0]).toBe(
@@ -84,8 +86,9 @@ describe('make install', () => {
     );
   });
 
-  it('make uninstall removes every file it installed', async () => {
+  it('make uninstall removes every file it installed', async ({ onTestFinished }) => {
     const scratch = await installTree();
+    onTestFinished(() => scratch.remove());
     expect(statSync(scratch.at('/usr/libexec/nm-cloud-setup')).isFile()).toBe(true);
     await installTree('uninstall', scratch.destdir);
     expect(listing(scratch.destdir)).toEqual([]);

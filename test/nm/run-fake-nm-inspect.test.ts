@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // status, plan and fetch, the state file and JSON logs: the built CLI against the fake
 // NetworkManager on a private bus, with upstream's EC2 data plus the instance facts.
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readIpv4Lists, type SettingsDict } from '../../src/nm/settings.js';
@@ -10,6 +9,7 @@ import { toNmcli } from '../../src/plan/nmcli.js';
 import type { PlanDocument, StatusDocument } from '../../src/report.js';
 import { callsOf, EC2_MACS, EC2_TOKEN, fakeNmCloud, HW1, HW2, MAC1, upstreamEc2Paths } from '../helpers/fake-nm-run.js';
 import { loadSchema, validate } from '../helpers/json-schema.js';
+import { scratchDir } from '../helpers/scratch.js';
 import type { CliOutcome } from '../helpers/run-cli.js';
 
 const FACTS = {
@@ -151,7 +151,7 @@ describe('state file and fetch against a fake NetworkManager', () => {
   it('apply writes state.json (schema-valid, 0644, no token); a failed fetch keeps it and the config', async ({ onTestFinished }) => {
     const world = await ec2.start(onTestFinished);
     const fake = await world.startNm();
-    const dir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    const dir = scratchDir('nmcs-state-');
     const stateFile = join(dir, 'state.json');
     expect((await world.run({ RUNTIME_DIRECTORY: dir })).code).toBe(0);
 
@@ -193,7 +193,7 @@ describe('state file and fetch against a fake NetworkManager', () => {
   it('fetch writes the metadata and changes nothing', async ({ onTestFinished }) => {
     const world = await ec2.start(onTestFinished);
     const fake = await world.startNm();
-    const dir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    const dir = scratchDir('nmcs-state-');
     const outcome = await world.run({ RUNTIME_DIRECTORY: dir, ...QUIET }, ['fetch']);
     expect(outcome).toMatchObject({ code: 0, stdout: '', stderr: '' });
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;

@@ -2,11 +2,11 @@
 // Proves the shipped unit works as written: node under MemoryDenyWriteExecute=yes needs --jitless.
 // The installed tree (make install) is what runs, against a fake NetworkManager on a private bus.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/bundle.js';
 import { callsOf, EC2_TOKEN, startFakeNmRun, upstreamEc2Paths } from '../helpers/fake-nm-run.js';
 import { installTree, type InstalledTree } from '../helpers/install-tree.js';
@@ -61,6 +61,7 @@ describe('systemd unit, installed', () => {
       .split(/\s+/)
       .map((arg) => (arg.startsWith('/usr/libexec/') ? tree.at(arg) : arg));
   });
+  afterAll(() => tree.remove());
 
   it('keeps MemoryDenyWriteExecute=yes and starts node with --jitless --no-expose-wasm', () => {
     expect(unitValue(unit, 'MemoryDenyWriteExecute')).toBe('yes');
@@ -99,6 +100,7 @@ describe('systemd unit, installed', () => {
     onTestFinished(() => world.stop());
     const fake = await world.startNm();
     const stateDir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
     const outcome = await runUnderMdwe(execStart, world.env({ NM_CLOUD_SETUP_LOG: 'info', RUNTIME_DIRECTORY: stateDir }));
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null });
