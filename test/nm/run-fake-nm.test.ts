@@ -197,6 +197,24 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
     expect(outcome.stdout).toContain('some changes were applied for provider ec2');
   });
 
+  it('no cloud detected: the connection made to NM during detection is closed, nothing is called, and the run ends', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    // No token: the PUT never succeeds, so detection gives up after its 7 s window.
+    const h = await ec2.start(onTestFinished, { paths: EC2_PATHS });
+    const fake = await h.startNm();
+    const outcome = await h.run({ NM_CLOUD_SETUP_LOG: 'debug' });
+    expect(outcome.code).toBe(0);
+    expect(outcome.stdout).toContain('<warn>  no provider detected');
+    expect(outcome.stdout).not.toContain('found interfaces');
+    // No straggling bus connection kept the process alive into the 2 s shutdown guard.
+    expect(outcome.stdout).not.toContain('shutdown: timeout');
+    expect(outcome.ms).toBeLessThan(9_000);
+    // The fake records method calls (GetAppliedConnection, Reapply, ...), not property reads.
+    expect(fake.calls).toEqual([]);
+  }, 15_000);
+
   it('NetworkManager not on the bus: one info line, exit 0', async ({ expect, onTestFinished }) => {
     const h = await ec2.start(onTestFinished);
     const outcome = await h.run({ NM_CLOUD_SETUP_LOG: 'info' });
