@@ -10,8 +10,8 @@ import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './m
 import { normalizeHwaddr } from './net/hwaddr.js';
 import { DeviceState, DeviceType, NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
 import type { AppliedConnection, NmClient, NmDevice } from './nm/nm-client.js';
-import { getString, readIpv4Lists, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from './nm/settings.js';
-import { toNmcli, type NmcliIpv4 } from './plan/nmcli.js';
+import { getString, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from './nm/settings.js';
+import { nmcliIpv4Of, type NmcliIpv4 } from './plan/nmcli.js';
 import { ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE, desiredIpv4Lists, planDevice } from './plan/plan-device.js';
 import { MAX_INTERFACES, type MetadataTotals } from './plan/policy-routing.js';
 
@@ -98,10 +98,10 @@ export interface DeviceOutcome {
   readonly connection?: { readonly id: string; readonly uuid: string };
   /** Why it was skipped, or what it failed with. */
   readonly reason?: string;
-  /** The ipv4 lists of the applied connection before and after (after = before when unchanged). */
+  /** The ipv4 lists of the applied connection before and after a (pending) Reapply. */
   readonly ipv4?: { readonly before: NmcliIpv4; readonly after: NmcliIpv4 };
   /** A profile created (or, in a dry run, to be created) instead of a Reapply. */
-  readonly created?: { readonly id: string; readonly type: string; readonly ipv4?: NmcliIpv4 };
+  readonly created?: { readonly id: string; readonly type: string; readonly ipv4: NmcliIpv4 };
   /** Upstream's "changed": a write was attempted, whether or not it succeeded. */
   readonly wrote: boolean;
 }
@@ -220,7 +220,7 @@ async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig,
       },
       user: originUserData(),
     };
-    outcomes.push(await createConnection(context, settings, '/', config.hwaddr, config.hwaddr));
+    outcomes.push(await createConnection(context, settings, '/', config.hwaddr));
   }
 
   const vlan = findDevice(DeviceType.vlan);
@@ -236,7 +236,7 @@ async function configureVlanVnic(context: ApplyContext, config: InterfaceConfig,
       user: originUserData(),
     };
     const settings = withIpv4Lists(base, desiredIpv4Lists(VLAN_TYPE, undefined, config, totals));
-    outcomes.push(await createConnection(context, settings, '/', config.hwaddr, config.hwaddr));
+    outcomes.push(await createConnection(context, settings, '/', config.hwaddr));
   }
   return outcomes;
 }
@@ -276,13 +276,12 @@ async function configureExisting(
       log.debug(`${scope}: ${plan.reason}`);
       return { ...seen, result: 'skipped', reason: plan.reason, wrote: false };
     }
-    const before = toNmcli(readIpv4Lists(applied.settings) ?? { addresses: [], routes: [], rules: [] });
     if (plan.kind === 'unchanged') {
       const why = plan.isSingleAddress ? ' because there are not multiple IP addresses' : '';
       log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);
-      return { ...seen, result: 'unchanged', ipv4: { before, after: before }, wrote: false };
+      return { ...seen, result: 'unchanged', wrote: false };
     }
-    const ipv4 = { before, after: toNmcli(readIpv4Lists(plan.settings) ?? { addresses: [], routes: [], rules: [] }) };
+    const ipv4 = { before: nmcliIpv4Of(applied.settings), after: nmcliIpv4Of(plan.settings) };
     if (context.dryRun) {
       log.debug(`${scope}: would reapply connection ${name}`);
       return { ...seen, result: 'pending', ipv4, wrote: false };
@@ -334,25 +333,27 @@ function createEthernetConnection(
     user: originUserData(),
   };
   const settings = withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, config, totals));
-  // Upstream names the device by interface here, by MAC for the VLAN VNICs.
-  return createConnection({ ...context, log: context.log.with({ device: device.iface }) }, settings, device.path, device.iface, config.hwaddr, device.iface);
+  return createConnection({ ...context, log: context.log.with({ device: device.iface }) }, settings, device.path, config.hwaddr, device.iface);
 }
 
-/** AddAndActivateConnection; never cancellable, and a failure is logged as "no change". */
+/**
+ * AddAndActivateConnection; never cancellable, and a failure is logged as "no change". `iface`
+ * is the existing device it is for, if any: upstream's lines name the device by interface then,
+ * by MAC for the VLAN VNICs.
+ */
 async function createConnection(
   context: ApplyContext,
   settings: SettingsDict,
   devicePath: string,
-  subject: string,
   hwaddr: string,
   iface?: string,
 ): Promise<DeviceOutcome> {
-  const ipv4 = readIpv4Lists(settings);
+  const subject = iface ?? hwaddr;
   const type = getString(settings, 'connection', 'type') ?? '';
   const planned = {
     hwaddr,
     ...(iface === undefined ? {} : { device: iface }),
-    created: { id: getString(settings, 'connection', 'id') ?? '', type, ...(ipv4 === undefined ? {} : { ipv4: toNmcli(ipv4) }) },
+    created: { id: getString(settings, 'connection', 'id') ?? '', type, ipv4: nmcliIpv4Of(settings) },
   };
   if (context.dryRun) {
     context.log.debug(`config device ${subject}: would create a ${type} connection`);

@@ -5,7 +5,7 @@
  * JSON; tests validate real output against them.
  */
 import type { DeviceOutcome } from './apply.js';
-import { diffNmcli, nmcliModifyCommand, type Ipv4Diff, type NmcliIpv4 } from './plan/nmcli.js';
+import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff, type NmcliIpv4 } from './plan/nmcli.js';
 import type { InstanceFacts } from './providers/provider.js';
 import type { RunReport } from './run.js';
 import { interfaceStates, type InterfaceState } from './state.js';
@@ -49,8 +49,6 @@ export interface PlanDocument {
   readonly pending: number;
   readonly devices: readonly PlanDevice[];
 }
-
-const EMPTY: NmcliIpv4 = { addresses: [], routes: [], rules: [] };
 
 function providerOf(report: RunReport): StatusDocument['provider'] {
   return { name: report.provider?.name ?? '', metadataUrl: report.provider?.baseUrl ?? '' };
@@ -99,13 +97,13 @@ function planDevice(outcome: DeviceOutcome): PlanDevice {
     ...(outcome.connection === undefined ? {} : { connection: outcome.connection }),
   };
   if (outcome.created !== undefined) {
-    const after = outcome.created.ipv4 ?? EMPTY;
+    const after = outcome.created.ipv4;
     return {
       ...base,
       connection: { id: outcome.created.id, type: outcome.created.type },
       action: outcome.result === 'pending' ? 'create' : 'none',
-      diff: diffNmcli(EMPTY, after),
-      ipv4: { before: EMPTY, after },
+      diff: diffNmcli(NO_IPV4, after),
+      ipv4: { before: NO_IPV4, after },
     };
   }
   if (outcome.result === 'pending' && outcome.ipv4 !== undefined) {

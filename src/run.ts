@@ -56,7 +56,6 @@ export interface RunReport {
   readonly facts?: InstanceFacts;
   /** Set once the metadata was fetched. */
   readonly metadata?: MetadataConfig;
-  readonly nmDevices: readonly NmDevice[];
   readonly outcomes: readonly DeviceOutcome[];
   /** The failure behind no-networkmanager or metadata-failed. */
   readonly error?: string;
@@ -66,7 +65,7 @@ export interface RunReport {
 export async function run(deps: RunDeps, config: Config, cancellation: Cancellation, mode: RunMode = 'apply'): Promise<RunReport> {
   const { http } = deps;
   const signal = cancellation.signal;
-  const ended = (result: RunResult, more: Partial<RunReport> = {}): RunReport => ({ mode, result, nmDevices: [], outcomes: [], ...more });
+  const ended = (result: RunResult, more: Partial<RunReport> = {}): RunReport => ({ mode, result, outcomes: [], ...more });
 
   // Whether NetworkManager is needed depends on the cloud, but talking to it does not: connect
   // and list the devices while detection waits for the metadata server. Failures surface (and
@@ -113,7 +112,6 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     const devices = await opening.devices;
     const requested = requestedHwaddrs(devices, config.mapInterfaces);
     log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
-    const seen = { ...found, nmDevices: devices };
 
     const records = new Map<string, InterfaceConfig>(
       requested.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]),
@@ -131,16 +129,16 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     } catch (error) {
       if (isCancellation(error) || signal.aborted) {
         log.debug('get-config: cancelled');
-        return ended('cancelled', seen);
+        return ended('cancelled', found);
       }
       log.debug(`get-config: failed: ${errorMessage(error)}`);
       log.info(`failure to get meta data: ${errorMessage(error)}`);
-      return ended('metadata-failed', { ...seen, error: `failure to get meta data: ${errorMessage(error)}` });
+      return ended('metadata-failed', { ...found, error: `failure to get meta data: ${errorMessage(error)}` });
     }
     log.debug('get-config: success');
     log.debug('meta data received');
     const metadata = toMetadataConfig(records.values());
-    const fetched = { ...seen, metadata, ...(facts === undefined ? {} : { facts }) };
+    const fetched = { ...found, metadata, ...(facts === undefined ? {} : { facts }) };
     if (mode === 'fetch') return ended('fetched', fetched);
 
     const dryRun = mode !== 'apply';

@@ -17,7 +17,7 @@ function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'):
     iface(PARENT, 0, ['10.0.0.5'], '10.0.0.0/24'),
     { ...iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), vlanTag: 700, parentHwaddr: PARENT },
   ]);
-  return { mode, result: 'pending', provider: { name: 'oci', baseUrl: 'http://169.254.169.254' }, metadata, nmDevices: [], outcomes };
+  return { mode, result: 'pending', provider: { name: 'oci', baseUrl: 'http://169.254.169.254' }, metadata, outcomes };
 }
 
 const vnicCreates: DeviceOutcome[] = [
@@ -78,8 +78,7 @@ describe('status of OCI bare metal', () => {
       result: 'unchanged',
       provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
       metadata: toMetadataConfig([{ hwaddr: PARENT, ifaceIdx: -1, wasRequested: true, routes: [] }]),
-      nmDevices: [],
-      outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
+        outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
     };
     const status = statusDocument(report);
     expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);

@@ -30,7 +30,6 @@ function report(more: Partial<RunReport> = {}): RunReport {
     result: 'changed',
     provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
     metadata,
-    nmDevices: [],
     outcomes,
     ...more,
   };

@@ -3,7 +3,7 @@
  * The ipv4 lists in nmcli's own syntax (nm-settings-nmcli(5)), so a plan reads like the
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
-import type { DbusDict, Ipv4Lists } from '../nm/settings.js';
+import { readIpv4Lists, type DbusDict, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
 
 /** The three ipv4 lists as nmcli strings, one per entry. */
 export interface NmcliIpv4 {
@@ -70,6 +70,15 @@ export function nmcliRule(entry: DbusDict): string {
   const suppress = valueOf(entry, 'suppress-prefixlength');
   if (typeof suppress === 'number' && suppress >= 0) parts.push('suppress_prefixlength', String(suppress));
   return parts.join(' ');
+}
+
+/** The lists of a connection without an ipv4 setting, and of nothing yet created. */
+export const NO_IPV4: NmcliIpv4 = { addresses: [], routes: [], rules: [] };
+
+/** A connection's ipv4 lists as nmcli strings; empty when it has no ipv4 setting. */
+export function nmcliIpv4Of(settings: SettingsDict): NmcliIpv4 {
+  const lists = readIpv4Lists(settings);
+  return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
 /** Renders NM's aa{sv} lists as nmcli strings. */
