@@ -2,12 +2,12 @@
 // The NetworkManager dispatcher hook, run as NM-dispatcher runs it (interface, action), with a
 // fake `systemctl` first on PATH that records its argv and answers is-enabled.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/bundle.js';
+import { makeScratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 const SCRIPT = join(REPO_ROOT, 'dispatcher/90-nm-cloud-setup.sh');
@@ -29,7 +29,7 @@ interface Dispatch {
 
 /** Runs the hook for `action` with a fake systemctl; resolves the systemctl calls and the exit. */
 function dispatch(action: string, fake: FakeSystemctl): Promise<Dispatch> {
-  const dir = mkdtempSync(join(tmpdir(), 'nmcs-dispatcher-'));
+  const dir = makeScratchDir('nmcs-dispatcher-');
   const log = join(dir, 'calls');
   writeFileSync(log, '');
   writeFileSync(

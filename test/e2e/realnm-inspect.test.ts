@@ -22,7 +22,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pollUntil, type ExecResult, type ImdsConfig, type IpRoute, type IpRule, type RealNm } from '../harness/realnm.js';
 import { loadSchema, validate } from '../helpers/json-schema.js';
-import { MAC0, MAC1, MAP_INTERFACES, output, runCli, scratchStateDir, sorted, useRealnm } from '../helpers/realnm-run.js';
+import { MAC0, MAC1, MAP_INTERFACES, output, runCli, sorted, useRealnm } from '../helpers/realnm-run.js';
+import { makeStateDir } from '../helpers/scratch.js';
 
 const TOKEN = 'AQAAAInspect-k7i18JMkK-4f1c2a9e7b3d5c6e8f0a1b2c3d4e5f60==';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
@@ -201,7 +202,7 @@ function expectValid(schemaName: string, value: unknown): void {
 // ---------------------------------------------------------------------------------------------
 
 describe('nm-cloud-setup status, plan, fetch and state.json on a real NetworkManager (EC2, 2 NICs)', () => {
-  const stateDir = scratchStateDir();
+  const stateDir = makeStateDir();
   const statePath = path.join(stateDir, 'state.json');
   const scenario = useRealnm({ name: NAME, nics: 2, ipv4: 'static', metadata: METADATA });
   afterAll(() => fs.rmSync(stateDir, { recursive: true, force: true }));

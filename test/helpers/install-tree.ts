@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // `make install` into a temporary DESTDIR, as a distribution package build does.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { bundlePath, REPO_ROOT } from './bundle.js';
+import { makeScratchDir } from './scratch.js';
 
 const run = promisify(execFile);
 
@@ -27,7 +27,7 @@ export async function installTree(
   destdir?: string,
   variables: readonly string[] = ['PREFIX=/usr'],
 ): Promise<InstalledTree> {
-  const dir = destdir ?? mkdtempSync(join(tmpdir(), 'nmcs-destdir-'));
+  const dir = destdir ?? makeScratchDir('nmcs-destdir-');
   await run('make', ['-s', '-o', bundlePath(), target, `DESTDIR=${dir}`, ...variables], { cwd: REPO_ROOT });
   return { destdir: dir, at: (path) => join(dir, path), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

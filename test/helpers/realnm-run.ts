@@ -5,7 +5,6 @@
 // state, and the "second run changes nothing" test. Each scenario file states its own data:
 // metadata, environment, log lines and kernel state.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -20,6 +19,7 @@ import {
   type RealNm,
   type RealnmUpOptions,
 } from '../harness/realnm.js';
+import { makeStateDir } from './scratch.js';
 
 // NCS_E2E_CLI: run another build of the CLI (a built bundle file) through the same scenarios.
 export const CLI = process.env['NCS_E2E_CLI'] ?? path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.cjs');
@@ -46,17 +46,13 @@ export async function preflight(): Promise<void> {
 /** The built CLI in the NM netns, as the unit runs it (node --jitless), with this environment. */
 export function runCli(nm: RealNm, env: Record<string, string>, args: readonly string[] = []): Promise<ExecResult> {
   // state.json goes to a scratch directory, never the machine's /run/nm-cloud-setup.
-  const scratch = env['RUNTIME_DIRECTORY'] === undefined ? scratchStateDir() : undefined;
+  const scratch = env['RUNTIME_DIRECTORY'] === undefined ? makeStateDir() : undefined;
   const stateEnv: Record<string, string> = scratch === undefined ? {} : { RUNTIME_DIRECTORY: scratch };
   return nm
     .exec([process.execPath, '--jitless', '--no-expose-wasm', CLI, ...args], { env: { ...stateEnv, ...env }, timeoutMs: 45_000 })
     .finally(() => scratch !== undefined && fs.rmSync(scratch, { recursive: true, force: true }));
 }
 
-/** A new directory for one run's state.json. */
-export function scratchStateDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'nmcs-state-'));
-}
 
 export type CliRunner = (nm: RealNm, opts?: { mapInterfaces?: boolean }) => Promise<ExecResult>;
 

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { bundlePath } from './bundle.js';
+import { makeStateDir } from './scratch.js';
 
 export interface CliOutcome {
   readonly code: number | null;
@@ -25,7 +24,7 @@ export interface CliRun {
 export function startCli(env: Record<string, string>, args: string[] = []): CliRun {
   const started = performance.now();
   // state.json goes to a scratch directory unless the test names one: never the machine's /run.
-  const stateDir = env['RUNTIME_DIRECTORY'] ?? mkdtempSync(join(tmpdir(), 'nmcs-state-'));
+  const stateDir = env['RUNTIME_DIRECTORY'] ?? makeStateDir();
   const child = spawn(process.execPath, ['--jitless', '--no-expose-wasm', bundlePath(), ...args], {
     env: { PATH: process.env['PATH'] ?? '', RUNTIME_DIRECTORY: stateDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

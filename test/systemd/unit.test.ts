@@ -2,14 +2,14 @@
 // Proves the shipped unit works as written: node under MemoryDenyWriteExecute=yes needs --jitless.
 // The installed tree (make install) is what runs, against a fake NetworkManager on a private bus.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/bundle.js';
 import { callsOf, EC2_TOKEN, startFakeNmRun, upstreamEc2Paths } from '../helpers/fake-nm-run.js';
 import { installTree, type InstalledTree } from '../helpers/install-tree.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const run = promisify(execFile);
 const UNIT_PATH = '/usr/lib/systemd/system/nm-cloud-setup.service';
@@ -99,8 +99,7 @@ describe('systemd unit, installed', () => {
     const world = await startFakeNmRun('EC2', { ec2Token: EC2_TOKEN, paths: upstreamEc2Paths() });
     onTestFinished(() => world.stop());
     const fake = await world.startNm();
-    const stateDir = mkdtempSync(join(tmpdir(), 'nmcs-state-'));
-    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
+    const stateDir = scratchDir('nmcs-state-');
     const outcome = await runUnderMdwe(execStart, world.env({ NM_CLOUD_SETUP_LOG: 'info', RUNTIME_DIRECTORY: stateDir }));
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null });
