@@ -9,8 +9,8 @@ export const OUTFILE = 'dist/nm-cloud-setup.cjs';
 
 /**
  * got imports its HTTP/2, HTTP-cache and DNS-cache machinery eagerly, though only the http2,
- * cache and dnsCache options reach it; we set none of them (test/http.test.ts checks the
- * options). Evaluating that code is about half of got's start-up cost under --jitless, so the
+ * cache and dnsCache options reach it; we set none of them (test/architecture.test.ts checks
+ * http.ts). Evaluating that code is about half of got's start-up cost under --jitless, so the
  * bundle gets stand-ins that throw if ever reached (scripts/build-stubs/).
  */
 const UNUSED_GOT_FEATURES = ['http2-wrapper', 'cacheable-request', 'cacheable-lookup'];

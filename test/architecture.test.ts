@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './helpers/bundle.js';
+import { bundlePath, REPO_ROOT } from './helpers/bundle.js';
 
 const SRC = join(REPO_ROOT, 'src');
 
@@ -58,6 +58,15 @@ describe('module boundaries', () => {
     const http = FILES.find((file) => file.path === 'http.ts')?.text ?? '';
     expect(http).toMatch(/got\.extend\(/);
     for (const option of ['http2', 'cache', 'dnsCache', 'cacheOptions']) expect(http).not.toMatch(new RegExp(`\\b${option}\\s*:`));
+  });
+
+  it('the bundle carries the stand-ins, not the HTTP/2 and cache modules of got', () => {
+    const bundle = readFileSync(bundlePath(), 'utf8');
+    for (const message of ['built without HTTP/2 support', 'built without the HTTP cache', 'built without the DNS cache']) {
+      expect(bundle).toContain(message);
+    }
+    // Strings of the real modules: http2-wrapper's proxy agents, cacheable-request's Keyv namespace.
+    expect(bundle).not.toMatch(/Http2OverHttp|"cacheable-request"/);
   });
 
   it('every source file starts with an SPDX line', () => {
