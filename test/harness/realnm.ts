@@ -665,7 +665,8 @@ export class RealNm {
 export async function realnmUp(opts: RealnmUpOptions): Promise<RealNm> {
   await assertRealnmPrerequisites();
   const scriptEnv: Record<string, string> = {
-    REALNM_NAME: opts.name,
+    // NCS_REALNM_PREFIX keeps side-by-side checkouts (and their test runs) in their own namespaces.
+    REALNM_NAME: `${process.env['NCS_REALNM_PREFIX'] ?? ''}${opts.name}`,
     REALNM_NICS: String(opts.nics ?? 2),
     REALNM_IPV4: opts.ipv4 ?? 'static',
     REALNM_HTTP: '0',
