@@ -61,7 +61,9 @@ const opts = { runs: 10, cli: path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.cjs')
   if (!Number.isInteger(opts.runs) || opts.runs < 1) usage('--runs must be a positive integer');
 }
 function usage(msg) {
-  process.stderr.write(`bench-realnm-run: ${msg}\nusage: node scripts/bench-realnm-run.mjs [--runs N] [--cli FILE] [--log LEVEL] [--name NAME] [--json]\n`);
+  process.stderr.write(
+    `bench-realnm-run: ${msg}\nusage: node scripts/bench-realnm-run.mjs [--runs N] [--cli FILE] [--log LEVEL] [--name NAME] [--json]\n`,
+  );
   process.exit(2);
 }
 if (process.getuid?.() !== 0) usage('needs root (network namespaces, NetworkManager)');
@@ -90,7 +92,9 @@ function run(file, args, env = {}, timeoutMs = 60_000) {
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid, 'SIGKILL');
-      } catch {}
+      } catch {
+        // already gone
+      }
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -121,7 +125,20 @@ async function startServer() {
   });
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const r = await realnm(['exec', 'curl', '--noproxy', '*', '-s', '-o', '/dev/null', '-m', '1', '-H', 'X-Realnm-Probe: 1', 'http://169.254.169.254/']);
+    const r = await realnm([
+      'exec',
+      'curl',
+      '--noproxy',
+      '*',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-m',
+      '1',
+      '-H',
+      'X-Realnm-Probe: 1',
+      'http://169.254.169.254/',
+    ]);
     if (r.code === 0) break;
     if (Date.now() > deadline) throw new Error('metadata server not reachable from the NM netns');
     await sleep(50);
@@ -130,7 +147,9 @@ async function startServer() {
     stop: () => {
       try {
         process.kill(-child.pid, 'SIGTERM');
-      } catch {}
+      } catch {
+        // already gone
+      }
     },
   };
 }
@@ -140,9 +159,33 @@ async function versionIds() {
   const bus = `--address=unix:path=${stateDir}/bus.sock`;
   const ids = {};
   for (const dev of ['eth0', 'eth1']) {
-    const p = await realnm(['exec', 'busctl', bus, '--json=short', 'call', 'org.freedesktop.NetworkManager', '/org/freedesktop/NetworkManager', 'org.freedesktop.NetworkManager', 'GetDeviceByIpIface', 's', dev]);
+    const p = await realnm([
+      'exec',
+      'busctl',
+      bus,
+      '--json=short',
+      'call',
+      'org.freedesktop.NetworkManager',
+      '/org/freedesktop/NetworkManager',
+      'org.freedesktop.NetworkManager',
+      'GetDeviceByIpIface',
+      's',
+      dev,
+    ]);
     const obj = JSON.parse(p.stdout).data[0];
-    const a = await realnm(['exec', 'busctl', bus, '--json=short', 'call', 'org.freedesktop.NetworkManager', obj, 'org.freedesktop.NetworkManager.Device', 'GetAppliedConnection', 'u', '0']);
+    const a = await realnm([
+      'exec',
+      'busctl',
+      bus,
+      '--json=short',
+      'call',
+      'org.freedesktop.NetworkManager',
+      obj,
+      'org.freedesktop.NetworkManager.Device',
+      'GetAppliedConnection',
+      'u',
+      '0',
+    ]);
     ids[dev] = JSON.parse(a.stdout).data[1];
   }
   return ids;

@@ -59,11 +59,7 @@ export interface ConnectionRead {
  * it, which with many NICs is most of a run's time. Each device's first attempt uses its read;
  * a retry after a version-id mismatch reads afresh, so a stale read costs one retry at worst.
  */
-export function readConnectionsAhead(
-  nm: NmClient,
-  devices: readonly NmDevice[],
-  signal: AbortSignal,
-): Map<string, ConnectionRead> {
+export function readConnectionsAhead(nm: NmClient, devices: readonly NmDevice[], signal: AbortSignal): Map<string, ConnectionRead> {
   const reads = new Map<string, ConnectionRead>();
   for (const device of devices) {
     if (!isEthernetClass(device) || device.activeConnection === undefined) continue;
@@ -333,7 +329,13 @@ function createEthernetConnection(
     user: originUserData(),
   };
   const settings = withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, config, totals));
-  return createConnection({ ...context, log: context.log.with({ device: device.iface }) }, settings, device.path, config.hwaddr, device.iface);
+  return createConnection(
+    { ...context, log: context.log.with({ device: device.iface }) },
+    settings,
+    device.path,
+    config.hwaddr,
+    device.iface,
+  );
 }
 
 /**

@@ -48,10 +48,42 @@ async function parseArgs(argv: readonly string[], io: MainIo): Promise<Invocatio
   // The unit and the dispatcher run the bare command: it needs no parser, so commander is only
   // loaded (about 5 ms under --jitless) when there are arguments to parse.
   if (argv.length <= 2) return { mode: 'apply', json: false };
-  const { Command, CommanderError } = await import('commander');
+  const commander = await import('commander');
   const argv0 = argv[1] ?? 'nm-cloud-setup';
   let invocation: Invocation | undefined;
-  let failure = '';
+  const output = { failure: '' };
+  const program = buildProgram(commander, io, output, (parsed) => (invocation = parsed));
+  try {
+    program.parse([...argv], { from: 'node' });
+  } catch (error) {
+    if (error instanceof commander.CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
+      return EXIT_OK;
+    }
+    // With a default action commander calls an unknown command "too many arguments".
+    const unknown =
+      error instanceof commander.CommanderError && error.code === 'commander.excessArguments' && !output.failure.includes(" for '");
+    const stray = argv.slice(2).find((arg) => !arg.startsWith('-'));
+    const why = unknown
+      ? `unknown command '${stray ?? ''}'`
+      : (output.failure.split('\n')[0] ?? '').replace(/^error: /, '') || errorMessage(error);
+    io.stderr(`${argv0}: ${why} (see --help)\n`);
+    return EXIT_FAILURE;
+  }
+  if (invocation === undefined) return EXIT_FAILURE;
+  if (invocation.mode === 'apply' && invocation.json) {
+    io.stderr(`${argv0}: --json needs --dry-run, or the status or plan command (see --help)\n`);
+    return EXIT_FAILURE;
+  }
+  return invocation;
+}
+
+/** The command line: the bare program (upstream's run, or --dry-run) and our subcommands. */
+function buildProgram(
+  { Command }: typeof import('commander'),
+  io: MainIo,
+  output: { failure: string },
+  parsed: (invocation: Invocation) => void,
+): import('commander').Command {
   const program = new Command('nm-cloud-setup')
     .description(
       'Configure NetworkManager from cloud metadata (secondary addresses and policy routing).\n' +
@@ -67,53 +99,33 @@ async function parseArgs(argv: readonly string[], io: MainIo): Promise<Invocatio
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout(text.replace(/\n$/, '')),
-      writeErr: (text) => (failure += text),
-      outputError: (text) => (failure += text),
+      writeErr: (text) => (output.failure += text),
+      outputError: (text) => (output.failure += text),
     })
     .action((options: { dryRun?: boolean; json?: boolean }) => {
-      invocation = { mode: options.dryRun === true ? 'plan' : 'apply', json: options.json === true };
+      parsed({ mode: options.dryRun === true ? 'plan' : 'apply', json: options.json === true });
     });
-  program
-    .command('apply')
-    .description('detect, fetch and apply (the default)')
-    .action(() => void (invocation = { mode: 'apply', json: false }));
-  program
-    .command('status')
-    .description('show the cloud, the instance and, per interface, the metadata and whether NetworkManager matches it')
-    .option('--json', 'as JSON (docs/status.schema.json)')
-    .action((options: { json?: boolean }) => void (invocation = { mode: 'status', json: options.json === true }));
-  program
-    .command('plan')
-    .description('show what apply would change, as nmcli commands and a diff; change nothing (exit 2: changes pending)')
-    .option('--json', 'as JSON (docs/plan.schema.json)')
-    .action((options: { json?: boolean }) => void (invocation = { mode: 'plan', json: options.json === true }));
-  program
-    .command('fetch')
-    .description('detect and fetch the metadata, write the state file; change nothing')
-    .action(() => void (invocation = { mode: 'fetch', json: false }));
-  for (const command of program.commands) {
+  const commands: readonly (readonly [RunMode, string, string | undefined])[] = [
+    ['apply', 'detect, fetch and apply (the default)', undefined],
+    [
+      'status',
+      'show the cloud, the instance and, per interface, the metadata and whether NetworkManager matches it',
+      'docs/status.schema.json',
+    ],
+    [
+      'plan',
+      'show what apply would change, as nmcli commands and a diff; change nothing (exit 2: changes pending)',
+      'docs/plan.schema.json',
+    ],
+    ['fetch', 'detect and fetch the metadata, write the state file; change nothing', undefined],
+  ];
+  for (const [mode, description, schema] of commands) {
+    const command = program.command(mode).description(description);
+    if (schema !== undefined) command.option('--json', `as JSON (${schema})`);
+    command.action((options: { json?: boolean }) => parsed({ mode, json: options.json === true }));
     command.allowExcessArguments(false).exitOverride().configureOutput(program.configureOutput());
   }
-
-  try {
-    program.parse([...argv], { from: 'node' });
-  } catch (error) {
-    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
-      return EXIT_OK;
-    }
-    // With a default action commander calls an unknown command "too many arguments".
-    const unknown = error instanceof CommanderError && error.code === 'commander.excessArguments' && !failure.includes(" for '");
-    const stray = argv.slice(2).find((arg) => !arg.startsWith('-'));
-    const why = unknown ? `unknown command '${stray ?? ''}'` : (failure.split('\n')[0] ?? '').replace(/^error: /, '') || errorMessage(error);
-    io.stderr(`${argv0}: ${why} (see --help)\n`);
-    return EXIT_FAILURE;
-  }
-  if (invocation === undefined) return EXIT_FAILURE;
-  if (invocation.mode === 'apply' && invocation.json) {
-    io.stderr(`${argv0}: --json needs --dry-run, or the status or plan command (see --help)\n`);
-    return EXIT_FAILURE;
-  }
-  return invocation;
+  return program;
 }
 
 /** Runs the tool; resolves the process exit status. */
@@ -214,8 +226,7 @@ function failureText(report: RunReport): string {
  */
 function lazyMetadataHttp(log: Logger): MetadataHttp {
   let loading: Promise<MetadataHttp> | undefined;
-  const load = (): Promise<MetadataHttp> =>
-    (loading ??= import('./http.js').then(({ createMetadataHttp }) => createMetadataHttp({ log })));
+  const load = (): Promise<MetadataHttp> => (loading ??= import('./http.js').then(({ createMetadataHttp }) => createMetadataHttp({ log })));
   return {
     request: async (request) => (await load()).request(request),
     poll: async (request, options) => (await load()).poll(request, options),

@@ -89,9 +89,7 @@ export function readConfig(env: Env = process.env): Config {
   if (rawLevel !== undefined && rawLevel.trim() !== '') {
     const level = LEVEL_WORDS[rawLevel.trim().toUpperCase()];
     if (level === undefined) {
-      warnings.push(
-        `invalid NM_CLOUD_SETUP_LOG="${rawLevel}": expected TRACE, DEBUG, INFO, WARN, ERR or OFF; using WARN`,
-      );
+      warnings.push(`invalid NM_CLOUD_SETUP_LOG="${rawLevel}": expected TRACE, DEBUG, INFO, WARN, ERR or OFF; using WARN`);
     } else {
       logLevel = level;
     }

@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
-/** Base class of every failure this tool raises; `code` is stable and documented in docs/errors.md. */
+/** Base class of every failure this tool raises; `code` is stable: scripts and tests match on it. */
 export class CloudSetupError extends Error {
   override name = 'CloudSetupError';
   readonly code: string = 'ERR_CLOUD_SETUP';
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** The metadata server did not answer as needed (poll window expired, bad data, ...). */

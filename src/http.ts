@@ -87,7 +87,7 @@ export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions):
         timeout: { request: Math.max(1, Math.round(req.timeoutMs * timeScale)) },
         signal,
       });
-      pending.on('downloadProgress', (progress: { transferred: number }) => {
+      void pending.on('downloadProgress', (progress: { transferred: number }) => {
         if (progress.transferred > req.maxBytes) oversize.abort();
       });
       const response = await pending;
@@ -100,54 +100,70 @@ export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions):
       }
       return { status: response.statusCode, body };
     } catch (error) {
-      if (req.signal?.aborted === true) {
-        log.trace(`${prefix}cancelled`);
-        throw new CancelledError();
-      }
-      if (oversize.signal.aborted || error instanceof HttpAttemptError) {
-        log.debug(`${prefix}failed with response body larger than ${req.maxBytes} bytes`);
-        throw new HttpAttemptError('response body too large', { cause: error });
-      }
-      if (error instanceof TimeoutError) {
-        log.debug(`${prefix}failed with HTTP request timed out`);
-        throw new HttpAttemptError('HTTP request timed out', { cause: error });
-      }
-      const text = error instanceof RequestError ? `${error.code}: ${error.message}` : errorMessage(error);
-      log.debug(`${prefix}failed with "${text}"`);
-      throw new HttpAttemptError(text, { cause: error });
+      throw attemptFailure(error, { log, prefix, req, oversized: oversize.signal.aborted });
     }
   };
 
-  const poll = async (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => {
-    const isReady = options.isReady ?? ((response: HttpResponse) => response.status === 200);
-    const intervalMs = options.intervalMs * timeScale;
-    const expired = new AbortController();
-    const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
-    const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
-    const giveUp = (cause?: unknown): Error =>
-      req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause });
-    try {
-      for (;;) {
-        const started = performance.now();
-        let lastError: unknown;
-        try {
-          const response = await request({ ...req, signal });
-          if (isReady(response)) return response;
-        } catch (error) {
-          // Upstream discards the cause and retries; it shows only in the debug line above.
-          lastError = error;
-        }
-        if (signal.aborted) throw giveUp(lastError);
-        const wait = Math.max(1, started + intervalMs - performance.now());
-        await sleep(wait, signal);
-        if (signal.aborted) throw giveUp(lastError);
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, timeScale);
 
   return { request, poll, close: () => agent.destroy() };
+}
+
+/** The error one failed attempt rejects with, logged as upstream's debug line. */
+function attemptFailure(
+  error: unknown,
+  { log, prefix, req, oversized }: { log: Logger; prefix: string; req: HttpRequest; oversized: boolean },
+): Error {
+  if (req.signal?.aborted === true) {
+    log.trace(`${prefix}cancelled`);
+    return new CancelledError();
+  }
+  if (oversized || error instanceof HttpAttemptError) {
+    log.debug(`${prefix}failed with response body larger than ${req.maxBytes} bytes`);
+    return new HttpAttemptError('response body too large', { cause: error });
+  }
+  if (error instanceof TimeoutError) {
+    log.debug(`${prefix}failed with HTTP request timed out`);
+    return new HttpAttemptError('HTTP request timed out', { cause: error });
+  }
+  const text = error instanceof RequestError ? `${error.code}: ${error.message}` : errorMessage(error);
+  log.debug(`${prefix}failed with "${text}"`);
+  return new HttpAttemptError(text, { cause: error });
+}
+
+/** Upstream's nm_http_client_poll_req(): repeats `request` until ready or the overall deadline. */
+async function pollRequest(
+  request: (req: HttpRequest) => Promise<HttpResponse>,
+  req: HttpRequest,
+  options: PollOptions,
+  timeScale: number,
+): Promise<HttpResponse> {
+  const isReady = options.isReady ?? ((response: HttpResponse) => response.status === 200);
+  const intervalMs = options.intervalMs * timeScale;
+  const expired = new AbortController();
+  const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
+  const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
+  const giveUp = (cause?: unknown): Error => (req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause }));
+  try {
+    for (;;) {
+      const started = performance.now();
+      let lastError: unknown;
+      try {
+        const response = await request({ ...req, signal });
+        if (isReady(response)) return response;
+      } catch (error) {
+        // Upstream discards the cause and retries; it shows only in the debug line above.
+        lastError = error;
+      }
+      if (signal.aborted) throw giveUp(lastError);
+      const wait = Math.max(1, started + intervalMs - performance.now());
+      await sleep(wait, signal);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may abort during the sleep
+      if (signal.aborted) throw giveUp(lastError);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

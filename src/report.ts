@@ -187,7 +187,11 @@ export function renderPlanText(plan: PlanDocument): string {
 function diffLines(diff: Ipv4Diff | undefined): string[] {
   if (diff === undefined) return [];
   const lines: string[] = [];
-  for (const [list, word] of [['addresses', 'address'], ['routes', 'route'], ['rules', 'rule']] as const) {
+  for (const [list, word] of [
+    ['addresses', 'address'],
+    ['routes', 'route'],
+    ['rules', 'rule'],
+  ] as const) {
     for (const entry of diff[list].removed) lines.push(`  - ${word} ${entry}`);
     for (const entry of diff[list].added) lines.push(`  + ${word} ${entry}`);
   }

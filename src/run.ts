@@ -62,6 +62,7 @@ export interface RunReport {
 }
 
 /** Runs nm-cloud-setup once. Rejects only on bugs; SIGTERM resolves 'cancelled'. */
+// eslint-disable-next-line max-lines-per-function -- TODO(issue 9): split with the planner/executor redesign
 export async function run(deps: RunDeps, config: Config, cancellation: Cancellation, mode: RunMode = 'apply'): Promise<RunReport> {
   const { http } = deps;
   const signal = cancellation.signal;
@@ -122,10 +123,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     let facts: InstanceFacts | undefined;
     try {
       // status asks for the instance facts alongside; they never fail the run.
-      [, facts] = await Promise.all([
-        session.getConfig(records, signal),
-        mode === 'status' ? session.instanceFacts(signal) : undefined,
-      ]);
+      [, facts] = await Promise.all([session.getConfig(records, signal), mode === 'status' ? session.instanceFacts(signal) : undefined]);
     } catch (error) {
       if (isCancellation(error) || signal.aborted) {
         log.debug('get-config: cancelled');

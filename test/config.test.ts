@@ -21,12 +21,9 @@ describe('parseBoolean', () => {
     expect(parseBoolean(text)).toBe(expected);
   });
 
-  test.each(['', '   ', 'maybe', 'y', 'n', 't', '2', '-1', '01', 'yes please', 'tru e'])(
-    '%j → undefined (use the default)',
-    (text) => {
-      expect(parseBoolean(text)).toBeUndefined();
-    },
-  );
+  test.each(['', '   ', 'maybe', 'y', 'n', 't', '2', '-1', '01', 'yes please', 'tru e'])('%j → undefined (use the default)', (text) => {
+    expect(parseBoolean(text)).toBeUndefined();
+  });
 
   test('undefined → undefined', () => {
     expect(parseBoolean(undefined)).toBeUndefined();

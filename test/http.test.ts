@@ -125,7 +125,10 @@ describe('request', () => {
 
   test('302 is returned as is: the redirect is not followed', async () => {
     const { base, hits } = await startServer((req, res) => {
-      if (req.url === '/target') return reply(res, 200, 'followed');
+      if (req.url === '/target') {
+        reply(res, 200, 'followed');
+        return;
+      }
       res.writeHead(302, { Location: '/target', 'Content-Length': 0 });
       res.end();
     });
@@ -233,9 +236,7 @@ describe('request', () => {
   test('an already aborted signal rejects with CancelledError', async () => {
     const { base, hits } = await startServer((_req, res) => reply(res, 200, 'x'));
     const { http } = makeHttp();
-    await expect(http.request(get(`${base}/x`, { signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(
-      CancelledError,
-    );
+    await expect(http.request(get(`${base}/x`, { signal: AbortSignal.abort() }))).rejects.toBeInstanceOf(CancelledError);
     expect(hits).toHaveLength(0);
   });
 });
@@ -251,9 +252,7 @@ describe('poll', () => {
   });
 
   test('500 then 200: retried, attempt starts spaced by at least the scaled interval', async () => {
-    const { base, hits } = await startServer((_req, res, attempt) =>
-      attempt < 3 ? reply(res, 500, 'busy') : reply(res, 200, 'ready'),
-    );
+    const { base, hits } = await startServer((_req, res, attempt) => (attempt < 3 ? reply(res, 500, 'busy') : reply(res, 200, 'ready')));
     // Attempt starts are taken on the client (the "start get" lines), not at the server, where a
     // loaded machine can bunch arrivals together.
     const starts: number[] = [];
@@ -307,7 +306,10 @@ describe('poll', () => {
 
   test('302 is not ready and never followed', async () => {
     const { base, hits } = await startServer((req, res) => {
-      if (req.url === '/target') return reply(res, 200, 'followed');
+      if (req.url === '/target') {
+        reply(res, 200, 'followed');
+        return;
+      }
       res.writeHead(302, { Location: '/target', 'Content-Length': 0 });
       res.end();
     });
@@ -357,9 +359,7 @@ describe('poll', () => {
   });
 
   test('an oversized body is retried, then succeeds when it fits', async () => {
-    const { base, hits } = await startServer((_req, res, attempt) =>
-      reply(res, 200, attempt === 1 ? 'x'.repeat(2000) : 'small'),
-    );
+    const { base, hits } = await startServer((_req, res, attempt) => reply(res, 200, attempt === 1 ? 'x'.repeat(2000) : 'small'));
     const { http } = makeHttp();
     const response = await http.poll(get(`${base}/x`, { maxBytes: 1024 }), POLL);
     expect(response.body.toString()).toBe('small');

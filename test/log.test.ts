@@ -77,13 +77,7 @@ describe('createLogger', () => {
   test('lines are formatted with the injected clock, once per printed message', () => {
     const { log, lines } = capture('trace');
     logAll(log);
-    expect(lines).toEqual([
-      '[3.0001] <trace> t',
-      '[3.0002] <debug> d',
-      '[3.0003] <info>  i',
-      '[3.0004] <warn>  w',
-      '[3.0005] <error> e',
-    ]);
+    expect(lines).toEqual(['[3.0001] <trace> t', '[3.0002] <debug> d', '[3.0003] <info>  i', '[3.0004] <warn>  w', '[3.0005] <error> e']);
   });
 
   test('a filtered message neither reads the clock nor reaches the sink', () => {
@@ -108,7 +102,10 @@ describe('NM_CLOUD_SETUP_LOG_FORMAT=json', () => {
     const lines: string[] = [];
     const log = jsonLogger(lines);
     log.info('provider ec2 detected');
-    log.with({ provider: 'ec2' }).with({ hwaddr: '0A:00:00:00:00:01', device: 'eth0' }).debug('config device 0A:00:00:00:00:01: reapply "x"');
+    log
+      .with({ provider: 'ec2' })
+      .with({ hwaddr: '0A:00:00:00:00:01', device: 'eth0' })
+      .debug('config device 0A:00:00:00:00:01: reapply "x"');
     log.trace('not at debug level');
     expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
       { time: '2026-11-23T14:00:00.123Z', level: 'info', message: 'provider ec2 detected' },

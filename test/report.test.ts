@@ -10,7 +10,11 @@ import { iface } from './plan/fixtures.js';
 
 const VNIC = '0A:00:00:00:00:09';
 const PARENT = '0A:00:00:00:00:01';
-const after = { addresses: ['10.70.0.5/24'], routes: ['0.0.0.0/0 10.70.0.1 10 table=30401'], rules: ['priority 30401 from 10.70.0.5 table 30401'] };
+const after = {
+  addresses: ['10.70.0.5/24'],
+  routes: ['0.0.0.0/0 10.70.0.1 10 table=30401'],
+  rules: ['priority 30401 from 10.70.0.5 table 30401'],
+};
 
 function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'): RunReport {
   const metadata = toMetadataConfig([
@@ -22,7 +26,12 @@ function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'):
 
 const vnicCreates: DeviceOutcome[] = [
   { hwaddr: PARENT, device: 'eth0', connection: { id: 'eth0', uuid: 'u0' }, result: 'unchanged', wrote: false },
-  { hwaddr: VNIC, created: { id: 'macvlan1', type: 'macvlan', ipv4: { addresses: [], routes: [], rules: [] } }, result: 'pending', wrote: false },
+  {
+    hwaddr: VNIC,
+    created: { id: 'macvlan1', type: 'macvlan', ipv4: { addresses: [], routes: [], rules: [] } },
+    result: 'pending',
+    wrote: false,
+  },
   { hwaddr: VNIC, created: { id: 'vlan1', type: 'vlan', ipv4: after }, result: 'pending', wrote: false },
 ];
 
@@ -78,7 +87,7 @@ describe('status of OCI bare metal', () => {
       result: 'unchanged',
       provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
       metadata: toMetadataConfig([{ hwaddr: PARENT, ifaceIdx: -1, wasRequested: true, routes: [] }]),
-        outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
+      outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
     };
     const status = statusDocument(report);
     expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
@@ -95,6 +104,11 @@ describe('status of OCI bare metal', () => {
 
 describe('alignColumns', () => {
   it('pads every column but the last to its widest cell', () => {
-    expect(alignColumns([['a', 'bb', 'c'], ['ddd', 'e', 'ffff']])).toEqual(['a    bb  c', 'ddd  e   ffff']);
+    expect(
+      alignColumns([
+        ['a', 'bb', 'c'],
+        ['ddd', 'e', 'ffff'],
+      ]),
+    ).toEqual(['a    bb  c', 'ddd  e   ffff']);
   });
 });

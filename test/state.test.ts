@@ -46,8 +46,26 @@ describe('stateDocument', () => {
       provider: { name: 'ec2', metadataUrl: 'http://169.254.169.254' },
       result: 'changed',
       interfaces: [
-        { hwaddr: HW1, ifaceIdx: 0, requested: true, valid: true, ipv4s: ['10.0.0.5', '10.0.0.6'], subnet: '10.0.0.0/24', gateway: '10.0.0.1', routes: [] },
-        { hwaddr: HW2, ifaceIdx: 1, requested: true, valid: true, ipv4s: ['10.0.1.5'], subnet: '10.0.1.0/24', gateway: '10.0.1.254', routes: [] },
+        {
+          hwaddr: HW1,
+          ifaceIdx: 0,
+          requested: true,
+          valid: true,
+          ipv4s: ['10.0.0.5', '10.0.0.6'],
+          subnet: '10.0.0.0/24',
+          gateway: '10.0.0.1',
+          routes: [],
+        },
+        {
+          hwaddr: HW2,
+          ifaceIdx: 1,
+          requested: true,
+          valid: true,
+          ipv4s: ['10.0.1.5'],
+          subnet: '10.0.1.0/24',
+          gateway: '10.0.1.254',
+          routes: [],
+        },
       ],
       devices: [
         { hwaddr: HW1, device: 'eth0', connection: { id: 'cloud-eth0', uuid: 'u-1' }, result: 'applied' },
@@ -104,7 +122,10 @@ describe('writeStateFile', () => {
     writeFileSync(file, 'x');
     const failure = await writeStateFile(file, document).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(StateFileError);
-    expect(failure).toMatchObject({ code: 'ERR_STATE_FILE', message: expect.stringContaining(`cannot write ${file}/state.json: `) as unknown });
+    expect(failure).toMatchObject({
+      code: 'ERR_STATE_FILE',
+      message: expect.stringContaining(`cannot write ${file}/state.json: `) as unknown,
+    });
     expect(readFileSync(file, 'utf8')).toBe('x');
   });
 });

@@ -124,7 +124,11 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
     result = await runNode(
       bench,
       [...bench.nodeFlags, bench.bundle],
-      toolEnv(bench, { NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url, DBUS_SYSTEM_BUS_ADDRESS: bench.bus.address }),
+      toolEnv(bench, {
+        NM_CLOUD_SETUP_EC2: 'yes',
+        NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url,
+        DBUS_SYSTEM_BUS_ADDRESS: bench.bus.address,
+      }),
     );
   } finally {
     await nm.stop();

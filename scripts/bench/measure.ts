@@ -41,7 +41,13 @@ export function findPython(): string {
 }
 
 /** Runs `file args` (absolute file) with exactly `env`; never rejects on a failing command. */
-export function measure(python: string, file: string, args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Measured> {
+export function measure(
+  python: string,
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<Measured> {
   return new Promise((resolve, reject) => {
     // detached: its own process group, so a timeout can kill the wrapper and the command together.
     const child = spawn(python, ['-c', WRAPPER, file, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
@@ -62,7 +68,15 @@ export function measure(python: string, file: string, args: readonly string[], e
       }
       const report = JSON.parse(out.report) as { code: number; startNs: number; endNs: number; maxRssKib: number };
       const [startMs, endMs] = [report.startNs / 1e6, report.endNs / 1e6];
-      resolve({ code: report.code, stdout: out.stdout, stderr: out.stderr, wallMs: endMs - startMs, maxRssKib: report.maxRssKib, startMs, endMs });
+      resolve({
+        code: report.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        wallMs: endMs - startMs,
+        maxRssKib: report.maxRssKib,
+        startMs,
+        endMs,
+      });
     });
   });
 }

@@ -97,12 +97,25 @@ export function peakRssMb(result: BenchResult): number {
 function table(rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   const line = (row: readonly string[]): string =>
-    row.map((cell, col) => (rightAligned.has(col) ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!))).join('  ').trimEnd();
+    row
+      .map((cell, col) => (rightAligned.has(col) ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
+      .join('  ')
+      .trimEnd();
   return rows.map(line).join('\n');
 }
 
 function ec2Table(ec2: readonly Ec2Result[]): string {
-  const header = ['scenario', 'latency', 'runs', 'wall ms (median)', 'requests', 'round trips', 'budget ms', 'within', 'peak RSS MB (median / max)'];
+  const header = [
+    'scenario',
+    'latency',
+    'runs',
+    'wall ms (median)',
+    'requests',
+    'round trips',
+    'budget ms',
+    'within',
+    'peak RSS MB (median / max)',
+  ];
   const rows = ec2.map((e) => [
     e.name,
     `${e.latencyMs} ms`,
@@ -155,7 +168,10 @@ export function formatJson(result: BenchResult): string {
   const rss = peakRssMb(result);
   const goals = {
     startupRatio: { goal: GOALS.startupRatio, value: result.startup.ratio, met: result.startup.ratio < GOALS.startupRatio },
-    ec2Budget: { latencyMs: GOALS.budgetLatencyMs, met: result.ec2.filter((e) => e.latencyMs === GOALS.budgetLatencyMs).every((e) => e.withinBudget) },
+    ec2Budget: {
+      latencyMs: GOALS.budgetLatencyMs,
+      met: result.ec2.filter((e) => e.latencyMs === GOALS.budgetLatencyMs).every((e) => e.withinBudget),
+    },
     peakRssMb: { goal: GOALS.rssMb, value: rss, met: rss < GOALS.rssMb },
   };
   return `${JSON.stringify({ ...result, goals }, null, 2)}\n`;

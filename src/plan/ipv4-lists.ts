@@ -8,9 +8,18 @@ import { addressIdentity, entryKey, type DbusDict, type Ipv4Lists } from '../nm/
  */
 export function mergeIpv4Lists(...parts: readonly Ipv4Lists[]): Ipv4Lists {
   return {
-    addresses: dedupe(parts.flatMap((part) => part.addresses), addressIdentity),
-    routes: dedupe(parts.flatMap((part) => part.routes), (entry) => entryKey(entry, 'route')),
-    rules: dedupe(parts.flatMap((part) => part.rules), (entry) => entryKey(entry, 'rule')),
+    addresses: dedupe(
+      parts.flatMap((part) => part.addresses),
+      addressIdentity,
+    ),
+    routes: dedupe(
+      parts.flatMap((part) => part.routes),
+      (entry) => entryKey(entry, 'route'),
+    ),
+    rules: dedupe(
+      parts.flatMap((part) => part.rules),
+      (entry) => entryKey(entry, 'rule'),
+    ),
   };
 }
 

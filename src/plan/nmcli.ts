@@ -64,7 +64,8 @@ export function nmcliRule(entry: DbusDict): string {
   add('iif', valueOf(entry, 'iifname'));
   add('oif', valueOf(entry, 'oifname'));
   const fwmark = valueOf(entry, 'fwmark');
-  if (typeof fwmark === 'number' && fwmark !== 0) parts.push('fwmark', `0x${fwmark.toString(16)}/0x${Number(valueOf(entry, 'fwmask') ?? 0).toString(16)}`);
+  if (typeof fwmark === 'number' && fwmark !== 0)
+    parts.push('fwmark', `0x${fwmark.toString(16)}/0x${Number(valueOf(entry, 'fwmask') ?? 0).toString(16)}`);
   const table = valueOf(entry, 'table');
   if (table !== undefined && table !== 0) parts.push('table', String(table));
   const suppress = valueOf(entry, 'suppress-prefixlength');
@@ -114,10 +115,16 @@ export function shellQuote(word: string): string {
  */
 export function nmcliModifyCommand(iface: string, after: NmcliIpv4): string {
   const words = [
-    'nmcli', 'device', 'modify', iface,
-    'ipv4.addresses', after.addresses.join(', '),
-    'ipv4.routes', after.routes.join(', '),
-    'ipv4.routing-rules', after.rules.join(', '),
+    'nmcli',
+    'device',
+    'modify',
+    iface,
+    'ipv4.addresses',
+    after.addresses.join(', '),
+    'ipv4.routes',
+    after.routes.join(', '),
+    'ipv4.routing-rules',
+    after.rules.join(', '),
   ];
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
 }

@@ -1,14 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { parseBoolean } from '../config.js';
 import type { InterfaceConfig } from '../model.js';
-import {
-  getString,
-  getUserData,
-  readIpv4Lists,
-  withIpv4Lists,
-  type Ipv4Lists,
-  type SettingsDict,
-} from '../nm/settings.js';
+import { getString, getUserData, readIpv4Lists, withIpv4Lists, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
 import { ipv4ListsDiffer, mergeIpv4Lists } from './ipv4-lists.js';
 import { cloudIpv4Lists, isSingleAddress, type MetadataTotals } from './policy-routing.js';
 

@@ -48,9 +48,7 @@ export function cloudIpv4Lists(config: InterfaceConfig, totals: MetadataTotals):
       rules.push(ruleEntry({ priority: subnetTable, from: address, table: subnetTable }));
     }
     rules.push(ruleEntry({ priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
-    routes.push(
-      routeEntry({ dest: '0.0.0.0', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }),
-    );
+    routes.push(routeEntry({ dest: '0.0.0.0', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
     for (const address of config.ipv4s) {
       rules.push(ruleEntry({ priority: defaultTable, from: address, table: defaultTable }));
     }

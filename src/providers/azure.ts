@@ -66,9 +66,9 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           // Upstream writes each address at the server-given index into an array sized by the
           // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
           // first whatever the order of the answers, and cannot overflow.
-          const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, taskSignal), { stripSlash: true }))].sort(
-            (a, b) => a - b,
-          );
+          const addressIndexes = [
+            ...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, taskSignal), { stripSlash: true })),
+          ].sort((a, b) => a - b);
           const addresses: string[] = new Array<string>(addressIndexes.length);
           let subnetAddress = '';
           let prefix = 0;

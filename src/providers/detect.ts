@@ -23,9 +23,7 @@ export function resolveBaseUrl(provider: Provider, config: Config, log: Logger):
   let url = /^[a-z][a-z0-9+.-]*:\/\//i.test(host) ? host : `http://${host}`;
   url = url.replace(/\/+$/, '');
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
-    log.warn(
-      `invalid NM_CLOUD_SETUP_${provider.envName}_HOST="${host}": not an http(s) URL; using "${provider.defaultBaseUrl}"`,
-    );
+    log.warn(`invalid NM_CLOUD_SETUP_${provider.envName}_HOST="${host}": not an http(s) URL; using "${provider.defaultBaseUrl}"`);
     return provider.defaultBaseUrl;
   }
   if (url !== provider.defaultBaseUrl) {
@@ -79,6 +77,7 @@ export async function detectProvider(
     log.info('no provider detected');
     throw new CancelledError();
   }
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set inside the detection callbacks
   if (hadRealFailure) log.warn('no provider detected');
   else log.info('no provider detected');
   return undefined;

@@ -44,6 +44,7 @@ export const oci: Provider = {
 const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
 
 /** Applies the vnics document to `records` (exported for tests). */
+// eslint-disable-next-line max-lines-per-function -- TODO(issue 9): providers return immutable results
 export function applyVnics(vnics: readonly unknown[], records: Map<string, InterfaceConfig>, log: ProviderContext['log']): void {
   const first = vnics[0];
   const isBaremetal = first !== null && typeof first === 'object' && !Array.isArray(first) && Object.hasOwn(first, 'nicIndex');
@@ -58,20 +59,32 @@ export function applyVnics(vnics: readonly unknown[], records: Map<string, Inter
     const vnicId = typeof object?.['vnicId'] === 'string' ? object['vnicId'] : '';
     // Upstream appends the VNIC without a space: "...'privateIp'(VNIC ocid1... idx=0)".
     const warn = (message: string): void => log.warn(`get-config: ${message}(VNIC ${vnicId} idx=${i})`);
-    if (object === undefined) return warn('JSON parse failure, ignoring VNIC');
+    if (object === undefined) {
+      warn('JSON parse failure, ignoring VNIC');
+      return;
+    }
 
     const macAddr = object['macAddr'];
     const hwaddr = typeof macAddr === 'string' ? normalizeHwaddr(macAddr) : undefined;
-    if (hwaddr === undefined) return warn("missing or invalid 'macAddr', ignoring VNIC");
+    if (hwaddr === undefined) {
+      warn("missing or invalid 'macAddr', ignoring VNIC");
+      return;
+    }
 
     let nicIndex = 0;
     let vlanTag = 0;
     // On a VM these keys mean nothing, even when present.
     if (isBaremetal) {
       const rawNicIndex = object['nicIndex'];
-      if (!isInteger(rawNicIndex) || rawNicIndex < 0 || rawNicIndex > MAX_NIC_INDEX) return warn("missing or invalid 'nicIndex', ignoring VNIC");
+      if (!isInteger(rawNicIndex) || rawNicIndex < 0 || rawNicIndex > MAX_NIC_INDEX) {
+        warn("missing or invalid 'nicIndex', ignoring VNIC");
+        return;
+      }
       const rawVlanTag = object['vlanTag'];
-      if (!isInteger(rawVlanTag) || rawVlanTag < 0) return warn("missing or invalid 'vlanTag', ignoring VNIC");
+      if (!isInteger(rawVlanTag) || rawVlanTag < 0) {
+        warn("missing or invalid 'vlanTag', ignoring VNIC");
+        return;
+      }
       nicIndex = rawNicIndex;
       vlanTag = rawVlanTag;
     }
@@ -149,6 +162,11 @@ export function instanceFactsFromJson(body: string): InstanceFacts {
     const value = (instance as Record<string, unknown>)[key];
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
-  const facts = { id: field('id'), region: field('canonicalRegionName') ?? field('region'), zone: field('availabilityDomain'), type: field('shape') };
-  return Object.fromEntries(Object.entries(facts).filter(([, value]) => value !== undefined)) as InstanceFacts;
+  const facts = {
+    id: field('id'),
+    region: field('canonicalRegionName') ?? field('region'),
+    zone: field('availabilityDomain'),
+    type: field('shape'),
+  };
+  return Object.fromEntries(Object.entries(facts).filter(([, value]) => value !== undefined));
 }

@@ -20,8 +20,7 @@ export interface ProviderContext {
 
 /** Outcome of detection: a session bound to this run, or why this cloud is not the one. */
 export type DetectResult =
-  | { readonly detected: true; readonly session: MetadataSession }
-  | { readonly detected: false; readonly reason: string };
+  { readonly detected: true; readonly session: MetadataSession } | { readonly detected: false; readonly reason: string };
 
 /** One cloud, as upstream's NMCSProvider vtable: same shape for every provider. */
 export interface Provider {
@@ -98,10 +97,7 @@ export function claimInterfaceRecord(
  * Runs tasks concurrently; the first failure aborts the others and is rethrown, as upstream's
  * internal cancellable does. Resolves only when every task has finished.
  */
-export async function allOrNothing<T>(
-  signal: AbortSignal,
-  tasks: readonly ((signal: AbortSignal) => Promise<T>)[],
-): Promise<T[]> {
+export async function allOrNothing<T>(signal: AbortSignal, tasks: readonly ((signal: AbortSignal) => Promise<T>)[]): Promise<T[]> {
   const controller = new AbortController();
   const combined = AbortSignal.any([signal, controller.signal]);
   let firstError: { error: unknown } | undefined;
@@ -186,9 +182,11 @@ export async function fetchFact(
 }
 
 /** Fetches named facts in parallel and keeps those that came back. */
-export async function collectFacts(facts: Readonly<Record<keyof InstanceFacts, Promise<string | undefined> | undefined>>): Promise<InstanceFacts> {
+export async function collectFacts(
+  facts: Readonly<Record<keyof InstanceFacts, Promise<string | undefined> | undefined>>,
+): Promise<InstanceFacts> {
   const entries = await Promise.all(Object.entries(facts).map(async ([key, value]) => [key, await value] as const));
-  return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as InstanceFacts;
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
 }
 
 /**
@@ -201,7 +199,11 @@ export async function detectByGet(
   options: { readonly headers?: Readonly<Record<string, string>>; readonly failure: string; readonly session: () => MetadataSession },
 ): Promise<DetectResult> {
   try {
-    await fetchText(context, url, { limits: DETECT_LIMITS, signal: context.signal, ...(options.headers ? { headers: options.headers } : {}) });
+    await fetchText(context, url, {
+      limits: DETECT_LIMITS,
+      signal: context.signal,
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
     return { detected: true, session: options.session() };
   } catch (error) {
     if (isCancellation(error)) throw error;

@@ -23,35 +23,31 @@ async function quickBench(): Promise<BenchResult> {
 const positive = (value: number): boolean => Number.isFinite(value) && value > 0;
 
 describe('npm run bench --quick', () => {
-  it(
-    'runs every scenario, each run applies, with the exact requests and 3 round trips at 20 ms',
-    async () => {
-      const result = await quickBench();
-      expect(result.quick).toBe(true);
-      expect(result.machine.node).toBe(process.version);
-      expect(result.machine.cores).toBeGreaterThan(0);
+  it('runs every scenario, each run applies, with the exact requests and 3 round trips at 20 ms', async () => {
+    const result = await quickBench();
+    expect(result.quick).toBe(true);
+    expect(result.machine.node).toBe(process.version);
+    expect(result.machine.cores).toBeGreaterThan(0);
 
-      const s = result.startup;
-      for (const value of [s.nodeMs, s.nodeFlagsMs, s.toolMs, s.ratio, s.nodeFlagsRssMb, s.toolRssMbMedian, s.toolRssMbMax]) {
-        expect(positive(value), JSON.stringify(s)).toBe(true);
-      }
+    const s = result.startup;
+    for (const value of [s.nodeMs, s.nodeFlagsMs, s.toolMs, s.ratio, s.nodeFlagsRssMb, s.toolRssMbMedian, s.toolRssMbMax]) {
+      expect(positive(value), JSON.stringify(s)).toBe(true);
+    }
 
-      const scenarios = result.ec2.map((e) => `${e.nics}x${e.ipsPerNic}@${e.latencyMs}`);
-      expect(scenarios).toEqual(['2x10@0', '2x10@20', '8x10@0', '8x10@20']);
-      for (const e of result.ec2) {
-        expect(e.runs).toHaveLength(result.runs);
-        expect(e.expectedRequests).toBe(2 + 2 * e.nics);
-        for (const value of [e.wallMs, e.budgetMs, e.rssMbMedian, e.rssMbMax]) expect(positive(value), e.name).toBe(true);
-        for (const r of e.runs) {
-          expect(r.reapplied).toBe(e.nics);
-          // token + listing + subnet-ipv4-cidr-block and local-ipv4s per NIC: 6 for 2 NICs, 18 for 8.
-          expect(r.requests).toBe(e.nics === 2 ? 6 : 18);
-          expect(positive(r.wallMs) && positive(r.maxRssMb)).toBe(true);
-          // At 20 ms every leaf is requested before any is answered: token, listing, leaves.
-          if (e.latencyMs === 20) expect(r.roundTrips).toBe(3);
-        }
+    const scenarios = result.ec2.map((e) => `${e.nics}x${e.ipsPerNic}@${e.latencyMs}`);
+    expect(scenarios).toEqual(['2x10@0', '2x10@20', '8x10@0', '8x10@20']);
+    for (const e of result.ec2) {
+      expect(e.runs).toHaveLength(result.runs);
+      expect(e.expectedRequests).toBe(2 + 2 * e.nics);
+      for (const value of [e.wallMs, e.budgetMs, e.rssMbMedian, e.rssMbMax]) expect(positive(value), e.name).toBe(true);
+      for (const r of e.runs) {
+        expect(r.reapplied).toBe(e.nics);
+        // token + listing + subnet-ipv4-cidr-block and local-ipv4s per NIC: 6 for 2 NICs, 18 for 8.
+        expect(r.requests).toBe(e.nics === 2 ? 6 : 18);
+        expect(positive(r.wallMs) && positive(r.maxRssMb)).toBe(true);
+        // At 20 ms every leaf is requested before any is answered: token, listing, leaves.
+        if (e.latencyMs === 20) expect(r.roundTrips).toBe(3);
       }
-    },
-    120_000,
-  );
+    }
+  }, 120_000);
 });

@@ -33,6 +33,10 @@ describe('median and phasesOf', () => {
   });
 
   it('splits a run at the first arrival and the last response', () => {
-    expect(phasesOf(100, 300, [req(150, 170), req(180, 260), req(190, 200)])).toEqual({ toFirstRequestMs: 50, httpMs: 110, afterHttpMs: 40 });
+    expect(phasesOf(100, 300, [req(150, 170), req(180, 260), req(190, 200)])).toEqual({
+      toFirstRequestMs: 50,
+      httpMs: 110,
+      afterHttpMs: 40,
+    });
   });
 });

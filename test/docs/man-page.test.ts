@@ -27,6 +27,7 @@ function render(extra: readonly string[] = []): string {
   expect(stderr).toBe('');
   expect(status).toBe(0);
   // -P-c makes grotty overstrike for bold and underline; drop that (and any SGR escape).
+  // eslint-disable-next-line no-control-regex -- grotty's overstrike and escape bytes are the point
   return stdout.replace(/.\x08/g, '').replace(/\x1b\[[0-9;]*m/g, '');
 }
 
@@ -81,7 +82,9 @@ describe('man page nm-cloud-setup(8)', () => {
   });
 
   it('fits an 80-column terminal', () => {
-    const wide = render().split('\n').filter((line) => line.length > 78);
+    const wide = render()
+      .split('\n')
+      .filter((line) => line.length > 78);
     expect(wide).toEqual([]);
   });
 
@@ -115,7 +118,13 @@ describe('man page nm-cloud-setup(8)', () => {
   it('documents every environment variable the sources read', () => {
     const names = environmentNames();
     // The scan must see the variables we know about, or it proves nothing.
-    for (const known of ['NM_CLOUD_SETUP_LOG', 'NM_CLOUD_SETUP_MAP_INTERFACES', 'NM_CLOUD_SETUP_ALLOW_NEW_CONN', 'NM_CLOUD_SETUP_EC2', 'NM_CLOUD_SETUP_OCI_HOST']) {
+    for (const known of [
+      'NM_CLOUD_SETUP_LOG',
+      'NM_CLOUD_SETUP_MAP_INTERFACES',
+      'NM_CLOUD_SETUP_ALLOW_NEW_CONN',
+      'NM_CLOUD_SETUP_EC2',
+      'NM_CLOUD_SETUP_OCI_HOST',
+    ]) {
       expect([...names.keys()]).toContain(known);
     }
     const missing = [...names].filter(([name]) => !containsWord(TEXT, name)).map(([name, where]) => `${name} (${where})`);
@@ -169,7 +178,9 @@ describe('man page nm-cloud-setup(8)', () => {
     // Whatever `make install` lays out under /usr/lib is on the page too.
     const makefile = readFileSync(join(REPO_ROOT, 'Makefile'), 'utf8');
     const installed = new Set([
-      ...[...makefile.matchAll(/\$\(DESTDIR\)\$\(DISPATCHER\)\/(\S+\.sh)\b/g)].map((m) => `/usr/lib/NetworkManager/dispatcher.d/${m[1] ?? ''}`),
+      ...[...makefile.matchAll(/\$\(DESTDIR\)\$\(DISPATCHER\)\/(\S+\.sh)\b/g)].map(
+        (m) => `/usr/lib/NetworkManager/dispatcher.d/${m[1] ?? ''}`,
+      ),
       ...[...makefile.matchAll(/\$\(DESTDIR\)\$\(UNITDIR\)\/(\S+)/g)].map((m) => `/usr/lib/systemd/system/${m[1] ?? ''}`),
     ]);
     expect(installed.size).toBeGreaterThan(0);
@@ -188,7 +199,9 @@ describe('man page nm-cloud-setup(8)', () => {
       'log lines go to standard error',
       'Exit status 0 when nothing would change, 2 when changes are pending, 1 on error',
     );
-    expect(TEXT).toMatch(/ EXIT STATUS 0 No command and apply: every runtime outcome.* 1 A bad command line.* 2 plan: changes are pending\./);
+    expect(TEXT).toMatch(
+      / EXIT STATUS 0 No command and apply: every runtime outcome.* 1 A bad command line.* 2 plan: changes are pending\./,
+    );
   });
 
   it('has the examples and cross-references the issue asks for', () => {

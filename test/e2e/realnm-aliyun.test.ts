@@ -119,7 +119,10 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     const reqs = (await scenario.imds.requests()).slice(nBefore);
     for (const q of reqs) {
       expect(q.status, q.url).toBe(200);
-      expect(Object.keys(q.headers).filter((h) => /^metadata|^x-aws|^authorization$/i.test(h)), q.url).toEqual([]);
+      expect(
+        Object.keys(q.headers).filter((h) => /^metadata|^x-aws|^authorization$/i.test(h)),
+        q.url,
+      ).toEqual([]);
     }
     expect(new Set(reqs.map((q) => q.url))).toEqual(new Set(Object.keys(METADATA.paths)));
     scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
@@ -134,7 +137,18 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     const viaEth1 = await nm.ipRouteGet('192.0.2.1', '172.16.5.2');
     expect(viaEth1.dev).toBe('eth1'); // main table's default is via eth0
     expect(viaEth1.gateway).toBe('172.16.5.1');
-    const c = await nm.exec(['curl', '--noproxy', '*', '-sS', '-f', '-m', '5', '--interface', '172.16.4.30', `http://169.254.169.254${MD}`]);
+    const c = await nm.exec([
+      'curl',
+      '--noproxy',
+      '*',
+      '-sS',
+      '-f',
+      '-m',
+      '5',
+      '--interface',
+      '172.16.4.30',
+      `http://169.254.169.254${MD}`,
+    ]);
     expect(c.code, `${c.stdout}\n${c.stderr}`).toBe(0);
     expect((await scenario.imds.requests()).at(-1)?.remoteAddress).toBe('172.16.4.30');
   });

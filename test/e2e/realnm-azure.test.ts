@@ -152,8 +152,18 @@ describe('nm-cloud-setup on a real NetworkManager: Azure, 2 NICs with 2 addresse
     expect(viaEth1.table).toBe('30401');
     expect((await nm.ipRouteGet('169.254.169.254', '172.16.4.20')).table).toBe('30400');
     const c = await nm.exec([
-      'curl', '--noproxy', '*', '-sS', '-f', '-m', '5', '--interface', '172.16.5.20',
-      '-H', 'Metadata: true', `http://169.254.169.254${IF}${Q}`,
+      'curl',
+      '--noproxy',
+      '*',
+      '-sS',
+      '-f',
+      '-m',
+      '5',
+      '--interface',
+      '172.16.5.20',
+      '-H',
+      'Metadata: true',
+      `http://169.254.169.254${IF}${Q}`,
     ]);
     expect(c.code, output(c)).toBe(0);
     expect(c.stdout).toBe('0/\n1/\n');

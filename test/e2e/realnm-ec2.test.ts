@@ -89,7 +89,7 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     },
   });
 
-  it('before the tool runs, traffic from eth1\'s address leaves by eth0 (main table)', async () => {
+  it("before the tool runs, traffic from eth1's address leaves by eth0 (main table)", async () => {
     const nm = scenario.nm;
     expect(await nm.ipv4Addrs('eth1')).toEqual(['172.16.5.2/24']);
     expect(await nm.ipRuleSummary()).toEqual([]);
@@ -187,8 +187,18 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     const eth0Before = await nm.linkStats('eth0');
     const eth1Before = await nm.linkStats('eth1');
     const c = await nm.exec([
-      'curl', '--noproxy', '*', '-sS', '-f', '-m', '5', '--interface', '172.16.5.10',
-      '-H', `X-aws-ec2-metadata-token: ${TOKEN}`, `http://169.254.169.254${MACS}`,
+      'curl',
+      '--noproxy',
+      '*',
+      '-sS',
+      '-f',
+      '-m',
+      '5',
+      '--interface',
+      '172.16.5.10',
+      '-H',
+      `X-aws-ec2-metadata-token: ${TOKEN}`,
+      `http://169.254.169.254${MACS}`,
     ]);
     const eth0After = await nm.linkStats('eth0');
     const eth1After = await nm.linkStats('eth1');
@@ -218,11 +228,7 @@ describe('nm-cloud-setup on a real NetworkManager: user data org.freedesktop.nm-
     const nm = scenario.nm;
     const r = await tool(nm);
     expect(r.code, output(r)).toBe(0);
-    expectInOrder(r, [
-      'provider ec2 detected',
-      `found interfaces: ${MAC0}, ${MAC1}`,
-      'meta data received',
-    ]);
+    expectInOrder(r, ['provider ec2 detected', `found interfaces: ${MAC0}, ${MAC1}`, 'meta data received']);
     expect(r.stdout, output(r)).toContain(
       `config device ${MAC1}: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip`,
     );

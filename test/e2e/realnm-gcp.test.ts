@@ -63,7 +63,10 @@ const tool = cliRunner({ NM_CLOUD_SETUP_GCP: 'yes', NM_CLOUD_SETUP_GCP_HOST: 'ht
 /** `ip -4 route show table local` as trimmed lines, only the routes NM added (proto static) */
 async function staticLocalRoutes(nm: RealNm): Promise<string[]> {
   const out = await nm.execOk(['ip', '-4', 'route', 'show', 'table', 'local']);
-  return out.split('\n').map((l) => l.trim()).filter((l) => / proto static /.test(l));
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => / proto static /.test(l));
 }
 
 async function snapshot(nm: RealNm): Promise<Record<string, unknown>> {
@@ -155,19 +158,25 @@ describe('nm-cloud-setup on a real NetworkManager: GCP forwarded IPs become loca
     await nm.cloudExec(['ip', 'route', 'replace', `${FWD0[1]!}/32`, 'dev', 'c0']);
     const targets = [...FWD0, ...FWD1];
     // one-shot HTTP server on 0.0.0.0:8080 in the NM netns; it reports the local address
-    const server = nm.exec([
-      process.execPath,
-      '-e',
-      `let n=0;const s=require('http').createServer((q,r)=>{r.end(q.socket.localAddress);if(++n>=${targets.length})s.close();});` +
-        `s.listen(8080,'0.0.0.0');setTimeout(()=>process.exit(3),20000).unref();`,
-    ], { timeoutMs: 25_000 });
+    const server = nm.exec(
+      [
+        process.execPath,
+        '-e',
+        `let n=0;const s=require('http').createServer((q,r)=>{r.end(q.socket.localAddress);if(++n>=${targets.length})s.close();});` +
+          `s.listen(8080,'0.0.0.0');setTimeout(()=>process.exit(3),20000).unref();`,
+      ],
+      { timeoutMs: 25_000 },
+    );
     try {
       for (const ip of targets) {
-        const body = await pollUntil(async () => {
-          const c = await nm.cloudExec(['curl', '--noproxy', '*', '-sS', '-f', '-m', '2', `http://${ip}:8080/`], { timeoutMs: 5000 });
-          if (c.code !== 0) throw new Error(`curl ${ip}: ${output(c)}`);
-          return c.stdout;
-        }, { timeoutMs: 10_000, intervalMs: 100 });
+        const body = await pollUntil(
+          async () => {
+            const c = await nm.cloudExec(['curl', '--noproxy', '*', '-sS', '-f', '-m', '2', `http://${ip}:8080/`], { timeoutMs: 5000 });
+            if (c.code !== 0) throw new Error(`curl ${ip}: ${output(c)}`);
+            return c.stdout;
+          },
+          { timeoutMs: 10_000, intervalMs: 100 },
+        );
         expect(body).toBe(ip);
       }
     } finally {

@@ -92,7 +92,10 @@ function nmcliRouteOf(r: IpRoute, table: number): string {
   const dest = r.dst === 'default' ? '0.0.0.0/0' : r.dst.includes('/') ? r.dst : `${r.dst}/32`;
   // anything nmcli would print as an attribute (src=, onlink=, type=, ...) shows as a mismatch
   const extra = Object.keys(r)
-    .filter((k) => !['dst', 'gateway', 'dev', 'metric', 'protocol', 'scope', 'flags'].includes(k) || (k === 'flags' && JSON.stringify(r[k]) !== '[]'))
+    .filter(
+      (k) =>
+        !['dst', 'gateway', 'dev', 'metric', 'protocol', 'scope', 'flags'].includes(k) || (k === 'flags' && JSON.stringify(r[k]) !== '[]'),
+    )
     .map((k) => `<unexpected ${k}=${JSON.stringify(r[k])}>`);
   return [dest, ...(r.gateway === undefined ? [] : [r.gateway]), String(r.metric ?? 0), `table=${table}`, ...extra].join(' ');
 }
@@ -102,7 +105,8 @@ function nmcliRuleOf(r: IpRule): string {
   const parts = [`priority ${r.priority}`];
   if (r.src !== undefined && r.src !== 'all') parts.push(`from ${r.src}${r.srclen === undefined || r.srclen === 32 ? '' : `/${r.srclen}`}`);
   for (const k of Object.keys(r)) {
-    if (!['priority', 'src', 'srclen', 'table', 'suppress_prefixlen', 'protocol'].includes(k)) parts.push(`<unexpected ${k}=${JSON.stringify(r[k])}>`);
+    if (!['priority', 'src', 'srclen', 'table', 'suppress_prefixlen', 'protocol'].includes(k))
+      parts.push(`<unexpected ${k}=${JSON.stringify(r[k])}>`);
   }
   parts.push(`table ${tableId(r.table)}`);
   if (r.suppress_prefixlen !== undefined) parts.push(`suppress_prefixlength ${r.suppress_prefixlen}`);
@@ -274,7 +278,10 @@ describe('nm-cloud-setup status, plan, fetch and state.json on a real NetworkMan
     const [head, table] = t.stdout.trimEnd().split('\n\n');
     // "key:  value", the values in one column
     const facts = (head ?? '').split('\n').map((l) => /^(\w+):( +)(.*)$/.exec(l));
-    expect(facts.every((m) => m !== null), output(t)).toBe(true);
+    expect(
+      facts.every((m) => m !== null),
+      output(t),
+    ).toBe(true);
     expect(Object.fromEntries(facts.map((m) => [m![1], m![3]])), output(t)).toEqual({
       provider: 'ec2 (http://169.254.169.254)',
       instance: FACTS.id,
@@ -308,10 +315,16 @@ describe('nm-cloud-setup status, plan, fetch and state.json on a real NetworkMan
       // the command sets exactly the after lists
       expect(d.command, nic.dev).toMatch(new RegExp(`^nmcli device modify ${nic.dev} `));
       expect(shellWords(d.command!), nic.dev).toEqual([
-        'nmcli', 'device', 'modify', nic.dev,
-        'ipv4.addresses', after.addresses.join(', '),
-        'ipv4.routes', after.routes.join(', '),
-        'ipv4.routing-rules', after.rules.join(', '),
+        'nmcli',
+        'device',
+        'modify',
+        nic.dev,
+        'ipv4.addresses',
+        after.addresses.join(', '),
+        'ipv4.routes',
+        after.routes.join(', '),
+        'ipv4.routing-rules',
+        after.rules.join(', '),
       ]);
       // the diff is after minus before and before minus after
       for (const k of ['addresses', 'routes', 'rules'] as const) {
@@ -329,7 +342,11 @@ describe('nm-cloud-setup status, plan, fetch and state.json on a real NetworkMan
     const expected: string[] = [];
     for (const d of doc.devices) {
       expected.push(`${d.device} (${d.hwaddr}) connection "${d.connection?.id}": reapply`, `  ${d.command}`);
-      for (const [k, word] of [['addresses', 'address'], ['routes', 'route'], ['rules', 'rule']] as const) {
+      for (const [k, word] of [
+        ['addresses', 'address'],
+        ['routes', 'route'],
+        ['rules', 'rule'],
+      ] as const) {
         for (const x of d.diff![k].removed) expected.push(`  - ${word} ${x}`);
         for (const x of d.diff![k].added) expected.push(`  + ${word} ${x}`);
       }
@@ -410,7 +427,9 @@ describe('nm-cloud-setup status, plan, fetch and state.json on a real NetworkMan
         return rest;
       }),
     );
-    expect(doc['devices']).toEqual(NICS.map((n) => ({ hwaddr: n.mac, device: n.dev, connection: { id: n.dev, uuid: uuids[n.dev] }, result: 'applied' })));
+    expect(doc['devices']).toEqual(
+      NICS.map((n) => ({ hwaddr: n.mac, device: n.dev, connection: { id: n.dev, uuid: uuids[n.dev] }, result: 'applied' })),
+    );
     stateAfterApply = fs.readFileSync(statePath);
   });
 

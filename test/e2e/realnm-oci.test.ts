@@ -25,16 +25,7 @@
 import { describe, it, expect } from 'vitest';
 import fs from 'node:fs';
 import { pollUntil, type ExecResult, type ImdsConfig, type IpLink, type RealNm } from '../harness/realnm.js';
-import {
-  MAC0,
-  MAC1,
-  cliRunner,
-  expectInOrder,
-  expectKernelState,
-  output,
-  reappliedLine,
-  useRealnm,
-} from '../helpers/realnm-run.js';
+import { MAC0, MAC1, cliRunner, expectInOrder, expectKernelState, output, reappliedLine, useRealnm } from '../helpers/realnm-run.js';
 
 const REQUIRE_VLAN = process.env['NCS_E2E_REQUIRE_VLAN'] === '1';
 
@@ -61,8 +52,24 @@ const VM_VNICS = [
 ];
 
 const BM_VNICS = [
-  { vnicId: 'p0', macAddr: MAC0, nicIndex: 0, vlanTag: 0, privateIp: '172.16.4.2', virtualRouterIp: '172.16.4.1', subnetCidrBlock: '172.16.4.0/24' },
-  { vnicId: 'v1', macAddr: VNIC_MAC.toLowerCase(), nicIndex: 0, vlanTag: 700, privateIp: '10.70.0.5', virtualRouterIp: '10.70.0.1', subnetCidrBlock: '10.70.0.0/24' },
+  {
+    vnicId: 'p0',
+    macAddr: MAC0,
+    nicIndex: 0,
+    vlanTag: 0,
+    privateIp: '172.16.4.2',
+    virtualRouterIp: '172.16.4.1',
+    subnetCidrBlock: '172.16.4.0/24',
+  },
+  {
+    vnicId: 'v1',
+    macAddr: VNIC_MAC.toLowerCase(),
+    nicIndex: 0,
+    vlanTag: 700,
+    privateIp: '10.70.0.5',
+    virtualRouterIp: '10.70.0.1',
+    subnetCidrBlock: '10.70.0.0/24',
+  },
 ];
 
 // No NM_CLOUD_SETUP_OCI_HOST: the CLI must use its default http://169.254.169.254.
@@ -102,7 +109,11 @@ async function keyfilesById(nm: RealNm, id: string): Promise<Record<string, Reco
 /** user data of a profile, read back from NM with Settings.Connection.GetSettings */
 async function profileUserData(nm: RealNm, uuid: string): Promise<unknown> {
   const [settingsPath] = await nm.nmDbusCall(
-    '/org/freedesktop/NetworkManager/Settings', 'org.freedesktop.NetworkManager.Settings', 'GetConnectionByUuid', 's', uuid,
+    '/org/freedesktop/NetworkManager/Settings',
+    'org.freedesktop.NetworkManager.Settings',
+    'GetConnectionByUuid',
+    's',
+    uuid,
   );
   const settings = await nm.profileSettings(String(settingsPath));
   return settings['user']?.['data'];
@@ -151,14 +162,18 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
     const ctx = await outputWithNm(nm, r);
     expect(r.code, ctx).toBe(0);
     expect(r.stdout, ctx).not.toContain('NM_CLOUD_SETUP_OCI_HOST');
-    expectInOrder(r, [
-      'provider oci detected',
-      `found interfaces: ${MAC0}, ${MAC1}`,
-      'get-config: detected VM instance',
-      'meta data received',
-      `config device ${MAC0}: configuring "eth0"`,
-      'some changes were applied for provider oci',
-    ], ctx);
+    expectInOrder(
+      r,
+      [
+        'provider oci detected',
+        `found interfaces: ${MAC0}, ${MAC1}`,
+        'get-config: detected VM instance',
+        'meta data received',
+        `config device ${MAC0}: configuring "eth0"`,
+        'some changes were applied for provider oci',
+      ],
+      ctx,
+    );
     expect(r.stdout, ctx).toMatch(reappliedLine(MAC0, 'eth0'));
     expect(r.stdout, ctx).not.toContain('failure to activate connection');
     // upstream names the interface here, not the MAC
@@ -167,22 +182,26 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
     created = { id: m![1]!, uuid: m![2]! };
 
     await nm.waitDeviceConnected('eth1');
-    await expectKernelState(nm, {
-      addrs: { eth0: ['172.16.4.2/24'], eth1: ['172.16.5.2/24'] },
-      tables: {
-        30200: ['172.16.4.0/24 dev eth0 metric 10'],
-        30400: ['default via 172.16.4.1 dev eth0 metric 10'],
-        30201: ['172.16.5.0/24 dev eth1 metric 10'],
-        30401: ['default via 172.16.5.1 dev eth1 metric 10'],
+    await expectKernelState(
+      nm,
+      {
+        addrs: { eth0: ['172.16.4.2/24'], eth1: ['172.16.5.2/24'] },
+        tables: {
+          30200: ['172.16.4.0/24 dev eth0 metric 10'],
+          30400: ['default via 172.16.4.1 dev eth0 metric 10'],
+          30201: ['172.16.5.0/24 dev eth1 metric 10'],
+          30401: ['default via 172.16.5.1 dev eth1 metric 10'],
+        },
+        rules: [
+          '30200: from 172.16.4.2 lookup 30200',
+          '30201: from 172.16.5.2 lookup 30201',
+          '30350: from all lookup main suppress_prefixlength 0',
+          '30400: from 172.16.4.2 lookup 30400',
+          '30401: from 172.16.5.2 lookup 30401',
+        ],
       },
-      rules: [
-        '30200: from 172.16.4.2 lookup 30200',
-        '30201: from 172.16.5.2 lookup 30201',
-        '30350: from all lookup main suppress_prefixlength 0',
-        '30400: from 172.16.4.2 lookup 30400',
-        '30401: from 172.16.5.2 lookup 30401',
-      ],
-    }, { timeoutMs: 10_000 });
+      { timeoutMs: 10_000 },
+    );
     expect((await nm.nmcli(['-g', 'GENERAL.CONNECTION', 'device', 'show', 'eth1'])).trim()).toBe(created.id);
 
     const reqs = (await scenario.imds.requests()).slice(nBefore);
@@ -194,7 +213,7 @@ describe('nm-cloud-setup on a real NetworkManager: OCI VM, a VNIC without a prof
     scenario.stateAfterRun1 = await nm.kernelSnapshot(TABLES);
   });
 
-  it('the created profile: persistent, manual, tagged origin=nm-cloud-setup; eth0\'s keyfile untouched', async () => {
+  it("the created profile: persistent, manual, tagged origin=nm-cloud-setup; eth0's keyfile untouched", async () => {
     const nm = scenario.nm;
     expect(created, 'first run did not create a profile').toBeDefined();
     const after = await nm.keyfiles();
@@ -262,17 +281,21 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
     run1Context = await outputWithNm(nm, r);
     const ctx = run1Context;
     expect(r.code, ctx).toBe(0);
-    expectInOrder(r, [
-      'provider oci detected',
-      `found interfaces: ${MAC0}, ${MAC1}`,
-      'get-config: detected baremetal instance',
-      'meta data received',
-      `config device ${MAC0}: configuring "eth0"`,
-      `config device ${VNIC_MAC}: creating macvlan1 connection for VLAN 700 on ${MAC0}...`,
-      `config device ${VNIC_MAC}: creating vlan connection for VLAN 700 on ${VNIC_MAC}...`,
-      `config device ${MAC1}: skip because meta data not successfully fetched`,
-      'some changes were applied for provider oci',
-    ], ctx);
+    expectInOrder(
+      r,
+      [
+        'provider oci detected',
+        `found interfaces: ${MAC0}, ${MAC1}`,
+        'get-config: detected baremetal instance',
+        'meta data received',
+        `config device ${MAC0}: configuring "eth0"`,
+        `config device ${VNIC_MAC}: creating macvlan1 connection for VLAN 700 on ${MAC0}...`,
+        `config device ${VNIC_MAC}: creating vlan connection for VLAN 700 on ${VNIC_MAC}...`,
+        `config device ${MAC1}: skip because meta data not successfully fetched`,
+        'some changes were applied for provider oci',
+      ],
+      ctx,
+    );
     expect(r.stdout, ctx).toMatch(reappliedLine(MAC0, 'eth0'));
     expect(r.stdout, ctx).toMatch(new RegExp(`config device ${escapeRe(VNIC_MAC)}: connection "macvlan1" \\([0-9a-f-]{36}\\) created`));
     expect(r.stdout, ctx).not.toMatch(/failure to activate connection: (?!.*Failed to create VLAN interface)/);
@@ -356,28 +379,37 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
       expect((await nm.ipRuleSummary()).filter((rule) => rule.includes('10.70.0.5'))).toEqual([]);
       return;
     }
-    expect(run1!.stdout, run1Context).toMatch(new RegExp(`config device ${escapeRe(VNIC_MAC)}: connection "vlan1" \\([0-9a-f-]{36}\\) created`));
+    expect(run1!.stdout, run1Context).toMatch(
+      new RegExp(`config device ${escapeRe(VNIC_MAC)}: connection "vlan1" \\([0-9a-f-]{36}\\) created`),
+    );
     expect(run1!.stdout, run1Context).not.toContain('failure to activate connection');
-    const vlan = await pollUntil(async () => {
-      const vs = await vlanLinks();
-      expect(vs).toHaveLength(1);
-      return vs[0]!;
-    }, { timeoutMs: 10_000 });
+    const vlan = await pollUntil(
+      async () => {
+        const vs = await vlanLinks();
+        expect(vs).toHaveLength(1);
+        return vs[0]!;
+      },
+      { timeoutMs: 10_000 },
+    );
     const dev = vlan.ifname;
     expect(vlan['link']).toBe('macvlan1');
     expect(vlan['linkinfo']).toMatchObject({ info_kind: 'vlan', info_data: { protocol: '802.1Q', id: 700 } });
     await nm.waitDeviceConnected(dev);
-    await expectKernelState(nm, {
-      addrs: { [dev]: ['10.70.0.5/24'] },
-      tables: { 30201: [`10.70.0.0/24 dev ${dev} metric 10`], 30401: [`default via 10.70.0.1 dev ${dev} metric 10`] },
-      rules: [
-        '30200: from 172.16.4.2 lookup 30200',
-        '30201: from 10.70.0.5 lookup 30201',
-        '30350: from all lookup main suppress_prefixlength 0',
-        '30400: from 172.16.4.2 lookup 30400',
-        '30401: from 10.70.0.5 lookup 30401',
-      ],
-    }, { timeoutMs: 10_000 });
+    await expectKernelState(
+      nm,
+      {
+        addrs: { [dev]: ['10.70.0.5/24'] },
+        tables: { 30201: [`10.70.0.0/24 dev ${dev} metric 10`], 30401: [`default via 10.70.0.1 dev ${dev} metric 10`] },
+        rules: [
+          '30200: from 172.16.4.2 lookup 30200',
+          '30201: from 10.70.0.5 lookup 30201',
+          '30350: from all lookup main suppress_prefixlength 0',
+          '30400: from 172.16.4.2 lookup 30400',
+          '30401: from 10.70.0.5 lookup 30401',
+        ],
+      },
+      { timeoutMs: 10_000 },
+    );
     const viaVlan = await nm.ipRouteGet('192.0.2.1', '10.70.0.5');
     expect(viaVlan.dev).toBe(dev);
     expect(viaVlan.table).toBe('30401');
@@ -407,7 +439,9 @@ describe('nm-cloud-setup on a real NetworkManager: OCI bare metal, a VLAN VNIC b
       if (REQUIRE_VLAN) throw new Error(NO_VLAN_NOTE);
       // Without a VLAN device the tool (as upstream) tries vlan1 again on every run; it fails the
       // same way, leaves no profile behind, and the kernel does not change.
-      expect(run2!.stdout, run2Context).toContain(`config device ${VNIC_MAC}: failure to activate connection: macvlan1.700 failed to create resources`);
+      expect(run2!.stdout, run2Context).toContain(
+        `config device ${VNIC_MAC}: failure to activate connection: macvlan1.700 failed to create resources`,
+      );
       expect(run2!.stdout, run2Context).toContain('no changes were applied for provider oci');
       expect(Object.keys(await nm.keyfiles())).toEqual(keyfilesAfterRun1);
       expect(await nm.kernelSnapshot(TABLES)).toEqual(scenario.stateAfterRun1);

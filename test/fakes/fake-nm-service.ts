@@ -14,25 +14,27 @@
  * Test hooks (`calls`, `device()`, ...) are in-process, not on the bus.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  DBusError,
-  interface as dbusInterface,
-  NameFlag,
-  RequestNameReply,
-  sessionBus,
-  Variant,
-  type MessageBus,
-} from 'dbus-next';
+import { DBusError, interface as dbusInterface, NameFlag, RequestNameReply, sessionBus, Variant, type MessageBus } from 'dbus-next';
 
 /** a{sa{sv}}: setting name → property → value, every value a dbus-next Variant. */
 export type Settings = Record<string, Record<string, Variant>>;
 
 export type FakeDeviceType =
-  | 'ethernet' | 'wifi' | 'bond' | 'vlan' | 'bridge' | 'generic' | 'team' | 'macvlan' | 'veth' | 'dummy' | 'loopback';
+  'ethernet' | 'wifi' | 'bond' | 'vlan' | 'bridge' | 'generic' | 'team' | 'macvlan' | 'veth' | 'dummy' | 'loopback';
 
 /** NMDeviceType. */
 export const DEVICE_TYPE: Readonly<Record<FakeDeviceType, number>> = {
-  ethernet: 1, wifi: 2, bond: 10, vlan: 11, bridge: 13, generic: 14, team: 15, macvlan: 18, veth: 20, dummy: 22, loopback: 32,
+  ethernet: 1,
+  wifi: 2,
+  bond: 10,
+  vlan: 11,
+  bridge: 13,
+  generic: 14,
+  team: 15,
+  macvlan: 18,
+  veth: 20,
+  dummy: 22,
+  loopback: 32,
 };
 
 export interface FakeDeviceSpec {
@@ -157,7 +159,10 @@ export function macToBytes(mac: string): Buffer {
 }
 
 function bytesToMac(bytes: Iterable<number>): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':').toUpperCase();
+  return [...bytes]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join(':')
+    .toUpperCase();
 }
 
 /*
@@ -179,8 +184,21 @@ const field = (dict: Record<string, Variant> | undefined, key: string): unknown 
 // ------------------------------------------------------------------------------------------------
 // Profile builder
 
-export interface RouteSpec { dest: string; prefix: number; nextHop?: string; metric?: number; table?: number; type?: string }
-export interface RuleSpec { priority: number; from?: string; fromLen?: number; table?: number; suppressPrefixlength?: number }
+export interface RouteSpec {
+  dest: string;
+  prefix: number;
+  nextHop?: string;
+  metric?: number;
+  table?: number;
+  type?: string;
+}
+export interface RuleSpec {
+  priority: number;
+  from?: string;
+  fromLen?: number;
+  table?: number;
+  suppressPrefixlength?: number;
+}
 
 export interface EthernetProfileOptions {
   id: string;
@@ -283,14 +301,20 @@ function serialize(settings: Settings): Settings {
   const rd = (field(ipv4, 'route-data') ?? []) as Record<string, Variant>[];
   const gateway = field(ipv4, 'gateway') as string | undefined;
   ipv4['address-data'] = v('aa{sv}', ad);
-  ipv4['addresses'] = v('aau', ad.map((a, i) => [
-    ipToLegacy(field(a, 'address') as string), field(a, 'prefix') as number, i === 0 ? ipToLegacy(gateway) : 0,
-  ]));
+  ipv4['addresses'] = v(
+    'aau',
+    ad.map((a, i) => [ipToLegacy(field(a, 'address') as string), field(a, 'prefix') as number, i === 0 ? ipToLegacy(gateway) : 0]),
+  );
   ipv4['route-data'] = v('aa{sv}', rd);
-  ipv4['routes'] = v('aau', rd.map((r) => [
-    ipToLegacy(field(r, 'dest') as string), field(r, 'prefix') as number,
-    ipToLegacy(field(r, 'next-hop') as string | undefined), (field(r, 'metric') as number | undefined) ?? 0,
-  ]));
+  ipv4['routes'] = v(
+    'aau',
+    rd.map((r) => [
+      ipToLegacy(field(r, 'dest') as string),
+      field(r, 'prefix') as number,
+      ipToLegacy(field(r, 'next-hop') as string | undefined),
+      (field(r, 'metric') as number | undefined) ?? 0,
+    ]),
+  );
   return out;
 }
 
@@ -308,29 +332,105 @@ function fromLocal(settings: Settings): Settings {
 // Incoming settings: type checks ("strict" parsing) and the legacy-wins quirk
 
 const SIGS: Record<string, Record<string, string>> = {
-  connection: { id: 's', uuid: 's', type: 's', 'interface-name': 's', autoconnect: 'b', timestamp: 't', zone: 's', master: 's', 'slave-type': 's', permissions: 'as' },
-  '802-3-ethernet': { 'mac-address': 'ay', 'cloned-mac-address': 'ay', 'assigned-mac-address': 's', mtu: 'u', 'auto-negotiate': 'b', speed: 'u', duplex: 's' },
+  connection: {
+    id: 's',
+    uuid: 's',
+    type: 's',
+    'interface-name': 's',
+    autoconnect: 'b',
+    timestamp: 't',
+    zone: 's',
+    master: 's',
+    'slave-type': 's',
+    permissions: 'as',
+  },
+  '802-3-ethernet': {
+    'mac-address': 'ay',
+    'cloned-mac-address': 'ay',
+    'assigned-mac-address': 's',
+    mtu: 'u',
+    'auto-negotiate': 'b',
+    speed: 'u',
+    duplex: 's',
+  },
   vlan: { id: 'u', parent: 's', flags: 'u' },
   macvlan: { mode: 'u', parent: 's', promiscuous: 'b', tap: 'b' },
   ipv4: {
-    method: 's', 'address-data': 'aa{sv}', addresses: 'aau', 'route-data': 'aa{sv}', routes: 'aau', 'routing-rules': 'aa{sv}',
-    gateway: 's', dns: 'au', 'dns-search': 'as', 'dns-options': 'as', 'dns-priority': 'i', 'never-default': 'b',
-    'ignore-auto-routes': 'b', 'ignore-auto-dns': 'b', 'may-fail': 'b', 'route-metric': 'x', 'route-table': 'u',
-    'dhcp-client-id': 's', 'dhcp-timeout': 'i', 'address-labels': 'as',
+    method: 's',
+    'address-data': 'aa{sv}',
+    addresses: 'aau',
+    'route-data': 'aa{sv}',
+    routes: 'aau',
+    'routing-rules': 'aa{sv}',
+    gateway: 's',
+    dns: 'au',
+    'dns-search': 'as',
+    'dns-options': 'as',
+    'dns-priority': 'i',
+    'never-default': 'b',
+    'ignore-auto-routes': 'b',
+    'ignore-auto-dns': 'b',
+    'may-fail': 'b',
+    'route-metric': 'x',
+    'route-table': 'u',
+    'dhcp-client-id': 's',
+    'dhcp-timeout': 'i',
+    'address-labels': 'as',
   },
   user: { data: 'a{ss}' },
 };
 const ADDRESS_SIGS: Record<string, string> = { address: 's', prefix: 'u', label: 's' };
 const ROUTE_SIGS: Record<string, string> = {
-  dest: 's', prefix: 'u', 'next-hop': 's', metric: 'u', table: 'u', type: 's', src: 's', tos: 'y', scope: 'y', onlink: 'b',
-  window: 'u', cwnd: 'u', initcwnd: 'u', initrwnd: 'u', mtu: 'u', advmss: 'u', rto_min: 'u', quickack: 'b', weight: 'u',
-  'lock-window': 'b', 'lock-cwnd': 'b', 'lock-initcwnd': 'b', 'lock-initrwnd': 'b', 'lock-mtu': 'b', 'lock-advmss': 'b',
+  dest: 's',
+  prefix: 'u',
+  'next-hop': 's',
+  metric: 'u',
+  table: 'u',
+  type: 's',
+  src: 's',
+  tos: 'y',
+  scope: 'y',
+  onlink: 'b',
+  window: 'u',
+  cwnd: 'u',
+  initcwnd: 'u',
+  initrwnd: 'u',
+  mtu: 'u',
+  advmss: 'u',
+  rto_min: 'u',
+  quickack: 'b',
+  weight: 'u',
+  'lock-window': 'b',
+  'lock-cwnd': 'b',
+  'lock-initcwnd': 'b',
+  'lock-initrwnd': 'b',
+  'lock-mtu': 'b',
+  'lock-advmss': 'b',
 };
 const RULE_SIGS: Record<string, string> = {
-  family: 'i', priority: 'u', from: 's', 'from-len': 'y', to: 's', 'to-len': 'y', table: 'u', 'suppress-prefixlength': 'i',
-  action: 'y', invert: 'b', fwmark: 'u', fwmask: 'u', iifname: 's', oifname: 's', tos: 'y', ipproto: 'y',
-  'source-port-start': 'q', 'source-port-end': 'q', 'destination-port-start': 'q', 'destination-port-end': 'q',
-  'uid-range-start': 'u', 'uid-range-end': 'u', 'suppress-ifgroup': 'i',
+  family: 'i',
+  priority: 'u',
+  from: 's',
+  'from-len': 'y',
+  to: 's',
+  'to-len': 'y',
+  table: 'u',
+  'suppress-prefixlength': 'i',
+  action: 'y',
+  invert: 'b',
+  fwmark: 'u',
+  fwmask: 'u',
+  iifname: 's',
+  oifname: 's',
+  tos: 'y',
+  ipproto: 'y',
+  'source-port-start': 'q',
+  'source-port-end': 'q',
+  'destination-port-start': 'q',
+  'destination-port-end': 'q',
+  'uid-range-start': 'u',
+  'uid-range-end': 'u',
+  'suppress-ifgroup': 'i',
 };
 
 const invalid = (what: string, text: string): DBusError => new DBusError(ERR.invalidProperty, `${what}: ${text}`);
@@ -378,20 +478,27 @@ function fromDbus(received: Settings): Settings {
 
   const legacyAddresses = field(ipv4, 'addresses') as number[][] | undefined;
   if (legacyAddresses !== undefined) {
-    ipv4['address-data'] = v('aa{sv}', legacyAddresses.map(([addr = 0, prefix = 0]) => ({
-      address: v('s', legacyToIp(addr)), prefix: v('u', prefix),
-    })));
+    ipv4['address-data'] = v(
+      'aa{sv}',
+      legacyAddresses.map(([addr = 0, prefix = 0]) => ({
+        address: v('s', legacyToIp(addr)),
+        prefix: v('u', prefix),
+      })),
+    );
     const gw = legacyAddresses[0]?.[2];
     if (gw && !ipv4['gateway']) ipv4['gateway'] = v('s', legacyToIp(gw));
     delete ipv4['addresses'];
   }
   const legacyRoutes = field(ipv4, 'routes') as number[][] | undefined;
   if (legacyRoutes !== undefined) {
-    ipv4['route-data'] = v('aa{sv}', legacyRoutes.map(([dest = 0, prefix = 0, nextHop = 0, metric = 0]) => {
-      const e: Record<string, Variant> = { dest: v('s', legacyToIp(dest)), prefix: v('u', prefix), metric: v('u', metric) };
-      if (nextHop) e['next-hop'] = v('s', legacyToIp(nextHop));
-      return e;
-    }));
+    ipv4['route-data'] = v(
+      'aa{sv}',
+      legacyRoutes.map(([dest = 0, prefix = 0, nextHop = 0, metric = 0]) => {
+        const e: Record<string, Variant> = { dest: v('s', legacyToIp(dest)), prefix: v('u', prefix), metric: v('u', metric) };
+        if (nextHop) e['next-hop'] = v('s', legacyToIp(nextHop));
+        return e;
+      }),
+    );
     delete ipv4['routes'];
   }
 
@@ -409,8 +516,18 @@ function fromDbus(received: Settings): Settings {
 // ------------------------------------------------------------------------------------------------
 // Model
 
-interface Profile { n: number; path: string; settings: Settings; iface: SettingsConnectionIface }
-interface Active { path: string; profile: Profile; device: Device; iface: ActiveIface }
+interface Profile {
+  n: number;
+  path: string;
+  settings: Settings;
+  iface: SettingsConnectionIface;
+}
+interface Active {
+  path: string;
+  profile: Profile;
+  device: Device;
+  iface: ActiveIface;
+}
 interface Device {
   n: number;
   path: string;
@@ -437,7 +554,10 @@ class FakeNmImpl implements FakeNm {
   private nextProfile = 1;
   private nextActive = 1;
 
-  constructor(readonly bus: MessageBus, readonly opts: FakeNmOptions) {
+  constructor(
+    readonly bus: MessageBus,
+    readonly opts: FakeNmOptions,
+  ) {
     this.manager = new ManagerIface(this);
     this.settings = new SettingsIface(this);
   }
@@ -450,11 +570,18 @@ class FakeNmImpl implements FakeNm {
     const base = this.opts.versionIdBase ?? (1n << 53n) + 1n;
     const wired = spec.type === DEVICE_TYPE.ethernet || spec.type === DEVICE_TYPE.veth;
     const dev: Device = {
-      n, path, iface: spec.iface, type: spec.type,
+      n,
+      path,
+      iface: spec.iface,
+      type: spec.type,
       hwAddress: spec.hwaddr.toUpperCase(),
       permHwAddress: wired ? (spec.permHwaddr ?? spec.hwaddr).toUpperCase() : undefined,
-      state: spec.state, profile: null, active: null, applied: null,
-      versionId: base + 1000n * BigInt(n - 1), pendingBumps: 0,
+      state: spec.state,
+      profile: null,
+      active: null,
+      applied: null,
+      versionId: base + 1000n * BigInt(n - 1),
+      pendingBumps: 0,
       dbus: undefined as unknown as DeviceIface,
     };
     dev.dbus = new DeviceIface(this, dev);
@@ -595,14 +722,22 @@ class FakeNmImpl implements FakeNm {
       return found;
     }
     if (type === 'vlan' || type === 'macvlan') {
-      return this.addDevice({ iface: this.virtualIfaceName(settings, type), type: DEVICE_TYPE[type], hwaddr: this.virtualHwaddr(settings), state: 100 });
+      return this.addDevice({
+        iface: this.virtualIfaceName(settings, type),
+        type: DEVICE_TYPE[type],
+        hwaddr: this.virtualHwaddr(settings),
+        state: 100,
+      });
     }
     throw new DBusError(ERR.unknownDevice, 'No suitable device found for this connection');
   }
 
   private checkCompatible(dev: Device, settings: Settings, type: string): void {
     const why = (reason: string): DBusError =>
-      new DBusError(ERR.notAvailable, `Connection '${String(field(settings['connection'], 'id') ?? '')}' is not available on device ${dev.iface} because ${reason}`);
+      new DBusError(
+        ERR.notAvailable,
+        `Connection '${String(field(settings['connection'], 'id') ?? '')}' is not available on device ${dev.iface} because ${reason}`,
+      );
     const wired = dev.type === DEVICE_TYPE.ethernet || dev.type === DEVICE_TYPE.veth;
     if (type === '802-3-ethernet' && !wired) throw why('device is not compatible with connection');
     const ifname = field(settings['connection'], 'interface-name');
@@ -690,29 +825,50 @@ class ManagerIface extends dbusInterface.Interface {
       self.$properties = rest;
     }
   }
-  get Devices(): string[] { return this.nm.devPaths(); }
-  get AllDevices(): string[] { return this.nm.devPaths(); }
-  get Version(): string { return this.nm.opts.version ?? '1.42.4'; }
+  get Devices(): string[] {
+    return this.nm.devPaths();
+  }
+  get AllDevices(): string[] {
+    return this.nm.devPaths();
+  }
+  get Version(): string {
+    return this.nm.opts.version ?? '1.42.4';
+  }
   get VersionInfo(): number[] {
     if (this.nm.opts.versionInfo) return this.nm.opts.versionInfo;
     const [major = 0, minor = 0, micro = 0] = this.Version.split('.').map(Number);
     return [(major << 16) | (minor << 8) | micro];
   }
-  GetDevices(): string[] { return this.nm.devPaths(); }
-  GetAllDevices(): string[] { return this.nm.devPaths(); }
-  AddAndActivateConnection(connection: Settings, device: string, specificObject: string): [string, string] {
-    return this.nm.record('AddAndActivateConnection', NM_PATH, [connection, device, specificObject],
-      () => this.nm.addAndActivate(connection, device));
+  GetDevices(): string[] {
+    return this.nm.devPaths();
   }
-  AddAndActivateConnection2(connection: Settings, device: string, specificObject: string, options: Record<string, Variant>): [string, string, Record<string, Variant>] {
-    return this.nm.record('AddAndActivateConnection2', NM_PATH, [connection, device, specificObject, options],
-      () => [...this.nm.addAndActivate(connection, device), {}]);
+  GetAllDevices(): string[] {
+    return this.nm.devPaths();
+  }
+  AddAndActivateConnection(connection: Settings, device: string, specificObject: string): [string, string] {
+    return this.nm.record('AddAndActivateConnection', NM_PATH, [connection, device, specificObject], () =>
+      this.nm.addAndActivate(connection, device),
+    );
+  }
+  AddAndActivateConnection2(
+    connection: Settings,
+    device: string,
+    specificObject: string,
+    options: Record<string, Variant>,
+  ): [string, string, Record<string, Variant>] {
+    return this.nm.record('AddAndActivateConnection2', NM_PATH, [connection, device, specificObject, options], () => [
+      ...this.nm.addAndActivate(connection, device),
+      {},
+    ]);
   }
   ActivateConnection(connection: string, device: string, specificObject: string): string {
-    return this.nm.record('ActivateConnection', NM_PATH, [connection, device, specificObject],
-      () => this.nm.activateConnection(connection, device));
+    return this.nm.record('ActivateConnection', NM_PATH, [connection, device, specificObject], () =>
+      this.nm.activateConnection(connection, device),
+    );
   }
-  DeviceAdded(path: string): string { return path; }
+  DeviceAdded(path: string): string {
+    return path;
+  }
 }
 ManagerIface.configureMembers({
   properties: {
@@ -732,21 +888,35 @@ ManagerIface.configureMembers({
 });
 
 class DeviceIface extends dbusInterface.Interface {
-  constructor(private readonly nm: FakeNmImpl, private readonly dev: Device) {
+  constructor(
+    private readonly nm: FakeNmImpl,
+    private readonly dev: Device,
+  ) {
     super(`${NM}.Device`);
   }
-  get Interface(): string { return this.dev.iface; }
-  get DeviceType(): number { return this.dev.type; }
-  get State(): number { return this.dev.state; }
-  get HwAddress(): string { return this.dev.hwAddress; }
-  get ActiveConnection(): string { return this.dev.active?.path ?? '/'; }
-  get Managed(): boolean { return this.dev.state >= 20; }
+  get Interface(): string {
+    return this.dev.iface;
+  }
+  get DeviceType(): number {
+    return this.dev.type;
+  }
+  get State(): number {
+    return this.dev.state;
+  }
+  get HwAddress(): string {
+    return this.dev.hwAddress;
+  }
+  get ActiveConnection(): string {
+    return this.dev.active?.path ?? '/';
+  }
+  get Managed(): boolean {
+    return this.dev.state >= 20;
+  }
   GetAppliedConnection(flags: number): [Settings, bigint] {
     return this.nm.record('GetAppliedConnection', this.dev.path, [flags], () => this.nm.getApplied(this.dev, flags));
   }
   Reapply(connection: Settings, versionId: bigint, flags: number): void | Promise<void> {
-    this.nm.record('Reapply', this.dev.path, [connection, versionId, flags],
-      () => this.nm.reapply(this.dev, connection, versionId, flags));
+    this.nm.record('Reapply', this.dev.path, [connection, versionId, flags], () => this.nm.reapply(this.dev, connection, versionId, flags));
     const delay = this.nm.opts.reapplyDelayMs ?? 0;
     if (delay > 0) return new Promise((resolve) => setTimeout(resolve, delay));
   }
@@ -770,7 +940,9 @@ class WiredIface extends dbusInterface.Interface {
   constructor(private readonly dev: Device) {
     super(`${NM}.Device.Wired`);
   }
-  get PermHwAddress(): string { return this.dev.permHwAddress ?? ''; }
+  get PermHwAddress(): string {
+    return this.dev.permHwAddress ?? '';
+  }
 }
 WiredIface.configureMembers({ properties: { PermHwAddress: { signature: 's', access: 'read' } } });
 
@@ -778,13 +950,27 @@ class ActiveIface extends dbusInterface.Interface {
   constructor(private readonly ac: Active) {
     super(`${NM}.Connection.Active`);
   }
-  get Id(): string { return String(field(this.ac.profile.settings['connection'], 'id') ?? ''); }
-  get Uuid(): string { return String(field(this.ac.profile.settings['connection'], 'uuid') ?? ''); }
-  get Type(): string { return String(field(this.ac.profile.settings['connection'], 'type') ?? ''); }
-  get Connection(): string { return this.ac.profile.path; }
-  get SpecificObject(): string { return '/'; }
-  get Devices(): string[] { return [this.ac.device.path]; }
-  get State(): number { return 2; } // NM_ACTIVE_CONNECTION_STATE_ACTIVATED
+  get Id(): string {
+    return String(field(this.ac.profile.settings['connection'], 'id') ?? '');
+  }
+  get Uuid(): string {
+    return String(field(this.ac.profile.settings['connection'], 'uuid') ?? '');
+  }
+  get Type(): string {
+    return String(field(this.ac.profile.settings['connection'], 'type') ?? '');
+  }
+  get Connection(): string {
+    return this.ac.profile.path;
+  }
+  get SpecificObject(): string {
+    return '/';
+  }
+  get Devices(): string[] {
+    return [this.ac.device.path];
+  }
+  get State(): number {
+    return 2;
+  } // NM_ACTIVE_CONNECTION_STATE_ACTIVATED
 }
 ActiveIface.configureMembers({
   properties: {
@@ -799,10 +985,15 @@ ActiveIface.configureMembers({
 });
 
 class SettingsConnectionIface extends dbusInterface.Interface {
-  constructor(private readonly nm: FakeNmImpl, private readonly profile: Profile) {
+  constructor(
+    private readonly nm: FakeNmImpl,
+    private readonly profile: Profile,
+  ) {
     super(`${NM}.Settings.Connection`);
   }
-  GetSettings(): Settings { return serialize(this.profile.settings); }
+  GetSettings(): Settings {
+    return serialize(this.profile.settings);
+  }
   Delete(): void {
     this.nm.record('Delete', this.profile.path, [], () => this.nm.deleteProfile(this.profile.path));
   }
@@ -835,8 +1026,10 @@ export async function startFakeNm(opts: FakeNmOptions): Promise<FakeNm> {
   bus.export(`${NM_PATH}/Settings`, nm.settings);
 
   for (const spec of opts.devices) {
-    const profile = spec.profile == null ? null
-      : nm.addProfile(fromLocal('connection' in spec.profile ? spec.profile as Settings : ethernetProfile(spec.profile as EthernetProfileOptions)));
+    const profile =
+      spec.profile == null
+        ? null
+        : nm.addProfile(fromLocal('connection' in spec.profile ? spec.profile : ethernetProfile(spec.profile as EthernetProfileOptions)));
     const state = spec.state ?? (profile ? 100 : 30);
     const dev = nm.addDevice({ iface: spec.iface, type: DEVICE_TYPE[spec.type], hwaddr: spec.hwaddr, permHwaddr: spec.permHwaddr, state });
     dev.profile = profile;

@@ -114,7 +114,11 @@ function decide(req) {
     if (h['x-aws-ec2-metadata-token-ttl-seconds'] === undefined) {
       return { status: 400, body: 'Bad Request\n' };
     }
-    return { status: 200, body: c.ec2Token, headers: { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': h['x-aws-ec2-metadata-token-ttl-seconds'] } };
+    return {
+      status: 200,
+      body: c.ec2Token,
+      headers: { 'X-Aws-Ec2-Metadata-Token-Ttl-Seconds': h['x-aws-ec2-metadata-token-ttl-seconds'] },
+    };
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 404, body: 'Not Found\n' };
   if (hasToken && h['x-aws-ec2-metadata-token'] !== c.ec2Token) {

@@ -100,9 +100,12 @@ export function run(file: string, args: readonly string[], opts: ExecOptions = {
 }
 
 function signalNumber(sig: NodeJS.Signals | null): number {
-  const n = sig === null ? undefined : (
-    { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 } as Record<string, number>
-  )[sig];
+  const n =
+    sig === null
+      ? undefined
+      : ({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 } as Record<string, number>)[
+          sig
+        ];
   return n ?? 0;
 }
 
@@ -161,10 +164,11 @@ export async function assertRealnmPrerequisites(): Promise<void> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     throw new Error('the realnm e2e harness needs root (network namespaces, NetworkManager)');
   }
-  const r = await run('/bin/sh', [
-    '-c',
-    'for c in NetworkManager nmcli dbus-daemon ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done',
-  ], { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } });
+  const r = await run(
+    '/bin/sh',
+    ['-c', 'for c in NetworkManager nmcli dbus-daemon ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done'],
+    { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } },
+  );
   const missing = r.stdout.split('\n').filter(Boolean);
   if (missing.length > 0) {
     throw new Error(
@@ -233,9 +237,7 @@ export function formatRoute(r: IpRoute): string {
 // ---------------------------------------------------------------------------------------------
 // the metadata server
 
-export type ImdsPathEntry =
-  | string
-  | { status?: number; body?: string; headers?: Record<string, string>; delayMs?: number };
+export type ImdsPathEntry = string | { status?: number; body?: string; headers?: Record<string, string>; delayMs?: number };
 
 export interface ImdsConfig {
   ec2Token?: string;
@@ -487,15 +489,30 @@ export class RealNm {
 
   /** `busctl --json=short call` to NetworkManager on the private bus; returns the reply's `data` */
   async nmDbusCall(objectPath: string, iface: string, method: string, signature?: string, ...args: string[]): Promise<unknown[]> {
-    const argv = ['busctl', `--address=${this.env.DBUS_SYSTEM_BUS_ADDRESS}`, '--json=short', 'call', 'org.freedesktop.NetworkManager',
-      objectPath, iface, method, ...(signature === undefined ? [] : [signature, ...args])];
+    const argv = [
+      'busctl',
+      `--address=${this.env.DBUS_SYSTEM_BUS_ADDRESS}`,
+      '--json=short',
+      'call',
+      'org.freedesktop.NetworkManager',
+      objectPath,
+      iface,
+      method,
+      ...(signature === undefined ? [] : [signature, ...args]),
+    ];
     const out = await this.execOk(argv);
     return (JSON.parse(out) as { data: unknown[] }).data;
   }
 
   /** D-Bus object path of the NM device named ifname */
   async deviceObjectPath(ifname: string): Promise<string> {
-    const [p] = await this.nmDbusCall('/org/freedesktop/NetworkManager', 'org.freedesktop.NetworkManager', 'GetDeviceByIpIface', 's', ifname);
+    const [p] = await this.nmDbusCall(
+      '/org/freedesktop/NetworkManager',
+      'org.freedesktop.NetworkManager',
+      'GetDeviceByIpIface',
+      's',
+      ifname,
+    );
     return String(p);
   }
 
@@ -562,10 +579,12 @@ export class RealNm {
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     let exited = false;
-    const exitPromise = new Promise<void>((resolve) => child.on('close', () => {
-      exited = true;
-      resolve();
-    }));
+    const exitPromise = new Promise<void>((resolve) =>
+      child.on('close', () => {
+        exited = true;
+        resolve();
+      }),
+    );
 
     const port = await new Promise<number>((resolve, reject) => {
       let buf = '';
@@ -581,7 +600,7 @@ export class RealNm {
         try {
           resolve((JSON.parse(buf.slice(0, nl)) as { port: number }).port);
         } catch (e) {
-          reject(e as Error);
+          reject(e);
         }
       });
       child.on('close', (code) => {

@@ -9,8 +9,23 @@ import { REPO_ROOT } from './bundle.js';
 type Schema = Readonly<Record<string, unknown>>;
 
 const KNOWN = new Set([
-  '$schema', '$id', '$defs', '$ref', 'title', 'description', 'type', 'properties', 'required',
-  'additionalProperties', 'items', 'enum', 'const', 'pattern', 'minimum', 'maximum', 'minLength',
+  '$schema',
+  '$id',
+  '$defs',
+  '$ref',
+  'title',
+  'description',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'enum',
+  'const',
+  'pattern',
+  'minimum',
+  'maximum',
+  'minLength',
 ]);
 
 /** Loads docs/<name>. */
@@ -38,7 +53,10 @@ function check(root: Schema, schema: Schema, value: unknown, at: string, errors:
   }
   const ref = schema['$ref'];
   if (typeof ref === 'string') {
-    const target = ref.replace(/^#\//, '').split('/').reduce<unknown>((node, part) => (node as Schema)[part], root);
+    const target = ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce<unknown>((node, part) => (node as Schema)[part], root);
     if (target === undefined) errors.push(`${at}: unresolved $ref ${ref}`);
     else check(root, target as Schema, value, at, errors);
   }
@@ -50,14 +68,17 @@ function check(root: Schema, schema: Schema, value: unknown, at: string, errors:
       return;
     }
   }
-  if ('const' in schema && JSON.stringify(schema['const']) !== JSON.stringify(value)) errors.push(`${at}: expected ${JSON.stringify(schema['const'])}`);
+  if ('const' in schema && JSON.stringify(schema['const']) !== JSON.stringify(value))
+    errors.push(`${at}: expected ${JSON.stringify(schema['const'])}`);
   const choices = schema['enum'];
   if (Array.isArray(choices) && !choices.some((choice) => JSON.stringify(choice) === JSON.stringify(value))) {
     errors.push(`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(choices)}`);
   }
   if (typeof value === 'string') {
-    if (typeof schema['pattern'] === 'string' && !new RegExp(schema['pattern']).test(value)) errors.push(`${at}: "${value}" does not match ${schema['pattern']}`);
-    if (typeof schema['minLength'] === 'number' && value.length < schema['minLength']) errors.push(`${at}: shorter than ${schema['minLength']}`);
+    if (typeof schema['pattern'] === 'string' && !new RegExp(schema['pattern']).test(value))
+      errors.push(`${at}: "${value}" does not match ${schema['pattern']}`);
+    if (typeof schema['minLength'] === 'number' && value.length < schema['minLength'])
+      errors.push(`${at}: shorter than ${schema['minLength']}`);
   }
   if (typeof value === 'number') {
     if (typeof schema['minimum'] === 'number' && value < schema['minimum']) errors.push(`${at}: below ${schema['minimum']}`);

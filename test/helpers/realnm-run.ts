@@ -53,7 +53,6 @@ export function runCli(nm: RealNm, env: Record<string, string>, args: readonly s
     .finally(() => scratch !== undefined && fs.rmSync(scratch, { recursive: true, force: true }));
 }
 
-
 export type CliRunner = (nm: RealNm, opts?: { mapInterfaces?: boolean }) => Promise<ExecResult>;
 
 /**
@@ -149,8 +148,10 @@ export interface KernelState {
 export async function expectKernelState(nm: RealNm, state: KernelState, poll: PollOptions = {}): Promise<void> {
   await pollUntil(async () => {
     for (const [dev, addrs] of Object.entries(state.addrs ?? {})) expect(await nm.ipv4Addrs(dev), dev).toEqual(addrs);
-    for (const [dev, addrs] of Object.entries(state.addrsAnyOrder ?? {})) expect(sorted(await nm.ipv4Addrs(dev)), dev).toEqual(sorted(addrs));
-    for (const [table, routes] of Object.entries(state.tables ?? {})) expect(await nm.ipRouteSummary(table), `table ${table}`).toEqual(routes);
+    for (const [dev, addrs] of Object.entries(state.addrsAnyOrder ?? {}))
+      expect(sorted(await nm.ipv4Addrs(dev)), dev).toEqual(sorted(addrs));
+    for (const [table, routes] of Object.entries(state.tables ?? {}))
+      expect(await nm.ipRouteSummary(table), `table ${table}`).toEqual(routes);
     if (state.rules) expect(sorted(await nm.ipRuleSummary())).toEqual(sorted(state.rules));
   }, poll);
 }

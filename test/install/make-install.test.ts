@@ -80,7 +80,9 @@ describe('make install', () => {
     const custom = await installTree('install', undefined, ['PREFIX=/opt/ncs', 'NODE=/opt/node/bin/node']);
     onTestFinished(() => custom.remove());
     const unit = readFileSync(custom.at('/opt/ncs/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
-    expect(unit).toMatch(/^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/opt\/ncs\/libexec\/nm-cloud-setup$/m);
+    expect(unit).toMatch(
+      /^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/opt\/ncs\/libexec\/nm-cloud-setup$/m,
+    );
     expect(readFileSync(custom.at('/opt/ncs/libexec/nm-cloud-setup'), 'utf8').split('\n')[0]).toBe(
       '#!/usr/bin/env -S /opt/node/bin/node --jitless --no-expose-wasm',
     );

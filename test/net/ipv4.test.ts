@@ -1,13 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { describe, expect, test } from 'vitest';
-import {
-  defaultGateway,
-  ipv4ToNumber,
-  networkAddress,
-  numberToIpv4,
-  parseIpv4,
-  parseIpv4Cidr,
-} from '../../src/net/ipv4.js';
+import { defaultGateway, ipv4ToNumber, networkAddress, numberToIpv4, parseIpv4, parseIpv4Cidr } from '../../src/net/ipv4.js';
 
 describe('parseIpv4 (strict, as inet_pton)', () => {
   test.each(['1.2.3.4', '0.0.0.0', '255.255.255.255', '172.31.176.249', '10.0.0.10', '192.168.100.1'])(

@@ -69,7 +69,7 @@ describe.concurrent('Azure against a fake NetworkManager on a private bus', () =
   });
 
   itReappliesEth0ThenNothing(azure, {
-    title: 'first run reapplies eth0 with policy routing via the subnet\'s first host; second run makes no Reapply call',
+    title: "first run reapplies eth0 with policy routing via the subnet's first host; second run makes no Reapply call",
     firstRun: [
       'provider azure detected',
       `found interfaces: ${HW1}, ${HW2}`,

@@ -211,16 +211,29 @@ describe('NM_CLOUD_SETUP_LOG_FORMAT=json against a fake NetworkManager', () => {
     await world.startNm();
     const outcome = await world.run({ NM_CLOUD_SETUP_LOG_FORMAT: 'json', NM_CLOUD_SETUP_LOG: 'debug' });
     expect(outcome.code).toBe(0);
-    const lines = outcome.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = outcome.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     for (const line of lines) {
       expect(Object.keys(line).slice(0, 3)).toEqual(['time', 'level', 'message']);
       expect(line['time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     }
-    expect(lines).toContainEqual(expect.objectContaining({ level: 'info', message: 'some changes were applied for provider ec2', provider: 'ec2' }));
     expect(lines).toContainEqual(
-      expect.objectContaining({ level: 'debug', message: expect.stringMatching(/^config device CC:00:00:00:00:01: reapply connection/) as unknown, provider: 'ec2', hwaddr: HW1, device: 'eth0' }),
+      expect.objectContaining({ level: 'info', message: 'some changes were applied for provider ec2', provider: 'ec2' }),
     );
-    expect(lines[0]).toEqual(expect.objectContaining({ level: 'debug', message: expect.stringMatching(/^nm-cloud-setup \S+ starting\.\.\.$/) as unknown }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'debug',
+        message: expect.stringMatching(/^config device CC:00:00:00:00:01: reapply connection/) as unknown,
+        provider: 'ec2',
+        hwaddr: HW1,
+        device: 'eth0',
+      }),
+    );
+    expect(lines[0]).toEqual(
+      expect.objectContaining({ level: 'debug', message: expect.stringMatching(/^nm-cloud-setup \S+ starting\.\.\.$/) as unknown }),
+    );
     expect(lines[0]).not.toHaveProperty('provider');
   });
 });

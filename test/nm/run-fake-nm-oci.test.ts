@@ -274,7 +274,12 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
     const h = await oci.start(onTestFinished, ociMetadata(BAREMETAL_VNICS));
     // CI's veths: the permanent MACs are not the metadata's; only the map ties them together.
     const fake = await h.startNm([
-      { iface: 'eth0', type: 'ethernet', hwaddr: '02:00:00:00:00:01', profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }) },
+      {
+        iface: 'eth0',
+        type: 'ethernet',
+        hwaddr: '02:00:00:00:00:01',
+        profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }),
+      },
       { iface: 'eth1', type: 'ethernet', hwaddr: '02:00:00:00:00:02', profile: ethernetProfile({ id: 'con-eth1', ipv4: null }) },
     ]);
     const outcome = await h.run({ NM_CLOUD_SETUP_MAP_INTERFACES: `eth0=${HW1};eth1=${HW2}` });
@@ -324,7 +329,12 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
       ['/', '/'],
     ]);
     expect(callsOf(fake, 'Delete')).toEqual([]);
-    expect(fake.devices().slice(2).map((device) => device.iface)).toEqual(['macvlan2', 'macvlan2.700']);
+    expect(
+      fake
+        .devices()
+        .slice(2)
+        .map((device) => device.iface),
+    ).toEqual(['macvlan2', 'macvlan2.700']);
 
     const second = await h.run();
     expect(second.stdout).toContain('no changes were applied for provider oci');

@@ -84,7 +84,9 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
     const fake = await h.startNm();
     fake.bumpVersionOnNextGetApplied('eth0', 2);
     const outcome = await h.run();
-    expect(outcome.stdout.match(/config device CC:00:00:00:00:01: applied connection changed in the meantime\. Retry\.\.\./g)).toHaveLength(2);
+    expect(outcome.stdout.match(/config device CC:00:00:00:00:01: applied connection changed in the meantime\. Retry\.\.\./g)).toHaveLength(
+      2,
+    );
     const reapplies = callsOf(fake, 'Reapply');
     expect(reapplies.map((call) => call.error)).toEqual([
       'org.freedesktop.NetworkManager.Device.VersionIdMismatch',
@@ -160,7 +162,12 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
   it('NM_CLOUD_SETUP_MAP_INTERFACES replaces permanent MACs by interface name', async ({ expect, onTestFinished }) => {
     const h = await ec2.start(onTestFinished);
     const fake = await h.startNm([
-      { iface: 'eth0', type: 'ethernet', hwaddr: '02:00:00:00:00:01', profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }) },
+      {
+        iface: 'eth0',
+        type: 'ethernet',
+        hwaddr: '02:00:00:00:00:01',
+        profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }),
+      },
       { iface: 'eth1', type: 'ethernet', hwaddr: '02:00:00:00:00:02', profile: ethernetProfile({ id: 'con-eth1', ipv4: null }) },
     ]);
     const outcome = await h.run({ NM_CLOUD_SETUP_MAP_INTERFACES: ` eth0=${MAC1} ; ;eth1=${MAC2}` });

@@ -40,7 +40,13 @@ export function appliedConnection(spec: ProfileSpec = {}): SettingsDict {
 }
 
 /** A metadata record as a provider produces it. */
-export function iface(hwaddr: string, ifaceIdx: number, ipv4s: string[], cidr: string, extra: Partial<InterfaceConfig> = {}): InterfaceConfig {
+export function iface(
+  hwaddr: string,
+  ifaceIdx: number,
+  ipv4s: string[],
+  cidr: string,
+  extra: Partial<InterfaceConfig> = {},
+): InterfaceConfig {
   const [address = '', prefix = '0'] = cidr.split('/');
   return { hwaddr, ifaceIdx, wasRequested: true, ipv4s, cidr: { address, prefix: Number(prefix) }, routes: [], ...extra };
 }

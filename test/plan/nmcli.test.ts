@@ -92,10 +92,15 @@ describe('nmcliModifyCommand', () => {
     // What the shell hands nmcli: exactly the words we meant.
     const { stdout } = await run('sh', ['-c', `printf '%s\\n' ${command.replace(/^nmcli /, '')}`]);
     expect(stdout.split('\n').slice(0, -1)).toEqual([
-      'device', 'modify', 'eth0',
-      'ipv4.addresses', '10.0.0.5/24, 10.0.0.6/24',
-      'ipv4.routes', '0.0.0.0/0 10.0.0.1 10 table=30400',
-      'ipv4.routing-rules', '',
+      'device',
+      'modify',
+      'eth0',
+      'ipv4.addresses',
+      '10.0.0.5/24, 10.0.0.6/24',
+      'ipv4.routes',
+      '0.0.0.0/0 10.0.0.1 10 table=30400',
+      'ipv4.routing-rules',
+      '',
     ]);
   });
 });

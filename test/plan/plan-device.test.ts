@@ -28,7 +28,10 @@ describe('planDevice topologies', () => {
 
   it('1 NIC with 1 IP clears policy routing left by an earlier run with more addresses', () => {
     const stale = appliedConnection({
-      addresses: [['10.0.0.5', 24], ['10.0.0.6', 24]],
+      addresses: [
+        ['10.0.0.5', 24],
+        ['10.0.0.6', 24],
+      ],
       routes: [routeEntry({ dest: '0.0.0.0', prefix: 0, nextHop: '10.0.0.1', metric: 10, table: 30400 })],
       rules: [ruleEntry({ priority: 30400, from: '10.0.0.5', table: 30400 })],
     });
@@ -68,18 +71,32 @@ describe('planDevice topologies', () => {
 
   it('8 NICs x 10 IPs: 10 addresses, one subnet route per subnet, 21 rules each, converges on rerun', () => {
     const records = Array.from({ length: 8 }, (_, n) =>
-      iface(MAC(n + 1), n, Array.from({ length: 10 }, (_, k) => `10.${n}.${k % 2}.${10 + k}`), `10.${n}.0.0/23`),
+      iface(
+        MAC(n + 1),
+        n,
+        Array.from({ length: 10 }, (_, k) => `10.${n}.${k % 2}.${10 + k}`),
+        `10.${n}.0.0/23`,
+      ),
     );
     const metadata = toMetadataConfig(records);
     expect(metadata).toMatchObject({ numValidIfaces: 8, numIpv4s: 80 });
     for (const config of metadata.interfaces) {
-      const plan = planDevice({ applied: appliedConnection(), profile: undefined, config, totals: metadata, expectedType: '802-3-ethernet' });
+      const plan = planDevice({
+        applied: appliedConnection(),
+        profile: undefined,
+        config,
+        totals: metadata,
+        expectedType: '802-3-ethernet',
+      });
       const lists = describeLists(reapplied(plan));
       const n = config.ifaceIdx;
       expect(lists.addresses).toHaveLength(10);
       expect(lists.addresses[0]).toBe(`10.${n}.0.10/23`);
       // Both halves of the /23 share a network: one subnet route, then the default route.
-      expect(lists.routes).toEqual([`10.${n}.0.0/23 metric 10 table ${30200 + n}`, `0.0.0.0/0 via 10.${n}.0.1 metric 10 table ${30400 + n}`]);
+      expect(lists.routes).toEqual([
+        `10.${n}.0.0/23 metric 10 table ${30200 + n}`,
+        `0.0.0.0/0 via 10.${n}.0.1 metric 10 table ${30400 + n}`,
+      ]);
       expect(lists.rules).toHaveLength(21);
       expect(lists.rules[10]).toBe('priority 30350 table 254 suppress_prefixlength 0');
       const rerun = planDevice({ applied: reapplied(plan), profile: undefined, config, totals: metadata, expectedType: '802-3-ethernet' });
@@ -113,17 +130,38 @@ describe('planDevice topologies', () => {
     const config = iface(MAC(1), 0, ['172.16.4.2', '172.16.4.10'], '172.16.4.0/24');
     const totals = toMetadataConfig([config]);
     const first = reapplied(planDevice({ applied: profile, profile, config, totals, expectedType: '802-3-ethernet' }));
-    const tampered = appliedConnection({ method: 'manual', addresses: [['172.16.4.2', 24], ['172.16.4.10', 24], ['172.16.4.99', 24]] });
-    const plan = planDevice({ applied: { ...first, ipv4: { ...first['ipv4'], ...tampered['ipv4'] } }, profile, config, totals, expectedType: '802-3-ethernet' });
+    const tampered = appliedConnection({
+      method: 'manual',
+      addresses: [
+        ['172.16.4.2', 24],
+        ['172.16.4.10', 24],
+        ['172.16.4.99', 24],
+      ],
+    });
+    const plan = planDevice({
+      applied: { ...first, ipv4: { ...first['ipv4'], ...tampered['ipv4'] } },
+      profile,
+      config,
+      totals,
+      expectedType: '802-3-ethernet',
+    });
     expect(describeLists(reapplied(plan)).addresses).toEqual(['172.16.4.2/24', '172.16.4.10/24']);
   });
 
   it('removes a secondary address the metadata no longer lists', () => {
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6', '10.0.0.7'], '10.0.0.0/24');
     const totals = toMetadataConfig([config]);
-    const first = reapplied(planDevice({ applied: appliedConnection(), profile: undefined, config, totals, expectedType: '802-3-ethernet' }));
+    const first = reapplied(
+      planDevice({ applied: appliedConnection(), profile: undefined, config, totals, expectedType: '802-3-ethernet' }),
+    );
     const shrunk = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.7'], '10.0.0.0/24');
-    const plan = planDevice({ applied: first, profile: undefined, config: shrunk, totals: toMetadataConfig([shrunk]), expectedType: '802-3-ethernet' });
+    const plan = planDevice({
+      applied: first,
+      profile: undefined,
+      config: shrunk,
+      totals: toMetadataConfig([shrunk]),
+      expectedType: '802-3-ethernet',
+    });
     const lists = describeLists(reapplied(plan));
     expect(lists.addresses).toEqual(['10.0.0.5/24', '10.0.0.7/24']);
     expect(lists.rules.filter((rule) => rule.includes('10.0.0.6'))).toEqual([]);
@@ -131,18 +169,45 @@ describe('planDevice topologies', () => {
 
   it('uses the provider gateway when given, and appends provider routes even for a single address', () => {
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24', { gateway: '10.0.0.254' });
-    const lists = describeLists(reapplied(planDevice({ applied: appliedConnection(), profile: undefined, config, totals: toMetadataConfig([config]), expectedType: '802-3-ethernet' })));
+    const lists = describeLists(
+      reapplied(
+        planDevice({
+          applied: appliedConnection(),
+          profile: undefined,
+          config,
+          totals: toMetadataConfig([config]),
+          expectedType: '802-3-ethernet',
+        }),
+      ),
+    );
     expect(lists.routes[1]).toBe('0.0.0.0/0 via 10.0.0.254 metric 10 table 30400');
 
-    const gcp: InterfaceConfig = { hwaddr: MAC(1), ifaceIdx: 0, wasRequested: true, routes: [{ dest: '34.1.2.3', prefix: 32, metric: 100, type: 'local' }] };
-    const gcpLists = describeLists(reapplied(planDevice({ applied: appliedConnection(), profile: undefined, config: gcp, totals: toMetadataConfig([gcp]), expectedType: '802-3-ethernet' })));
+    const gcp: InterfaceConfig = {
+      hwaddr: MAC(1),
+      ifaceIdx: 0,
+      wasRequested: true,
+      routes: [{ dest: '34.1.2.3', prefix: 32, metric: 100, type: 'local' }],
+    };
+    const gcpLists = describeLists(
+      reapplied(
+        planDevice({
+          applied: appliedConnection(),
+          profile: undefined,
+          config: gcp,
+          totals: toMetadataConfig([gcp]),
+          expectedType: '802-3-ethernet',
+        }),
+      ),
+    );
     expect(gcpLists).toEqual({ addresses: [], routes: ['34.1.2.3/32 metric 100 type local'], rules: [] });
   });
 
   it('drops the legacy addresses/routes keys before sending, keeps everything else with its type', () => {
     const applied = appliedConnection({ addresses: [['10.0.0.5', 24]] });
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24');
-    const settings = reapplied(planDevice({ applied, profile: undefined, config, totals: toMetadataConfig([config]), expectedType: '802-3-ethernet' }));
+    const settings = reapplied(
+      planDevice({ applied, profile: undefined, config, totals: toMetadataConfig([config]), expectedType: '802-3-ethernet' }),
+    );
     expect(Object.keys(settings['ipv4']!).sort()).toEqual(['address-data', 'dns', 'method', 'route-data', 'routing-rules']);
     expect(settings['ipv4']!['dns']).toEqual({ signature: 'au', value: [] });
     expect(settings['connection']).toBe(applied['connection']);
@@ -165,7 +230,8 @@ describe('planDevice topologies', () => {
 describe('planDevice skip rules', () => {
   const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24');
   const totals = toMetadataConfig([config]);
-  const plan = (applied: SettingsDict): DevicePlan => planDevice({ applied, profile: undefined, config, totals, expectedType: '802-3-ethernet' });
+  const plan = (applied: SettingsDict): DevicePlan =>
+    planDevice({ applied, profile: undefined, config, totals, expectedType: '802-3-ethernet' });
 
   it.each(['yes', 'true', ' 1 ', 'ON'])('skips on user data org.freedesktop.nm-cloud-setup.skip=%j', (value) => {
     expect(plan(appliedConnection({ userData: { 'org.freedesktop.nm-cloud-setup.skip': value } }))).toEqual({
@@ -192,6 +258,8 @@ describe('planDevice skip rules', () => {
 
   it('skips an interface the metadata could not describe (no cidr): nothing to add, nothing changes', () => {
     const partial: InterfaceConfig = { ...config, cidr: undefined };
-    expect(planDevice({ applied: appliedConnection(), profile: undefined, config: partial, totals, expectedType: '802-3-ethernet' }).kind).toBe('unchanged');
+    expect(
+      planDevice({ applied: appliedConnection(), profile: undefined, config: partial, totals, expectedType: '802-3-ethernet' }).kind,
+    ).toBe('unchanged');
   });
 });

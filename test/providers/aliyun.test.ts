@@ -5,14 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import type { InterfaceConfig } from '../../src/model.js';
 import { aliyun } from '../../src/providers/aliyun.js';
-import {
-  metadataServer,
-  providerHarness,
-  recordOutcomes,
-  rejectionOf,
-  rejectionWhenAborted,
-  seed,
-} from '../helpers/provider-harness.js';
+import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
 
 const BASE = 'http://100.100.100.200';
 const META = '/2016-01-01/meta-data/';
@@ -20,7 +13,13 @@ const MACS = `${META}network/interfaces/macs/`;
 /** The five leaves fetched per MAC. */
 const LEAVES = ['vpc-cidr-block', 'private-ipv4s', 'primary-ip-address', 'netmask', 'gateway'];
 /** Headers of the other clouds; Aliyun sends none of them. */
-const FOREIGN_HEADERS = ['Metadata-Flavor', 'Metadata', 'Authorization', 'X-aws-ec2-metadata-token', 'X-aws-ec2-metadata-token-ttl-seconds'];
+const FOREIGN_HEADERS = [
+  'Metadata-Flavor',
+  'Metadata',
+  'Authorization',
+  'X-aws-ec2-metadata-token',
+  'X-aws-ec2-metadata-token-ttl-seconds',
+];
 
 /**
  * Upstream: poll(3000, 7000, 1000) to detect, (3000, 15000, 1000) for the listing, (3000, 10000,
@@ -120,7 +119,9 @@ describe('detect', () => {
 describe('getConfig', () => {
   test('full sequence: listing order gives ifaceIdx, five leaves per MAC, log lines', async () => {
     const session = await detectSession();
-    const api = server().get(MACS).reply(200, `${path(MAC2)}\n${path(MAC1)}\n`);
+    const api = server()
+      .get(MACS)
+      .reply(200, `${path(MAC2)}\n${path(MAC1)}\n`);
     leaves(api, path(MAC2), {
       vpc: '192.168.0.0/16',
       ipv4s: '192.168.5.20,192.168.5.21',
@@ -162,7 +163,7 @@ describe('getConfig', () => {
     expect(warnings()).toEqual([]);
   });
 
-  test('cidr = vpc-cidr-block\'s address with the prefix from the netmask (vpc\'s own prefix discarded)', async () => {
+  test("cidr = vpc-cidr-block's address with the prefix from the netmask (vpc's own prefix discarded)", async () => {
     const records = await configure({ ...typical(5), vpc: '172.16.0.0/12', netmask: '255.255.255.0' });
     expect(records.get(MAC1)?.cidr).toEqual({ address: '172.16.0.0', prefix: 24 });
   });
@@ -271,7 +272,9 @@ describe('getConfig', () => {
 
   test('an unrequested MAC in the listing is configured too', async () => {
     const session = await detectSession();
-    const api = server().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC3)}\n`);
+    const api = server()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC3)}\n`);
     leaves(api, path(MAC1), typical(1));
     leaves(api, path(MAC3), typical(3));
     const records = seed(MAC1);
@@ -291,7 +294,9 @@ describe('getConfig', () => {
   test('the listing is polled until every requested MAC is in it', async () => {
     const session = await detectSession();
     serverOnce().get(MACS).reply(200, path(MAC1));
-    const api = server().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
+    const api = server()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
     leaves(api, path(MAC1), typical(1));
     leaves(api, path(MAC2), typical(2));
     const records = seed(MAC1, MAC2);
@@ -334,7 +339,9 @@ describe('getConfig', () => {
   test('a leaf that 404s until the (scaled) 10 s fails the whole get-config with "timeout expired"', async () => {
     const session = await detectSession(expiring(/\/gateway$/));
     const api = leaves(server().get(MACS).reply(200, path(MAC1)), path(MAC1), { ...typical(1), gateway: undefined });
-    server().get(`${MACS}${path(MAC1)}gateway`).reply(404);
+    server()
+      .get(`${MACS}${path(MAC1)}gateway`)
+      .reply(404);
     const records = seed(MAC1);
     const started = performance.now();
     const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
@@ -356,8 +363,12 @@ describe('getConfig', () => {
     server().get(META).reply(200, 'network/\n');
     const detected = await aliyun.detect({ ...context(), http: wrapped });
     if (!detected.detected) throw new Error(`not detected: ${detected.reason}`);
-    server().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
-    server().get(/\/00:16:3e:00:00:0[12]\/[a-z0-9-]+$/).reply(404);
+    server()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
+    server()
+      .get(/\/00:16:3e:00:00:0[12]\/[a-z0-9-]+$/)
+      .reply(404);
 
     const records = seed(MAC1, MAC2);
     const started = performance.now();
@@ -375,7 +386,9 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get(MACS).reply(200, path(MAC1));
-    server().get(/\/00:16:3e:00:00:01\/.*/).reply(404);
+    server()
+      .get(/\/00:16:3e:00:00:01\/.*/)
+      .reply(404);
     const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);

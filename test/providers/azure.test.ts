@@ -4,14 +4,7 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { azure } from '../../src/providers/azure.js';
-import {
-  metadataServer,
-  providerHarness,
-  recordOutcomes,
-  rejectionOf,
-  rejectionWhenAborted,
-  seed,
-} from '../helpers/provider-harness.js';
+import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const QUERY = '?format=text&api-version=2017-04-02';
@@ -132,7 +125,7 @@ describe('getConfig', () => {
     expect(lines.filter((line) => line.includes('<warn>') || line.includes('<info>'))).toEqual([]);
   });
 
-  test('ifaceIdx is the position in the listing; URLs use the server\'s index', async () => {
+  test("ifaceIdx is the position in the listing; URLs use the server's index", async () => {
     const session = await detectSession();
     const api = server().get(at('')).reply(200, '2/\n9/\n');
     iface(api, 2, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: '10.0.0.0', prefix: '24' });
@@ -298,18 +291,15 @@ describe('getConfig', () => {
     },
   );
 
-  test.each(['bogus', '10.0.0.0/24'])(
-    'invalid subnet address %j → rejects with "ip is not a subnet address"',
-    async (body) => {
-      const api = server().get(at('')).reply(200, '0/\n');
-      iface(api, 0, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: body, prefix: '24' });
-      const records = seed(MAC0);
-      const error = await getConfigError(records);
-      expect(error).toBeInstanceOf(MetadataError);
-      expect((error as Error).message).toBe('ip is not a subnet address');
-      expect(records.get(MAC0)?.cidr).toBeUndefined();
-    },
-  );
+  test.each(['bogus', '10.0.0.0/24'])('invalid subnet address %j → rejects with "ip is not a subnet address"', async (body) => {
+    const api = server().get(at('')).reply(200, '0/\n');
+    iface(api, 0, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: body, prefix: '24' });
+    const records = seed(MAC0);
+    const error = await getConfigError(records);
+    expect(error).toBeInstanceOf(MetadataError);
+    expect((error as Error).message).toBe('ip is not a subnet address');
+    expect(records.get(MAC0)?.cidr).toBeUndefined();
+  });
 
   test.each(['33', 'x', '-1', '', '255.255.255.0'])(
     'invalid prefix %j → info "interface[0]: invalid prefix", rejects with "subnet does not give a valid prefix"',

@@ -5,13 +5,7 @@ import { CancelledError } from '../../src/errors.js';
 import type { MetadataHttp } from '../../src/http.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { detectProvider, resolveBaseUrl } from '../../src/providers/detect.js';
-import type {
-  DetectResult,
-  MetadataSession,
-  Provider,
-  ProviderContext,
-  ProviderName,
-} from '../../src/providers/provider.js';
+import type { DetectResult, MetadataSession, Provider, ProviderContext, ProviderName } from '../../src/providers/provider.js';
 
 function capture(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -25,7 +19,11 @@ const http: MetadataHttp = {
   close: () => {},
 };
 
-const session = (tag: string): MetadataSession & { tag: string } => ({ tag, getConfig: () => Promise.resolve(), instanceFacts: () => Promise.resolve({}) });
+const session = (tag: string): MetadataSession & { tag: string } => ({
+  tag,
+  getConfig: () => Promise.resolve(),
+  instanceFacts: () => Promise.resolve({}),
+});
 
 /** A Provider whose detect() the test drives: it records its context and settles when told. */
 interface FakeProvider extends Provider {
@@ -76,11 +74,9 @@ function fakeProvider(
 const tick = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The level and text of every line, without the timestamp. */
-const messages = (lines: readonly string[]): string[] =>
-  lines.map((line) => line.replace(/^\[\d+\.\d{4}\] <(\w+)>\s+/, '$1 '));
+const messages = (lines: readonly string[]): string[] => lines.map((line) => line.replace(/^\[\d+\.\d{4}\] <(\w+)>\s+/, '$1 '));
 
-const enable = (...names: ProviderEnvName[]) =>
-  readConfig(Object.fromEntries(names.map((name) => [`NM_CLOUD_SETUP_${name}`, 'yes'])));
+const enable = (...names: ProviderEnvName[]) => readConfig(Object.fromEntries(names.map((name) => [`NM_CLOUD_SETUP_${name}`, 'yes'])));
 
 describe('detectProvider', () => {
   test('disabled providers are never asked and log "provider is disabled" at INFO; all disabled → INFO', async () => {
@@ -243,9 +239,7 @@ describe('detectProvider', () => {
   test('an already aborted outer signal → CancelledError', async () => {
     const ec2 = fakeProvider('ec2', 'EC2');
     const { log, lines } = capture();
-    await expect(detectProvider([ec2], enable('EC2'), { http, log, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
-      CancelledError,
-    );
+    await expect(detectProvider([ec2], enable('EC2'), { http, log, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CancelledError);
     expect(messages(lines).at(-1)).toBe('info no provider detected');
   });
 
@@ -258,9 +252,7 @@ describe('detectProvider', () => {
     expect(ec2.calls[0]?.baseUrl).toBe('http://localhost:8000');
     ec2.resolve({ detected: true, session: session('ec2') });
     expect((await pending)?.baseUrl).toBe('http://localhost:8000');
-    expect(messages(lines)).toContain(
-      'debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")',
-    );
+    expect(messages(lines)).toContain('debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")');
   });
 });
 

@@ -6,13 +6,7 @@ import { isCancellation, MetadataError, PollTimeoutError } from '../../src/error
 import type { InterfaceConfig } from '../../src/model.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
-import {
-  providerHarness,
-  recordOutcomes,
-  rejectionOf,
-  rejectionWhenAborted,
-  seed,
-} from '../helpers/provider-harness.js';
+import { providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
@@ -55,11 +49,7 @@ function imds() {
 /** Serves subnet-ipv4-cidr-block and local-ipv4s for one listing path. */
 function leaves(scope: nock.Scope, listingPath: string, cidr: string, ipv4s: string): nock.Scope {
   const dir = listingPath.endsWith('/') ? listingPath : `${listingPath}/`;
-  return scope
-    .get(`${MACS}${dir}subnet-ipv4-cidr-block`)
-    .reply(200, cidr)
-    .get(`${MACS}${dir}local-ipv4s`)
-    .reply(200, ipv4s);
+  return scope.get(`${MACS}${dir}subnet-ipv4-cidr-block`).reply(200, cidr).get(`${MACS}${dir}local-ipv4s`).reply(200, ipv4s);
 }
 
 describe('ec2 provider shape', () => {
@@ -102,7 +92,10 @@ describe('detect', () => {
   });
 
   test('a token request hanging past the per-attempt timeout is retried', async () => {
-    nock(BASE).put('/latest/api/token').delay(3000 * SCALE * 3).reply(200, 'too late');
+    nock(BASE)
+      .put('/latest/api/token')
+      .delay(3000 * SCALE * 3)
+      .reply(200, 'too late');
     const scope = tokenScope();
     const session = await detectSession();
     scope.done();
@@ -160,7 +153,9 @@ describe('getConfig', () => {
 
   test('a MAC in the listing but not requested gets an unrequested record', async () => {
     tokenScope();
-    const api = imds().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC3)}\n`);
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC3)}\n`);
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
     const records = seed(MAC1);
@@ -392,7 +387,10 @@ describe('getConfig', () => {
       .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
     api.get(`${MACS}${path(MAC2)}subnet-ipv4-cidr-block`).reply(200, '10.0.2.0/24');
-    imds().get(`${MACS}${path(MAC2)}local-ipv4s`).reply(404).persist();
+    imds()
+      .get(`${MACS}${path(MAC2)}local-ipv4s`)
+      .reply(404)
+      .persist();
     const session = await detectSession();
     const started = performance.now();
     const error = await rejectionOf(session.getConfig(seed(MAC1, MAC2), new AbortController().signal));
@@ -408,10 +406,16 @@ describe('getConfig', () => {
       url: (url) => url.endsWith(`${path(MAC2)}local-ipv4s`),
       afterMs: 20,
     });
-    const api = imds().get(MACS).reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
     api.get(`${MACS}${path(MAC2)}subnet-ipv4-cidr-block`).reply(200, '10.0.2.0/24');
     // Each attempt would take 50 ms and fail (500): left alone these leaves would poll for 200 ms.
-    imds().get(/\/0e:49:61:0f:c3:11\/.*/).delay(50).reply(500).persist();
+    imds()
+      .get(/\/0e:49:61:0f:c3:11\/.*/)
+      .delay(50)
+      .reply(500)
+      .persist();
     const result = await ec2.detect({ ...context(), http: wrapped });
     expect(result.detected).toBe(true);
     if (!result.detected) return;
@@ -426,7 +430,10 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     tokenScope();
     imds().get(MACS).reply(200, path(MAC1));
-    imds().get(/\/local-ipv4s$|\/subnet-ipv4-cidr-block$/).reply(404).persist();
+    imds()
+      .get(/\/local-ipv4s$|\/subnet-ipv4-cidr-block$/)
+      .reply(404)
+      .persist();
     const session = await detectSession();
     const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
     // Aborted 40 ms into the leaves' 200 ms window: a cancellation, not their "timeout expired".

@@ -4,14 +4,7 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { gcp } from '../../src/providers/gcp.js';
-import {
-  metadataServer,
-  providerHarness,
-  recordOutcomes,
-  rejectionOf,
-  rejectionWhenAborted,
-  seed,
-} from '../helpers/provider-harness.js';
+import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
 
 const BASE = 'http://metadata.google.internal';
 const INSTANCE = '/computeMetadata/v1/instance';
@@ -72,7 +65,9 @@ describe('detect', () => {
 
   test('a request without the header is not answered (the header is required)', async () => {
     // Only a header-less request would match this; the provider's request must not.
-    const wrong = nock(BASE, { badheaders: ['Metadata-Flavor'] }).get(`${INSTANCE}/id`).reply(200, 'x');
+    const wrong = nock(BASE, { badheaders: ['Metadata-Flavor'] })
+      .get(`${INSTANCE}/id`)
+      .reply(200, 'x');
     const right = server().get(`${INSTANCE}/id`).reply(200, '1234');
     const result = await gcp.detect(context());
     expect(result.detected).toBe(true);
@@ -134,7 +129,7 @@ describe('getConfig', () => {
     expect(lines.filter((line) => line.includes('<warn>'))).toEqual([]);
   });
 
-  test('ifaceIdx is the position in the listing; URLs use the server\'s index', async () => {
+  test("ifaceIdx is the position in the listing; URLs use the server's index", async () => {
     const session = await detectSession();
     const api = server().get(IFACES).reply(200, '3/\n7/\n');
     iface(api, 3, MAC0, ['10.0.0.3']);

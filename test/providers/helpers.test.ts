@@ -109,7 +109,7 @@ describe('allOrNothing', () => {
     await expect(allOrNothing(neverAborted(), [])).resolves.toEqual([]);
   });
 
-  test('the first failure aborts the siblings\' signal and is rethrown (not the siblings\' cancellations)', async () => {
+  test("the first failure aborts the siblings' signal and is rethrown (not the siblings' cancellations)", async () => {
     const first = new Error('first failure');
     const seen: string[] = [];
     const error: unknown = await allOrNothing(neverAborted(), [
@@ -188,7 +188,7 @@ describe('allOrNothing', () => {
     expect(outer.signal.aborted).toBe(false);
   });
 
-  test('nested: an inner failure aborts the outer group\'s siblings too', async () => {
+  test("nested: an inner failure aborts the outer group's siblings too", async () => {
     let siblingAborted = false;
     const error: unknown = await allOrNothing(neverAborted(), [
       (signal) =>
@@ -339,12 +339,20 @@ describe('netmaskToPrefix', () => {
     },
   );
 
-  test.each(['', '255.255.255', '255.255.255.0.0', '255.255.255.256', '255.255.255.00', ' 255.255.255.0', '255.255.255.0\n', '0xff.0.0.0', '24', 'x.x.x.x'])(
-    'invalid dotted %j → undefined',
-    (mask) => {
-      expect(netmaskToPrefix(mask)).toBeUndefined();
-    },
-  );
+  test.each([
+    '',
+    '255.255.255',
+    '255.255.255.0.0',
+    '255.255.255.256',
+    '255.255.255.00',
+    ' 255.255.255.0',
+    '255.255.255.0\n',
+    '0xff.0.0.0',
+    '24',
+    'x.x.x.x',
+  ])('invalid dotted %j → undefined', (mask) => {
+    expect(netmaskToPrefix(mask)).toBeUndefined();
+  });
 });
 
 describe('parsePrivateIpv4s', () => {

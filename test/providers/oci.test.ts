@@ -56,7 +56,13 @@ const vmVnic = (n: number, mac: string, extra: Record<string, unknown> = {}): Re
 });
 
 /** A bare-metal VNIC: vlanTag 0 is a physical NIC, any other tag a VLAN on physical NIC nicIndex. */
-const bmVnic = (n: number, mac: string, nicIndex: number, vlanTag: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+const bmVnic = (
+  n: number,
+  mac: string,
+  nicIndex: number,
+  vlanTag: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> => ({
   vnicId: `ocid1.vnic.bm${n}`,
   privateIp: `10.1.${n}.2`,
   vlanTag,
@@ -183,7 +189,7 @@ describe('getConfig', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(15000 * FAST * 0.9);
   });
 
-  test('bare metal end to end: a VLAN VNIC gets its parent\'s MAC', async () => {
+  test("bare metal end to end: a VLAN VNIC gets its parent's MAC", async () => {
     const session = await detectSession();
     server()
       .get('/opc/v2/vnics')
@@ -206,13 +212,41 @@ describe('getConfig', () => {
 describe('applyVnics: VM', () => {
   test('ifaceIdx = array position; one address, router, subnet; vlanTag and nicIndex ignored', () => {
     const records = apply(
-      [vmVnic(0, MAC0, { vlanTag: 0 }), vmVnic(1, MAC1, { vlanTag: 700, nicIndex: 1 }), vmVnic(2, MAC2, { nicIndex: 'garbage', vlanTag: -5 })],
+      [
+        vmVnic(0, MAC0, { vlanTag: 0 }),
+        vmVnic(1, MAC1, { vlanTag: 700, nicIndex: 1 }),
+        vmVnic(2, MAC2, { nicIndex: 'garbage', vlanTag: -5 }),
+      ],
       seed(MAC0, MAC1),
     );
     expect([...records.values()]).toEqual([
-      { hwaddr: MAC0, ifaceIdx: 0, wasRequested: true, routes: [], ipv4s: ['10.0.0.2'], gateway: '10.0.0.1', cidr: { address: '10.0.0.0', prefix: 24 } },
-      { hwaddr: MAC1, ifaceIdx: 1, wasRequested: true, routes: [], ipv4s: ['10.0.1.2'], gateway: '10.0.1.1', cidr: { address: '10.0.1.0', prefix: 24 } },
-      { hwaddr: MAC2, ifaceIdx: 2, wasRequested: false, routes: [], ipv4s: ['10.0.2.2'], gateway: '10.0.2.1', cidr: { address: '10.0.2.0', prefix: 24 } },
+      {
+        hwaddr: MAC0,
+        ifaceIdx: 0,
+        wasRequested: true,
+        routes: [],
+        ipv4s: ['10.0.0.2'],
+        gateway: '10.0.0.1',
+        cidr: { address: '10.0.0.0', prefix: 24 },
+      },
+      {
+        hwaddr: MAC1,
+        ifaceIdx: 1,
+        wasRequested: true,
+        routes: [],
+        ipv4s: ['10.0.1.2'],
+        gateway: '10.0.1.1',
+        cidr: { address: '10.0.1.0', prefix: 24 },
+      },
+      {
+        hwaddr: MAC2,
+        ifaceIdx: 2,
+        wasRequested: false,
+        routes: [],
+        ipv4s: ['10.0.2.2'],
+        gateway: '10.0.2.1',
+        cidr: { address: '10.0.2.0', prefix: 24 },
+      },
     ]);
     for (const record of records.values()) {
       expect(record).not.toHaveProperty('vlanTag');
@@ -264,7 +298,7 @@ describe('applyVnics: per-element warnings (upstream suffix, no space before "(V
     ['invalid', '10.0.0'],
     ['with a prefix', '10.0.0.2/24'],
     ['with whitespace', ' 10.0.0.2'],
-  ])("privateIp %s → warning, record kept without addresses", (_name, privateIp) => {
+  ])('privateIp %s → warning, record kept without addresses', (_name, privateIp) => {
     const vnic = { ...vmVnic(0, MAC0, { vnicId: 'ocid1.vnic.x' }), privateIp };
     const records = apply([vnic]);
     expect(warnings()).toEqual([warn("missing or invalid 'privateIp'(VNIC ocid1.vnic.x idx=0)")]);
@@ -394,7 +428,9 @@ describe('applyVnics: bare metal', () => {
 
   test('no physical NIC for the nicIndex → warning, the VNIC removed, no crash', () => {
     const records = apply([bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC2, 1, 700), bmVnic(2, MAC3, 0, 701)], seed(MAC2));
-    expect(warnings()).toEqual([`[0.0000] <warn>  get-config: physical NIC for nicIndex=1 not found, ignoring VNIC (VNIC macAddr=${MAC2})`]);
+    expect(warnings()).toEqual([
+      `[0.0000] <warn>  get-config: physical NIC for nicIndex=1 not found, ignoring VNIC (VNIC macAddr=${MAC2})`,
+    ]);
     expect(records.has(MAC2)).toBe(false);
     expect(records.get(MAC3)).toMatchObject({ vlanTag: 701, parentHwaddr: MAC0 });
     expect(records.get(MAC0)?.ifaceIdx).toBe(0);

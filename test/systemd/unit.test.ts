@@ -16,7 +16,10 @@ const UNIT_PATH = '/usr/lib/systemd/system/nm-cloud-setup.service';
 const TIMER_PATH = '/usr/lib/systemd/system/nm-cloud-setup.timer';
 
 function unitValue(unit: string, key: string): string | undefined {
-  return unit.split('\n').find((line) => line.startsWith(`${key}=`))?.slice(key.length + 1);
+  return unit
+    .split('\n')
+    .find((line) => line.startsWith(`${key}=`))
+    ?.slice(key.length + 1);
 }
 
 // prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): the same kernel mechanism systemd uses for
@@ -57,9 +60,7 @@ describe('systemd unit, installed', () => {
   beforeAll(async () => {
     tree = await installTree();
     unit = readFileSync(tree.at(UNIT_PATH), 'utf8');
-    execStart = (unitValue(unit, 'ExecStart') ?? '')
-      .split(/\s+/)
-      .map((arg) => (arg.startsWith('/usr/libexec/') ? tree.at(arg) : arg));
+    execStart = (unitValue(unit, 'ExecStart') ?? '').split(/\s+/).map((arg) => (arg.startsWith('/usr/libexec/') ? tree.at(arg) : arg));
   });
   afterAll(() => tree.remove());
 
@@ -84,12 +85,30 @@ describe('systemd unit, installed', () => {
 
   it('keeps upstream hardening, every line of it', () => {
     for (const line of [
-      'CapabilityBoundingSet=', 'KeyringMode=private', 'LockPersonality=yes', 'NoNewPrivileges=yes',
-      'PrivateDevices=yes', 'PrivateNetwork=no', 'PrivateTmp=yes', 'PrivateUsers=yes', 'ProtectClock=yes',
-      'ProtectControlGroups=yes', 'ProtectHome=yes', 'ProtectHostname=yes', 'ProtectKernelLogs=yes',
-      'ProtectKernelModules=yes', 'ProtectKernelTunables=yes', 'ProtectProc=invisible', 'ProtectSystem=strict',
-      'RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6', 'RestrictNamespaces=yes', 'RestrictRealtime=yes',
-      'RestrictSUIDSGID=yes', 'SystemCallArchitectures=native', 'SystemCallFilter=@system-service', 'DevicePolicy=closed',
+      'CapabilityBoundingSet=',
+      'KeyringMode=private',
+      'LockPersonality=yes',
+      'NoNewPrivileges=yes',
+      'PrivateDevices=yes',
+      'PrivateNetwork=no',
+      'PrivateTmp=yes',
+      'PrivateUsers=yes',
+      'ProtectClock=yes',
+      'ProtectControlGroups=yes',
+      'ProtectHome=yes',
+      'ProtectHostname=yes',
+      'ProtectKernelLogs=yes',
+      'ProtectKernelModules=yes',
+      'ProtectKernelTunables=yes',
+      'ProtectProc=invisible',
+      'ProtectSystem=strict',
+      'RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6',
+      'RestrictNamespaces=yes',
+      'RestrictRealtime=yes',
+      'RestrictSUIDSGID=yes',
+      'SystemCallArchitectures=native',
+      'SystemCallFilter=@system-service',
+      'DevicePolicy=closed',
     ]) {
       expect(unit.split('\n')).toContain(line);
     }
@@ -116,7 +135,10 @@ describe('systemd unit, installed', () => {
   });
 
   it('the same command without --jitless is killed by MDWE (so the flag is what makes it work)', async () => {
-    const outcome = await runUnderMdwe(execStart.filter((arg) => arg !== '--jitless'), { NM_CLOUD_SETUP_LOG: 'off' });
+    const outcome = await runUnderMdwe(
+      execStart.filter((arg) => arg !== '--jitless'),
+      { NM_CLOUD_SETUP_LOG: 'off' },
+    );
     // V8 aborts with SIGTRAP ("Check failed: 12 == errno" in OS::SetPermissions).
     expect(outcome.code === 133 || outcome.signal === 'SIGTRAP').toBe(true);
   });
