@@ -10,7 +10,7 @@ import { startPrivateBus, type PrivateBus } from '../../test/harness/dbus-daemon
 import { startFakeNm } from '../../test/fakes/fake-nm-service.js';
 import { ec2Devices, ec2Metadata, expectedRequests, type Ec2Shape } from './ec2-world.js';
 import { findPython, measure, type Measured } from './measure.js';
-import { startBenchMetadataServer, type BenchMetadataServer } from './metadata-server.js';
+import { EC2_MACS, startBenchMetadataServer, type BenchMetadataServer } from './metadata-server.js';
 import { describeMachine, formatJson, formatReport, type BenchResult, type Ec2Result, type Ec2Run, type StartupResult } from './report.js';
 import { criticalPathRoundTrips, max, median, phasesOf } from './stats.js';
 
@@ -60,11 +60,15 @@ function parseArgs(argv: readonly string[]): Options {
   return { runs: runs ?? (quick ? QUICK_RUNS : DEFAULT_RUNS), json, quick };
 }
 
+/** How long --quick holds the leaves' answers at most (a sequential client then shows as many round trips). */
+const LEAF_BARRIER_MS = 5000;
+
 /** What every measurement needs. */
 interface Bench {
   readonly python: string;
   readonly bundle: string;
   readonly runs: number;
+  readonly quick: boolean;
   readonly bus: PrivateBus;
   readonly metadata: BenchMetadataServer;
   /** A scratch $RUNTIME_DIRECTORY: the tool writes state.json there, not to /run. */
@@ -119,7 +123,12 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
   const nm = await startFakeNm({ address: bench.bus.address, devices: ec2Devices(shape) });
   let result: Measured;
   try {
-    bench.metadata.configure(ec2Metadata(shape), latencyMs);
+    const paths = ec2Metadata(shape);
+    // --quick checks structure only (round trips), which must not depend on how fast a loaded
+    // CI machine lets the tool send its parallel leaf requests: hold the leaves' answers until
+    // all of them were asked for.
+    const leaves = new Set([...paths.keys()].filter((path) => path !== EC2_MACS));
+    bench.metadata.configure(paths, latencyMs, bench.quick ? { paths: leaves, timeoutMs: LEAF_BARRIER_MS } : undefined);
     bench.metadata.takeRequests();
     result = await runNode(
       bench,
@@ -216,7 +225,7 @@ async function runAll(options: Options, repoRoot: string): Promise<BenchResult> 
     bus = await startPrivateBus();
     metadata = await startBenchMetadataServer();
     const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-    const bench: Bench = { python, bundle, runs: options.runs, bus, metadata, stateDir, nodeFlags };
+    const bench: Bench = { python, bundle, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags };
     const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
     const { startup, ec2 } = await runRounds(bench, cases);
     return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };

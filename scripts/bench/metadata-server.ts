@@ -13,11 +13,54 @@ export const EC2_MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
 export interface BenchMetadataServer {
   /** Base URL for NM_CLOUD_SETUP_EC2_HOST. */
   readonly url: string;
-  /** Serves these paths (exact path -> body) from now on, each answer delayed by `latencyMs`. */
-  configure(paths: ReadonlyMap<string, string>, latencyMs: number): void;
+  /**
+   * Serves these paths (exact path -> body) from now on, each answer delayed by `latencyMs`.
+   * With `barrier`, the answers to those paths are also held until all of them have been
+   * requested (or `barrier.timeoutMs` passed): a client that requests them in parallel sees
+   * one round trip for all of them however slowly a busy machine lets it send them, and one
+   * that waits for an answer before the next request is still caught.
+   */
+  configure(paths: ReadonlyMap<string, string>, latencyMs: number, barrier?: Barrier): void;
   /** The requests answered since the last call, and forgets them. */
   takeRequests(): TimedRequest[];
   stop(): Promise<void>;
+}
+
+export interface Barrier {
+  readonly paths: ReadonlySet<string>;
+  readonly timeoutMs: number;
+}
+
+/** Holds answers until every path of the barrier was requested, or the timeout passed. */
+class Gate {
+  private readonly waiting = new Set<string>();
+  private readonly held: (() => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly barrier: Barrier | undefined) {
+    for (const path of barrier?.paths ?? []) this.waiting.add(path);
+  }
+
+  /** Calls `answer` at once, or when the gate opens if `path` is behind it. */
+  pass(path: string, answer: () => void): void {
+    if (this.barrier === undefined || !this.barrier.paths.has(path) || this.waiting.size === 0) {
+      answer();
+      return;
+    }
+    this.held.push(answer);
+    this.waiting.delete(path);
+    if (this.waiting.size === 0) {
+      this.open();
+      return;
+    }
+    this.timer ??= setTimeout(() => this.open(), this.barrier.timeoutMs);
+  }
+
+  private open(): void {
+    clearTimeout(this.timer);
+    this.waiting.clear();
+    for (const answer of this.held.splice(0)) answer();
+  }
 }
 
 interface Answer {
@@ -46,6 +89,7 @@ function send(res: ServerResponse, { status, body }: Answer): void {
 export async function startBenchMetadataServer(): Promise<BenchMetadataServer> {
   let paths: ReadonlyMap<string, string> = new Map();
   let latencyMs = 0;
+  let gate = new Gate(undefined);
   let requests: TimedRequest[] = [];
 
   const server = createServer((req, res) => {
@@ -60,8 +104,9 @@ export async function startBenchMetadataServer(): Promise<BenchMetadataServer> {
       record.status = reply.status;
       // The latency counts from the request's arrival, as a remote server's would.
       const wait = latencyMs - (monotonicMs() - arrivedMs);
-      if (wait > 0) setTimeout(() => send(res, reply), wait);
-      else send(res, reply);
+      const release = (): void => gate.pass(req.url ?? '/', () => send(res, reply));
+      if (wait > 0) setTimeout(release, wait);
+      else release();
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -72,9 +117,10 @@ export async function startBenchMetadataServer(): Promise<BenchMetadataServer> {
 
   return {
     url: `http://127.0.0.1:${port}`,
-    configure(nextPaths, nextLatencyMs) {
+    configure(nextPaths, nextLatencyMs, barrier) {
       paths = nextPaths;
       latencyMs = nextLatencyMs;
+      gate = new Gate(barrier);
     },
     takeRequests() {
       const taken = requests;
