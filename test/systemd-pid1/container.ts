@@ -10,9 +10,8 @@
 //   etc/systemd/system/        bind-ro   /etc/systemd/system: enablement, drop-ins, probe
 //   <realnm>/system-connections bind-ro  /etc/NetworkManager/system-connections
 //   out/                       bind      /out: probe results
-import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';

@@ -53,8 +53,9 @@ export function useBoot(name: string, image: ImageOptions): BootedScenario {
   afterAll(async () => {
     await nm?.down();
     // NCS_PID1_KEEP=1 keeps the image and the probe's files (out/) for a look after the run.
-    if (process.env['NCS_PID1_KEEP'] === '1') console.log(`kept ${built?.tree.destdir ?? '(no image)'}`);
-    else built?.tree.remove();
+    if (process.env['NCS_PID1_KEEP'] === '1') {
+      console.log(`kept ${built?.tree.destdir ?? '(no image)'}; nspawn ran ${Math.round(booted?.durationMs ?? 0)} ms`);
+    } else built?.tree.remove();
   });
   return {
     get boot(): Boot {
