@@ -86,7 +86,7 @@ export interface ImageOptions {
   /** Drop-ins and other files, by path under /etc/systemd/system. */
   readonly files: Readonly<Record<string, string>>;
   /** probe.sh's scenarios after the boot snapshot, in order. */
-  readonly scenarios?: readonly ('timer' | 'dispatcher')[];
+  readonly scenarios?: readonly ('timer' | 'dispatcher' | 'early_term')[];
 }
 
 export interface Image {

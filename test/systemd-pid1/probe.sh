@@ -3,7 +3,7 @@
 # Runs inside the container, under systemd as PID 1, as probe.service: once network-online.target
 # is reached and nm-cloud-setup.service's boot job is done. Writes what the tests read to /out;
 # the unit's SuccessAction=/FailureAction= then power the container off.
-#   probe.sh [timer] [dispatcher]   after the boot snapshot, run these scenarios in this order
+#   probe.sh [timer] [dispatcher] [early_term]   after the boot snapshot, these scenarios in order
 # Waits are bounded (the unit's TimeoutStartSec= bounds the whole probe), never wall-time checks.
 set -u
 OUT=/out
@@ -62,6 +62,24 @@ dispatcher() { # re-activating eth1 runs the pre-up hook, which restarts the uni
     wait_for "the hook's run" settled
     show dispatcher-after "$UNIT" -p InvocationID -p Result -p ExecMainStatus
     kernel dispatcher
+}
+
+main_pid() { [ "$(systemctl show -P MainPID "$UNIT")" != 0 ]; }
+
+early_term() { # SIGTERM while node is starting, before its handler: what the hook's restart does
+    attempt=0
+    while [ "$attempt" -lt 10 ]; do
+        attempt=$((attempt + 1))
+        wait_for "the unit to settle" settled
+        systemctl start --no-block "$UNIT"
+        spins=0   # no sleep between the checks: node must not get to its handler meanwhile
+        until main_pid || [ "$spins" -ge 1000 ]; do spins=$((spins + 1)); done
+        systemctl kill --signal=SIGTERM "$UNIT"
+        wait_for "the killed run" settled
+        # ExecMainCode 2 (killed by the signal): it came before the handler. Else try again.
+        [ "$(systemctl show -P ExecMainCode "$UNIT")" = 2 ] && break
+    done
+    show early-term "$UNIT" -p Result -p ExecMainCode -p ExecMainStatus
 }
 
 show boot-service "$UNIT" -p LoadState -p Result -p ExecMainCode -p ExecMainStatus

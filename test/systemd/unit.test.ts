@@ -101,6 +101,11 @@ describe('systemd unit, installed', () => {
     expect(unitValue(unit, 'SystemCallErrorNumber')).toBe('EPERM');
   });
 
+  it('counts a run stopped by SIGTERM as a success even before node has its handler', () => {
+    // Why, and the proof under systemd as PID 1: test/systemd-pid1/boot.test.ts.
+    expect(unitValue(unit, 'SuccessExitStatus')).toBe('SIGTERM');
+  });
+
   it('logs to the journal as nm-cloud-setup, as upstream\'s binary does (not as "node")', () => {
     expect(unitValue(unit, 'SyslogIdentifier')).toBe('nm-cloud-setup');
   });
