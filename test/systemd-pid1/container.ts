@@ -75,7 +75,7 @@ FailureAction=poweroff
 
 [Service]
 Type=oneshot
-TimeoutStartSec=150
+TimeoutStartSec=120
 ExecStart=/probe/probe.sh ${scenarios.join(' ')}
 `;
 }
@@ -155,8 +155,9 @@ function nspawnArgs(machine: string, image: Image, nm: RealNm): string[] {
 }
 
 /**
- * Boots the image until probe.sh powers it off. On timeout nspawn gets SIGTERM (it asks the
- * container's systemd to power off), then SIGKILL. Rejects if the probe did not finish.
+ * Boots the image until probe.sh powers it off. On timeout (later than the probe unit's own
+ * TimeoutStartSec=, so a stuck probe fails first and still powers off) nspawn gets SIGTERM,
+ * which asks the container's systemd to power off, then SIGKILL. Rejects if the probe did not finish.
  */
 export function boot(machine: string, image: Image, nm: RealNm, timeoutMs = 150_000): Promise<Boot> {
   const outDir = image.tree.at('out');
