@@ -11,7 +11,7 @@
 //   <realnm>/system-connections bind-ro  /etc/NetworkManager/system-connections
 //   out/                       bind      /out: probe results
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -154,6 +154,35 @@ function nspawnArgs(machine: string, image: Image, nm: RealNm): string[] {
   ];
 }
 
+// With --keep-unit, nspawn makes the cgroup it runs in the container's root cgroup. Run from
+// the test's own cgroup, parallel containers would share /system.slice/nm-cloud-setup.service
+// and remove it under each other (status=219/CGROUP); each container gets its own, in every
+// hierarchy systemd tracks processes in: the v1 name=systemd one and the unified (v2) one.
+function ownCgroups(machine: string): string[] {
+  const memberships = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const named = memberships.find((l) => /^\d+:name=systemd:/.test(l))?.replace(/^\d+:name=systemd:/, '');
+  const unified = memberships.find((l) => l.startsWith('0::'))?.slice('0::'.length);
+  const hierarchies: [string, string | undefined][] = [
+    ['/sys/fs/cgroup/systemd', named], // legacy and hybrid hosts
+    ['/sys/fs/cgroup/unified', unified], // hybrid hosts
+    ['/sys/fs/cgroup', unified], // unified hosts
+  ];
+  const dirs = hierarchies
+    .filter(([root, current]) => current !== undefined && existsSync(path.join(root, 'cgroup.procs')))
+    .map(([root, current]) => path.join(root, current ?? '/', `ncs-nspawn-${machine}`));
+  for (const dir of dirs) mkdirSync(dir, { recursive: true });
+  return dirs;
+}
+
+/** rmdir a cgroup and what the container's systemd left in it, deepest first (cgroupfs has no rm -r). */
+function removeCgroup(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) removeCgroup(path.join(dir, entry.name));
+  }
+  rmdirSync(dir);
+}
+
 /**
  * Boots the image until probe.sh powers it off. On timeout (later than the probe unit's own
  * TimeoutStartSec=, so a stuck probe fails first and still powers off) nspawn gets SIGTERM,
@@ -162,8 +191,16 @@ function nspawnArgs(machine: string, image: Image, nm: RealNm): string[] {
 export function boot(machine: string, image: Image, nm: RealNm, timeoutMs = 150_000): Promise<Boot> {
   const outDir = image.tree.at('out');
   const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('systemd-nspawn', nspawnArgs(machine, image, nm), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cgroups = ownCgroups(machine);
+  return new Promise<Boot>((resolve, reject) => {
+    const inCgroups = 'for dir in $0; do echo $$ >"$dir/cgroup.procs" || exit 1; done; exec systemd-nspawn "$@"';
+    const child = spawn('sh', ['-c', inCgroups, cgroups.join(' '), ...nspawnArgs(machine, image, nm)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // The container gets the unified hierarchy (cgroup v2), as Debian 12 boots, even on a host
+      // with the legacy one: systemd 252 on v1 in a container lost its own service cgroups
+      // (status=219/CGROUP) now and then.
+      env: { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' },
+    });
     let consoleText = '';
     child.stdout.on('data', (b: Buffer) => (consoleText += b.toString()));
     child.stderr.on('data', (b: Buffer) => (consoleText += b.toString()));
@@ -183,7 +220,7 @@ export function boot(machine: string, image: Image, nm: RealNm, timeoutMs = 150_
       if (code === 0 && !timedOut && existsSync(path.join(outDir, 'done'))) resolve(result);
       else reject(new ContainerError(`the container did not finish its probe (exit ${code}${timedOut ? ', timed out' : ''}):\n${consoleText}\n${probeErrors(outDir)}`));
     });
-  });
+  }).finally(() => cgroups.forEach(removeCgroup));
 }
 
 function probeErrors(outDir: string): string {
