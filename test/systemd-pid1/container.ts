@@ -220,7 +220,16 @@ export function boot(machine: string, image: Image, nm: RealNm, timeoutMs = 150_
       if (code === 0 && !timedOut && existsSync(path.join(outDir, 'done'))) resolve(result);
       else reject(new ContainerError(`the container did not finish its probe (exit ${code}${timedOut ? ', timed out' : ''}):\n${consoleText}\n${probeErrors(outDir)}`));
     });
-  }).finally(() => cgroups.forEach(removeCgroup));
+  }).finally(() => {
+    // Best effort: a cgroup left behind must not hide the boot's own outcome.
+    for (const dir of cgroups) {
+      try {
+        removeCgroup(dir);
+      } catch (e) {
+        console.warn(`could not remove ${dir}: ${String(e)}`);
+      }
+    }
+  });
 }
 
 function probeErrors(outDir: string): string {
