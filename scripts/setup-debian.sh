@@ -5,7 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="nodejs npm network-manager dbus-daemon iproute2 dnsmasq-base curl python3 systemd util-linux make shellcheck groff-base"
+# systemd-container: systemd-nspawn, for the tests that boot the units under systemd as PID 1.
+packages="nodejs npm network-manager dbus-daemon iproute2 dnsmasq-base curl python3 systemd systemd-container util-linux make shellcheck groff-base"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

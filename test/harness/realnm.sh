@@ -37,6 +37,9 @@
 #   REALNM_NM_LOGLEVEL (INFO)  REALNM_TIMEOUT (30 s)  REALNM_KEEP_ON_FAIL (0)
 #   REALNM_SYSTEMD_SYSCTLS (1: promote_secondaries=1, rp_filter=2 in the NM netns, as
 #   systemd's 50-default.conf does on a real host)
+#   REALNM_NM (1; 0: namespaces, veths, profiles and the cloud side only -- no dbus-daemon and
+#   no NetworkManager, for a NetworkManager that joins $NAME-nm from elsewhere, e.g. a
+#   systemd-nspawn container booting systemd; the veths stay down until that NM takes them)
 set -euo pipefail
 
 NAME=${REALNM_NAME:-realnm}
@@ -52,14 +55,16 @@ IPV4=${REALNM_IPV4:-static}
 HTTP=${REALNM_HTTP:-1}
 WWW=${REALNM_WWW:-$STATE/www}
 LOGLEVEL=${REALNM_NM_LOGLEVEL:-INFO}
+WITH_NM=${REALNM_NM:-1}
 TIMEOUT=${REALNM_TIMEOUT:-30}
 MDS_IP=169.254.169.254
 [[ $NICS =~ ^[1-9][0-9]?$ ]] || { echo "bad REALNM_NICS (1..99)" >&2; exit 2; }
 [[ $IPV4 == static || $IPV4 == dhcp ]] || { echo "bad REALNM_IPV4 (static|dhcp)" >&2; exit 2; }
 [[ $HTTP == 0 || $HTTP == 1 ]] || { echo "bad REALNM_HTTP (0|1)" >&2; exit 2; }
+[[ $WITH_NM == 0 || $WITH_NM == 1 ]] || { echo "bad REALNM_NM (0|1)" >&2; exit 2; }
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-fingerprint() { echo "nics=$NICS ipv4=$IPV4 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL"; }
+fingerprint() { echo "nics=$NICS ipv4=$IPV4 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
 log() { echo "realnm[$NAME]: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 mac_of() { printf '02:00:00:00:00:%02x' $(($1 + 1)); }
@@ -89,8 +94,10 @@ dev_connected() { [[ $(in_nm nmcli -g GENERAL.STATE device show "$1" 2>/dev/null
 nm_running() { ns_exists "$NS" && for p in $(ip netns pids "$NS" 2>/dev/null); do [[ $(cat /proc/$p/comm 2>/dev/null) == NetworkManager ]] && return 0; done; return 1; }
 
 healthy() {
-  ns_exists "$NS" && ns_exists "$CNS" && nm_running && [[ -S $BUS_SOCK ]] || return 1
+  ns_exists "$NS" && ns_exists "$CNS" || return 1
   [[ $(cat "$STATE/config" 2>/dev/null) == "$(fingerprint)" ]] || return 1   # same knobs as last up
+  [[ $WITH_NM == 1 ]] || return 0   # someone else's NetworkManager: nothing more to check
+  nm_running && [[ -S $BUS_SOCK ]] || return 1
   local i
   for ((i = 0; i < NICS; i++)); do
     dev_connected "eth$i" || return 1
@@ -259,6 +266,11 @@ do_up() {
   if [[ $HTTP == 1 ]]; then
     setsid ip netns exec "$CNS" python3 -m http.server --bind "$MDS_IP" --directory "$WWW" 80 \
       </dev/null >"$STATE/http.log" 2>&1 9>&- &
+  fi
+
+  if [[ $WITH_NM == 0 ]]; then
+    log "up without NetworkManager in $(awk -v a="$t0" -v c="$(now)" 'BEGIN{printf "%.3f", c-a}')s"
+    return 0
   fi
 
   # --- private system bus, inside the NM netns ---

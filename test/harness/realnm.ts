@@ -308,6 +308,11 @@ export interface RealnmUpOptions {
   /** NetworkManager log level (default INFO); the log is <stateDir>/nm.log */
   nmLogLevel?: string;
   timeoutMs?: number;
+  /**
+   * false: namespaces, veths, profiles and the cloud side only (REALNM_NM=0), for a
+   * NetworkManager that joins the NM namespace from elsewhere (test/systemd-pid1/).
+   */
+  networkManager?: boolean;
 }
 
 export interface RealnmEnv {
@@ -333,11 +338,14 @@ export class RealNm {
   /** interface name -> MAC (lower case, as created) */
   readonly macs: Record<string, string>;
   private readonly scriptEnv: Record<string, string>;
+  /** false: realnm.sh started no NetworkManager (REALNM_NM=0) */
+  readonly networkManager: boolean;
   private readonly servers = new Set<{ stop(): Promise<void> }>();
   private serverSeq = 0;
 
   constructor(name: string, scriptEnv: Record<string, string>, env: RealnmEnv) {
     this.name = name;
+    this.networkManager = scriptEnv['REALNM_NM'] !== '0';
     this.scriptEnv = scriptEnv;
     this.env = env;
     this.macs = {};
@@ -626,17 +634,20 @@ export class RealNm {
 
     const host = listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     if (host === METADATA_IP) {
-      // reachable from the NM netns (through eth0's default route)?
+      // reachable from the NM netns (through eth0's default route)?  Without our own
+      // NetworkManager nothing has configured eth0 yet: then check it where it listens.
+      const probe = (argv: readonly string[], o: ExecOptions): Promise<ExecResult> =>
+        this.networkManager ? this.exec(argv, o) : this.cloudExec(argv, o);
       try {
         await pollUntil(
           async () => {
-            const r = await this.exec(
+            const r = await probe(
               ['curl', '--noproxy', '*', '-s', '-o', '/dev/null', '-m', '1', '-H', `${PROBE_HEADER}: 1`, `http://${METADATA_IP}:${port}/`],
               { timeoutMs: 5000 },
             );
             return r.code === 0;
           },
-          { timeoutMs, intervalMs: 50, message: 'metadata server reachable from the NM netns' },
+          { timeoutMs, intervalMs: 50, message: `metadata server reachable from the ${this.networkManager ? 'NM' : 'cloud'} netns` },
         );
       } catch (e) {
         await stop();
@@ -690,6 +701,7 @@ export async function realnmUp(opts: RealnmUpOptions): Promise<RealNm> {
     REALNM_IPV4: opts.ipv4 ?? 'static',
     REALNM_HTTP: '0',
     REALNM_NM_LOGLEVEL: opts.nmLogLevel ?? 'INFO',
+    REALNM_NM: opts.networkManager === false ? '0' : '1',
   };
   const r = await run('bash', [REALNM_SH, 'up'], { env: scriptEnv, timeoutMs: opts.timeoutMs ?? 120_000 });
   if (r.code !== 0) throw new Error(describeResult(`realnm.sh up (${opts.name})`, r));

@@ -114,6 +114,21 @@ describe('systemd unit, installed', () => {
     }
   });
 
+  it('lets V8 allocate memory protection keys, and makes any other filtered call fail with EPERM instead of a kill', () => {
+    // Why, and the proof under systemd as PID 1: test/systemd-pid1/seccomp.test.ts.
+    expect(unit.split('\n')).toContain('SystemCallFilter=pkey_alloc pkey_free pkey_mprotect');
+    expect(unitValue(unit, 'SystemCallErrorNumber')).toBe('EPERM');
+  });
+
+  it('counts a run stopped by SIGTERM as a success even before node has its handler', () => {
+    // Why, and the proof under systemd as PID 1: test/systemd-pid1/boot.test.ts.
+    expect(unitValue(unit, 'SuccessExitStatus')).toBe('SIGTERM');
+  });
+
+  it('logs to the journal as nm-cloud-setup, as upstream\'s binary does (not as "node")', () => {
+    expect(unitValue(unit, 'SyslogIdentifier')).toBe('nm-cloud-setup');
+  });
+
   it('runs a whole EC2 apply under MDWE: got, dbus-next and Reapply all work with --jitless', async ({ onTestFinished }) => {
     const world = await startFakeNmRun('EC2', { ec2Token: EC2_TOKEN, paths: upstreamEc2Paths() });
     onTestFinished(() => world.stop());
