@@ -47,7 +47,7 @@ const EXPECTED = {
 };
 
 const ofUnit = (e: JournalEntry): boolean => e.UNIT === 'nm-cloud-setup.service' || e._SYSTEMD_UNIT === 'nm-cloud-setup.service';
-const message = (e: JournalEntry): string => String(e.MESSAGE ?? '');
+const message = (e: JournalEntry): string => e.MESSAGE ?? '';
 
 /** Index of the first entry matching, at or after `from`; -1 if none. */
 function indexOf(journal: readonly JournalEntry[], match: (e: JournalEntry) => boolean, from = 0): number {
@@ -61,7 +61,7 @@ describe('systemd as PID 1 (systemd-nspawn): the installed units on EC2 with two
     scenarios: ['timer', 'dispatcher', 'early_term'],
   });
 
-  it('runs the unit with its full hardening: the installed unit is the repository\'s, line for line', () => {
+  it("runs the unit with its full hardening: the installed unit is the repository's, line for line", () => {
     // With PREFIX=/usr and NODE=/usr/bin/node, make install's path rewriting changes nothing.
     expect(scenario.image.unit).toBe(readFileSync(path.join(REPO_ROOT, 'systemd/nm-cloud-setup.service'), 'utf8'));
     expect(scenario.image.unit).toMatch(/^MemoryDenyWriteExecute=yes$/m);
@@ -72,13 +72,20 @@ describe('systemd as PID 1 (systemd-nspawn): the installed units on EC2 with two
 
   it('the boot run succeeds and configured the devices before network-online.target was reached', () => {
     const b = scenario.boot;
-    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({ Result: 'success', ExecMainCode: '1', ExecMainStatus: '0' });
+    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({
+      Result: 'success',
+      ExecMainCode: '1',
+      ExecMainStatus: '0',
+    });
     expect(readShow(b, 'boot-online')['ActiveState']).toBe('active');
     const journal = readJournal(b);
     // The tool's own line (after its "[<boottime>] <info>  " prefix), then systemd's.
     const applied = indexOf(journal, (e) => ofUnit(e) && message(e).endsWith('<info>  some changes were applied for provider ec2'));
     const finished = indexOf(journal, (e) => ofUnit(e) && message(e).startsWith('Finished nm-cloud-setup.service'), applied);
-    const online = indexOf(journal, (e) => e.UNIT === 'network-online.target' && message(e).startsWith('Reached target network-online.target'));
+    const online = indexOf(
+      journal,
+      (e) => e.UNIT === 'network-online.target' && message(e).startsWith('Reached target network-online.target'),
+    );
     expect(applied, readText(b, 'unit-journal.txt')).toBeGreaterThanOrEqual(0);
     expect(finished).toBeGreaterThan(applied);
     expect(online).toBeGreaterThan(finished);
@@ -101,7 +108,7 @@ describe('systemd as PID 1 (systemd-nspawn): the installed units on EC2 with two
     expect(Number(stamps['start']), JSON.stringify(stamps)).toBeGreaterThanOrEqual(trigger);
   });
 
-  it('re-activating eth1 runs the pre-up dispatcher hook, which restarts the unit, which re-adds eth1\'s secondary address', () => {
+  it("re-activating eth1 runs the pre-up dispatcher hook, which restarts the unit, which re-adds eth1's secondary address", () => {
     const b = scenario.boot;
     expect(readText(b, 'dispatcher-nmcli.txt')).toMatch(/successfully activated[\s\S]*exit 0\n$/);
     const before = readShow(b, 'dispatcher-before')['InvocationID'];
@@ -111,15 +118,17 @@ describe('systemd as PID 1 (systemd-nspawn): the installed units on EC2 with two
     // Re-activation resets eth1 to its profile (one address); only the hook's run can add .10 back.
     expect(kernelState(b, 'dispatcher')).toEqual(EXPECTED);
     const journal = readJournal(b);
-    expect(indexOf(journal, (e) => e.UNIT === 'NetworkManager-dispatcher.service' && message(e).startsWith('Started'))).toBeGreaterThanOrEqual(0);
+    expect(
+      indexOf(journal, (e) => e.UNIT === 'NetworkManager-dispatcher.service' && message(e).startsWith('Started')),
+    ).toBeGreaterThanOrEqual(0);
   });
 
-  it('a run stopped by SIGTERM at start-up, before node has a handler (as the hook\'s restart does at boot), is a success', () => {
+  it("a run stopped by SIGTERM at start-up, before node has a handler (as the hook's restart does at boot), is a success", () => {
     // ExecMainCode 2, status 15: systemd's SIGTERM ended node itself; the handler would exit 0.
     expect(readShow(scenario.boot, 'early-term')).toEqual({ Result: 'success', ExecMainCode: '2', ExecMainStatus: '15' });
   });
 
-  it('the journal has no SIGSYS or SIGTRAP kill, and the tool\'s lines carry its own name', () => {
+  it("the journal has no SIGSYS or SIGTRAP kill, and the tool's lines carry its own name", () => {
     const entries = readJournal(scenario.boot).filter(ofUnit);
     const messages = entries.map(message);
     // A restart may still kill a starting run with SIGTERM (code=killed, status=15/TERM), but

@@ -140,7 +140,12 @@ export interface Boot {
 function nspawnArgs(machine: string, image: Image, nm: RealNm): string[] {
   const dest = image.tree.destdir;
   return [
-    '--quiet', '--directory=/', '--volatile=yes', '--register=no', '--keep-unit', `--machine=${machine}`,
+    '--quiet',
+    '--directory=/',
+    '--volatile=yes',
+    '--register=no',
+    '--keep-unit',
+    `--machine=${machine}`,
     `--network-namespace-path=/run/netns/${nm.netns}`,
     // nspawn grants it only with a network namespace of its own; NetworkManager needs it here.
     '--capability=CAP_NET_ADMIN',
@@ -150,7 +155,10 @@ function nspawnArgs(machine: string, image: Image, nm: RealNm): string[] {
     `--bind-ro=${PROBE_SH}:/probe/probe.sh`,
     `--bind=${path.join(dest, 'out')}:/out`,
     // Kernel command line: no first-boot wizard (it waits for a key) and no first-boot presets.
-    '--boot', 'systemd.firstboot=off', 'systemd.condition-first-boot=false', 'systemd.wants=probe.service',
+    '--boot',
+    'systemd.firstboot=off',
+    'systemd.condition-first-boot=false',
+    'systemd.wants=probe.service',
   ];
 }
 
@@ -218,7 +226,12 @@ export function boot(machine: string, image: Image, nm: RealNm, timeoutMs = 150_
       clearTimeout(term);
       const result: Boot = { code, timedOut, durationMs: performance.now() - t0, console: consoleText, outDir };
       if (code === 0 && !timedOut && existsSync(path.join(outDir, 'done'))) resolve(result);
-      else reject(new ContainerError(`the container did not finish its probe (exit ${code}${timedOut ? ', timed out' : ''}):\n${consoleText}\n${probeErrors(outDir)}`));
+      else
+        reject(
+          new ContainerError(
+            `the container did not finish its probe (exit ${code}${timedOut ? ', timed out' : ''}):\n${consoleText}\n${probeErrors(outDir)}`,
+          ),
+        );
     });
   }).finally(() => {
     // Best effort: a cgroup left behind must not hide the boot's own outcome.
@@ -240,7 +253,12 @@ function probeErrors(outDir: string): string {
 /** `systemctl show` output the probe saved as <name>.txt, as a map. */
 export function readShow(boot: Boot, name: string): Record<string, string> {
   const text = readFileSync(path.join(boot.outDir, `${name}.txt`), 'utf8');
-  return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 export function readJson<T>(boot: Boot, name: string): T {
@@ -263,5 +281,8 @@ export interface JournalEntry {
 
 /** The container's whole journal of this boot, in journal order. */
 export function readJournal(boot: Boot): JournalEntry[] {
-  return readText(boot, 'journal.json').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as JournalEntry);
+  return readText(boot, 'journal.json')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as JournalEntry);
 }

@@ -3,7 +3,17 @@
 // realnm harness's namespaces and veths without its NetworkManager (the container brings its
 // own), and the metadata server at 169.254.169.254 in the cloud namespace.
 import { afterAll, beforeAll } from 'vitest';
-import { assertRealnmPrerequisites, formatRoute, formatRule, realnmUp, type ImdsConfig, type IpLink, type IpRoute, type IpRule, type RealNm } from '../harness/realnm.js';
+import {
+  assertRealnmPrerequisites,
+  formatRoute,
+  formatRule,
+  realnmUp,
+  type ImdsConfig,
+  type IpLink,
+  type IpRoute,
+  type IpRule,
+  type RealNm,
+} from '../harness/realnm.js';
 import { MAC0, MAC1, MAP_INTERFACES } from '../helpers/realnm-run.js';
 import { assertNspawnPrerequisites, boot, buildImage, readJson, type Boot, type Image, type ImageOptions } from './container.js';
 
@@ -70,12 +80,18 @@ export function useBoot(name: string, image: ImageOptions): BootedScenario {
 }
 
 /** The IPv4 state probe.sh recorded under this prefix, in realnm's summary formats. */
-export function kernelState(b: Boot, prefix: string): { addrs: Record<string, string[]>; rules: string[]; tables: Record<number, string[]> } {
+export function kernelState(
+  b: Boot,
+  prefix: string,
+): { addrs: Record<string, string[]>; rules: string[]; tables: Record<number, string[]> } {
   const addrs: Record<string, string[]> = {};
   for (const link of readJson<IpLink[]>(b, `${prefix}-addr.json`)) {
     addrs[link.ifname] = (link.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`).sort();
   }
-  const rules = readJson<IpRule[]>(b, `${prefix}-rules.json`).filter((r) => ![0, 32766, 32767].includes(r.priority)).map(formatRule).sort();
+  const rules = readJson<IpRule[]>(b, `${prefix}-rules.json`)
+    .filter((r) => ![0, 32766, 32767].includes(r.priority))
+    .map(formatRule)
+    .sort();
   const tables: Record<number, string[]> = {};
   for (const t of [30200, 30201, 30400, 30401]) tables[t] = readJson<IpRoute[]>(b, `${prefix}-table-${t}.json`).map(formatRoute);
   return { addrs, rules, tables };

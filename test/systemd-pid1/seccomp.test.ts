@@ -34,12 +34,18 @@ describe('systemd as PID 1: the unit without the pkey_* allowance and without Sy
     expect(scenario.image.unit).not.toMatch(/^SystemCallFilter=.*pkey/m);
     expect(scenario.image.unit).not.toMatch(/^SystemCallErrorNumber=/m);
     // ExecMainCode 2 is CLD_KILLED: a signal ended the process, and 31 is SIGSYS.
-    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({ Result: 'signal', ExecMainCode: '2', ExecMainStatus: '31' });
+    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({
+      Result: 'signal',
+      ExecMainCode: '2',
+      ExecMainStatus: '31',
+    });
   });
 
   it('the journal says so, and the tool never got to log a line', () => {
-    const entries = readJournal(scenario.boot).filter((e) => e.UNIT === 'nm-cloud-setup.service' || e._SYSTEMD_UNIT === 'nm-cloud-setup.service');
-    const messages = entries.map((e) => String(e.MESSAGE ?? ''));
+    const entries = readJournal(scenario.boot).filter(
+      (e) => e.UNIT === 'nm-cloud-setup.service' || e._SYSTEMD_UNIT === 'nm-cloud-setup.service',
+    );
+    const messages = entries.map((e) => e.MESSAGE ?? '');
     expect(messages).toContain('nm-cloud-setup.service: Main process exited, code=killed, status=31/SYS');
     expect(entries.filter((e) => e._SYSTEMD_UNIT === 'nm-cloud-setup.service')).toEqual([]);
   });
@@ -55,8 +61,14 @@ describe('systemd as PID 1: the unit without the pkey_* allowance but with Syste
     const b = scenario.boot;
     expect(scenario.image.unit).toMatch(/^SystemCallErrorNumber=EPERM$/m);
     expect(scenario.image.unit).not.toMatch(/^SystemCallFilter=.*pkey/m);
-    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({ Result: 'success', ExecMainCode: '1', ExecMainStatus: '0' });
-    const toolLines = readJournal(b).filter((e) => e._SYSTEMD_UNIT === 'nm-cloud-setup.service').map((e) => String(e.MESSAGE ?? ''));
+    expect(readShow(b, 'boot-service'), readText(b, 'unit-journal.txt')).toMatchObject({
+      Result: 'success',
+      ExecMainCode: '1',
+      ExecMainStatus: '0',
+    });
+    const toolLines = readJournal(b)
+      .filter((e) => e._SYSTEMD_UNIT === 'nm-cloud-setup.service')
+      .map((e) => e.MESSAGE ?? '');
     expect(toolSaid(toolLines, 'some changes were applied for provider ec2'), toolLines.join('\n')).toBe(true);
   });
 });
