@@ -209,8 +209,6 @@ function finish(report: RunReport, { mode, json }: Invocation, argv0: string, io
 
 function failureText(report: RunReport): string {
   switch (report.result) {
-    case 'no-provider':
-      return 'no cloud detected: enable a provider with NM_CLOUD_SETUP_<PROVIDER>=yes';
     case 'cancelled':
       return 'cancelled';
     default:

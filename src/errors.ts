@@ -22,6 +22,18 @@ export class PollTimeoutError extends MetadataError {
   }
 }
 
+/** The metadata server answered, but not with what the poll waited for (upstream retries these). */
+export class NotReadyError extends MetadataError {
+  override name = 'NotReadyError';
+  override readonly code = 'ERR_HTTP_NOT_READY';
+  readonly status: number;
+
+  constructor(status: number) {
+    super(status === 200 ? 'HTTP status 200, but not a usable answer' : `HTTP status ${status}`);
+    this.status = status;
+  }
+}
+
 /** The operation was aborted by SIGTERM; never logged as a failure. */
 export class CancelledError extends CloudSetupError {
   override name = 'CancelledError';
@@ -64,4 +76,34 @@ export function isCancellation(error: unknown): boolean {
 /** The message of any thrown value, for log lines. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Socket and DNS error codes (Node's, which got keeps in `code`), in words for people. */
+const TRANSPORT_CODES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ETIMEDOUT: 'timed out',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name not found',
+};
+
+/**
+ * Why a metadata request failed, from its last attempt: "connection refused (ECONNREFUSED)",
+ * "timed out (ETIMEDOUT)", "HTTP status 404", ... Upstream only ever says "timeout expired"
+ * because it drops the cause; we keep it as `cause` (see http.ts poll) and read it here.
+ */
+export function explainFailure(error: unknown): string {
+  const chain: unknown[] = [];
+  for (let e = error; e !== undefined && chain.length < 8; e = e instanceof Error ? e.cause : undefined) chain.push(e);
+  const notReady = chain.find((e): e is NotReadyError => e instanceof NotReadyError);
+  if (notReady !== undefined) return notReady.message;
+  for (const e of chain) {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && TRANSPORT_CODES[code] !== undefined) return `${TRANSPORT_CODES[code]} (${code})`;
+  }
+  if (error instanceof PollTimeoutError && error.cause === undefined) return 'timed out (no answer)';
+  const last = chain.at(-1);
+  return last instanceof PollTimeoutError ? 'timed out (no answer)' : errorMessage(last);
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import { got, RequestError, TimeoutError } from 'got';
-import { CancelledError, CloudSetupError, errorMessage, PollTimeoutError } from './errors.js';
+import { CancelledError, CloudSetupError, errorMessage, NotReadyError, PollTimeoutError } from './errors.js';
 import type { Logger } from './log.js';
 
 /** One HTTP attempt against a metadata server. */
@@ -144,16 +144,19 @@ async function pollRequest(
   const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
   const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
   const giveUp = (cause?: unknown): Error => (req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause }));
+  // The last attempt that completed, for the cause of "timeout expired": upstream discards it
+  // (its providers only ever say "timeout expired"); `plan` and `status` explain it.
+  let lastError: unknown;
   try {
     for (;;) {
       const started = performance.now();
-      let lastError: unknown;
       try {
         const response = await request({ ...req, signal });
         if (isReady(response)) return response;
+        lastError = new NotReadyError(response.status);
       } catch (error) {
-        // Upstream discards the cause and retries; it shows only in the debug line above.
-        lastError = error;
+        // An attempt cut short by the deadline says nothing new about the server.
+        if (!signal.aborted) lastError = error;
       }
       if (signal.aborted) throw giveUp(lastError);
       const wait = Math.max(1, started + intervalMs - performance.now());

@@ -11,7 +11,7 @@ import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
 import { toMetadataConfig, type InterfaceConfig, type MetadataConfig } from './model.js';
 import type { NmClient, NmDevice } from './nm/nm-client.js';
-import { detectProvider } from './providers/detect.js';
+import { describeNoCloud, detectProvider } from './providers/detect.js';
 import type { InstanceFacts, Provider, ProviderName } from './providers/provider.js';
 
 /** What run() needs from the outside world: the two seams and a logger. */
@@ -57,7 +57,7 @@ export interface RunReport {
   /** Set once the metadata was fetched. */
   readonly metadata?: MetadataConfig;
   readonly outcomes: readonly DeviceOutcome[];
-  /** The failure behind no-networkmanager or metadata-failed. */
+  /** The failure behind no-provider, no-networkmanager or metadata-failed. */
   readonly error?: string;
 }
 
@@ -85,9 +85,9 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     if (isCancellation(error)) return ended('cancelled');
     throw error;
   }
-  if (detected === undefined || opening === undefined) {
+  if (detected.provider === undefined || opening === undefined) {
     await closeUnused();
-    return ended('no-provider');
+    return ended('no-provider', { error: describeNoCloud(detected.provider === undefined ? detected.tried : []) });
   }
   const { provider, session } = detected;
   const log = deps.log.with({ provider: provider.name });

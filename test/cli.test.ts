@@ -38,8 +38,23 @@ describe('command line', () => {
     for (const args of [['status'], ['status', '--json'], ['plan'], ['--dry-run'], ['fetch']]) {
       const outcome = await runCli({}, args);
       expect(outcome, args.join(' ')).toMatchObject({ code: 1, stdout: '' });
-      expect(outcome.stderr, args.join(' ')).toMatch(/^\S+: no cloud detected: enable a provider with NM_CLOUD_SETUP_<PROVIDER>=yes\n$/);
+      expect(outcome.stderr, args.join(' ')).toMatch(
+        /^\S+: no cloud detected: no provider is enabled \(set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN or _OCI to yes\)\n$/,
+      );
     }
+  });
+
+  it('plan with a provider enabled but not answering: which request failed and why, never "enable a provider"', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    // Upstream's full 7 s detection window: the bare run must keep it, and plan shares its code.
+    const outcome = await runCli({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: `127.0.0.1:${port}` }, ['plan']);
+    expect(outcome).toMatchObject({ code: 1, stdout: '' });
+    expect(outcome.stderr).toMatch(
+      new RegExp(`<warn>  no provider detected\\n\\S+: no cloud detected; tried:\n  ec2: PUT http://127\\.0\\.0\\.1:${port}/latest/api/token: connection refused \\(ECONNREFUSED\\)\n$`),
+    );
   });
 
   it('each command has its own --help', async () => {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { Config } from '../config.js';
-import { CancelledError, isCancellation } from '../errors.js';
-import type { MetadataHttp } from '../http.js';
+import { CancelledError, explainFailure, isCancellation } from '../errors.js';
+import type { HttpRequest, MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
 import type { MetadataSession, Provider } from './provider.js';
 
@@ -10,6 +10,54 @@ export interface DetectedProvider {
   readonly provider: Provider;
   readonly session: MetadataSession;
   readonly baseUrl: string;
+}
+
+/** An enabled provider that did not answer: what was asked, and why it failed. */
+export interface DetectFailure {
+  readonly provider: string;
+  /** "PUT http://169.254.169.254/latest/api/token" (empty when no request was made) */
+  readonly request: string;
+  /** "connection refused (ECONNREFUSED)", "timed out (no answer)", "HTTP status 404", ... */
+  readonly why: string;
+}
+
+/** No cloud: every enabled provider that failed (empty: none was enabled). */
+export interface NotDetected {
+  readonly provider?: undefined;
+  readonly tried: readonly DetectFailure[];
+}
+
+/**
+ * The reason `plan`, `status` and `fetch` give when no cloud was detected. Upstream's per-provider
+ * log line only says "timeout expired"; this names the address and the real cause.
+ */
+export function describeNoCloud(tried: readonly DetectFailure[]): string {
+  if (tried.length === 0) {
+    return 'no cloud detected: no provider is enabled (set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN or _OCI to yes)';
+  }
+  const lines = tried.map(({ provider, request, why }) => `  ${provider}: ${request === '' ? '' : `${request}: `}${why}`);
+  return ['no cloud detected; tried:', ...lines].join('\n');
+}
+
+/** The provider's HTTP, remembering its last failed request (for DetectFailure). */
+function recordingHttp(http: MetadataHttp): { readonly http: MetadataHttp; readonly failure: () => { request: HttpRequest; error: unknown } | undefined } {
+  let failure: { request: HttpRequest; error: unknown } | undefined;
+  const remember = async <T>(request: HttpRequest, pending: Promise<T>): Promise<T> => {
+    try {
+      return await pending;
+    } catch (error) {
+      if (!isCancellation(error)) failure = { request, error };
+      throw error;
+    }
+  };
+  return {
+    http: {
+      request: (request) => remember(request, http.request(request)),
+      poll: (request, options) => remember(request, http.poll(request, options)),
+      close: () => http.close(),
+    },
+    failure: () => failure,
+  };
 }
 
 /**
@@ -34,18 +82,18 @@ export function resolveBaseUrl(provider: Provider, config: Config, log: Logger):
 
 /**
  * Detects all enabled providers concurrently; the first to succeed wins and aborts the others.
- * Resolves undefined when none is detected; rejects with CancelledError on SIGTERM.
+ * Resolves NotDetected when none is detected; rejects with CancelledError on SIGTERM.
  */
 export async function detectProvider(
   providers: readonly Provider[],
   config: Config,
   deps: { readonly http: MetadataHttp; readonly log: Logger; readonly signal: AbortSignal },
-): Promise<DetectedProvider | undefined> {
-  const { http, log, signal } = deps;
+): Promise<DetectedProvider | NotDetected> {
+  const { log, signal } = deps;
   const race = new AbortController();
   const raceSignal = AbortSignal.any([signal, race.signal]);
   let winner: DetectedProvider | undefined;
-  let hadRealFailure = false;
+  const tried: DetectFailure[] = [];
 
   await Promise.all(
     providers.map(async (provider) => {
@@ -55,14 +103,15 @@ export async function detectProvider(
         return;
       }
       const baseUrl = resolveBaseUrl(provider, config, log);
+      const recording = recordingHttp(deps.http);
       try {
-        const result = await provider.detect({ http, baseUrl, log, signal: raceSignal });
+        const result = await provider.detect({ http: recording.http, baseUrl, log, signal: raceSignal });
         if (result.detected && winner === undefined) {
           winner = { provider, session: result.session, baseUrl };
           log.info(`provider ${provider.name} detected`);
           race.abort();
         } else if (!result.detected) {
-          hadRealFailure = true;
+          tried.push(detectFailure(provider, result.reason, recording.failure()));
           log.info(`provider ${provider.name} not detected: ${result.reason}`);
         }
       } catch (error) {
@@ -77,8 +126,16 @@ export async function detectProvider(
     log.info('no provider detected');
     throw new CancelledError();
   }
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set inside the detection callbacks
-  if (hadRealFailure) log.warn('no provider detected');
+  // Upstream: WARN when an enabled provider really failed, INFO when none was enabled.
+  if (tried.length > 0) log.warn('no provider detected');
   else log.info('no provider detected');
-  return undefined;
+  // In registry order, whichever answered first.
+  tried.sort((a, b) => providers.findIndex((p) => p.name === a.provider) - providers.findIndex((p) => p.name === b.provider));
+  return { tried };
+}
+
+function detectFailure(provider: Provider, reason: string, failure: { request: HttpRequest; error: unknown } | undefined): DetectFailure {
+  if (failure === undefined) return { provider: provider.name, request: '', why: reason };
+  const { request, error } = failure;
+  return { provider: provider.name, request: `${request.method ?? 'GET'} ${request.url}`, why: explainFailure(error) };
 }

@@ -88,7 +88,7 @@ describe('detectProvider', () => {
       log,
       signal: new AbortController().signal,
     });
-    expect(result).toBeUndefined();
+    expect(result).toEqual({ tried: [] });
     expect(ec2.calls).toHaveLength(0);
     expect(gcp.calls).toHaveLength(0);
     expect(messages(lines)).toEqual([
@@ -111,9 +111,12 @@ describe('detectProvider', () => {
       signal: new AbortController().signal,
     });
     await tick();
-    // All started concurrently, each with the shared http and its own resolved base URL.
+    // All started concurrently, each with the shared http (seen through a recorder of its
+    // failures, for DetectFailure) and its own resolved base URL.
     expect([ec2.calls.length, gcp.calls.length, azure.calls.length]).toEqual([1, 1, 1]);
-    expect(ec2.calls[0]?.http).toBe(http);
+    await expect(ec2.calls[0]?.http.poll({ url: 'u', timeoutMs: 1, maxBytes: 1 }, { overallMs: 1, intervalMs: 1 })).rejects.toThrow(
+      'no HTTP in this test',
+    );
     expect(ec2.calls[0]?.baseUrl).toBe('http://169.254.169.254');
     expect(ec2.calls[0]?.signal.aborted).toBe(false);
 
@@ -122,9 +125,7 @@ describe('detectProvider', () => {
     gcp.resolve({ detected: true, session: gcpSession });
     const result = await pending;
 
-    expect(result?.provider).toBe(gcp);
-    expect(result?.session).toBe(gcpSession);
-    expect(result?.baseUrl).toBe('http://169.254.169.254');
+    expect(result).toEqual({ provider: gcp, session: gcpSession, baseUrl: 'http://169.254.169.254' });
     expect(ec2.calls[0]?.signal.aborted).toBe(true);
     expect(azure.calls[0]?.signal.aborted).toBe(true);
     const got = messages(lines);
@@ -178,7 +179,7 @@ describe('detectProvider', () => {
     expect(messages(lines).filter((line) => line.endsWith(' detected'))).toEqual(['info provider ec2 detected']);
   });
 
-  test('all enabled providers fail → undefined and "no provider detected" at WARN', async () => {
+  test('all enabled providers fail → what was tried, and "no provider detected" at WARN', async () => {
     const ec2 = fakeProvider('ec2', 'EC2');
     const gcp = fakeProvider('GCP', 'GCP');
     const { log, lines } = capture();
@@ -190,7 +191,13 @@ describe('detectProvider', () => {
     await tick();
     ec2.resolve({ detected: false, reason: 'failure to get EC2 metadata: timeout expired' });
     gcp.resolve({ detected: false, reason: 'failure to get GCP metadata: timeout expired' });
-    expect(await pending).toBeUndefined();
+    // These fakes make no request: the reason is all there is to say.
+    expect(await pending).toEqual({
+      tried: [
+        { provider: 'ec2', request: '', why: 'failure to get EC2 metadata: timeout expired' },
+        { provider: 'GCP', request: '', why: 'failure to get GCP metadata: timeout expired' },
+      ],
+    });
     const got = messages(lines);
     expect(got).toContain('info provider ec2 not detected: failure to get EC2 metadata: timeout expired');
     expect(got).toContain('info provider GCP not detected: failure to get GCP metadata: timeout expired');
@@ -204,16 +211,16 @@ describe('detectProvider', () => {
     const pending = detectProvider([ec2, oci], enable('OCI'), { http, log, signal: new AbortController().signal });
     await tick();
     oci.resolve({ detected: false, reason: 'failure to get OCI instance data: timeout expired' });
-    expect(await pending).toBeUndefined();
+    expect(await pending).toEqual({ tried: [{ provider: 'oci', request: '', why: 'failure to get OCI instance data: timeout expired' }] });
     expect(ec2.calls).toHaveLength(0);
     const got = messages(lines);
     expect(got).toContain('info provider ec2 not detected: provider is disabled');
     expect(got.at(-1)).toBe('warn no provider detected');
   });
 
-  test('an empty provider list → undefined, INFO', async () => {
+  test('an empty provider list → nothing tried, INFO', async () => {
     const { log, lines } = capture();
-    expect(await detectProvider([], enable('EC2'), { http, log, signal: new AbortController().signal })).toBeUndefined();
+    expect(await detectProvider([], enable('EC2'), { http, log, signal: new AbortController().signal })).toEqual({ tried: [] });
     expect(messages(lines)).toEqual(['info no provider detected']);
   });
 
@@ -251,8 +258,10 @@ describe('detectProvider', () => {
     await tick();
     expect(ec2.calls[0]?.baseUrl).toBe('http://localhost:8000');
     ec2.resolve({ detected: true, session: session('ec2') });
-    expect((await pending)?.baseUrl).toBe('http://localhost:8000');
-    expect(messages(lines)).toContain('debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")');
+    expect(await pending).toMatchObject({ baseUrl: 'http://localhost:8000' });
+    expect(messages(lines)).toContain(
+      'debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")',
+    );
   });
 });
 
