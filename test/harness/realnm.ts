@@ -159,17 +159,21 @@ export async function pollUntil<T>(fn: () => T | Promise<T>, opts: PollOptions =
   throw new Error(`pollUntil: condition not met within ${timeoutMs} ms${opts.message ? `: ${opts.message}` : ''}`);
 }
 
+/** The commands the harness runs that are not installed (NetworkManager, nmcli, dbus-daemon, ip, ...). */
+export async function missingRealnmCommands(): Promise<string[]> {
+  const r = await run('/bin/sh', [
+    '-c',
+    'for c in NetworkManager nmcli dbus-daemon busctl ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done',
+  ], { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
 /** Throws (does not skip) unless we are root and NetworkManager, nmcli, dbus-daemon, ip exist. */
 export async function assertRealnmPrerequisites(): Promise<void> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     throw new Error('the realnm e2e harness needs root (network namespaces, NetworkManager)');
   }
-  const r = await run(
-    '/bin/sh',
-    ['-c', 'for c in NetworkManager nmcli dbus-daemon ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done'],
-    { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } },
-  );
-  const missing = r.stdout.split('\n').filter(Boolean);
+  const missing = await missingRealnmCommands();
   if (missing.length > 0) {
     throw new Error(
       `realnm harness: missing ${missing.join(', ')} (apt-get install -y --no-install-recommends network-manager dbus iproute2 curl)`,
