@@ -49,27 +49,32 @@ function nicsWith(count: number, addresses: (i: number, net: string) => string[]
  * one NIC with one address needs no policy routing at all).
  */
 export function cloudFor(provider: DemoProvider, count: number): Cloud {
-  if (provider === 'oci') {
-    const before = nicsWith(count, (i, net) => (i < count - 1 ? [`${net}.2`] : []));
-    const after = nicsWith(count, (_, net) => [`${net}.2`]);
-    const last = after[count - 1];
-    return { provider, env: { NM_CLOUD_SETUP_OCI: 'yes' }, before, after, change: `a VNIC attached: ${last?.ifname} (${last?.addresses[0]})`, metadata: ociMetadata, tables: policyTables(count) };
-  }
+  if (provider === 'oci') return ociCloud(count);
   const before = nicsWith(count, (_, net) => [`${net}.2`, `${net}.10`]);
-  const after = nicsWith(count, (i, net) => (i === 0 ? [`${net}.2`, `${net}.10`, `${net}.11`] : [`${net}.2`, `${net}.10`]));
-  const change = provider === 'gcp' ? 'a forwarded IP added: 172.16.4.11 on eth0' : 'a secondary IP added: 172.16.4.11 on eth0';
-  const common = { provider, before, after, change };
+  const after = nicsWith(count, (i, net) => [`${net}.2`, `${net}.10`, ...(i === 0 ? [`${net}.11`] : [])]);
+  const what = provider === 'gcp' ? 'a forwarded IP' : 'a secondary IP';
+  const common = { provider, before, after, change: `${what} added: 172.16.4.11 on eth0`, tables: policyTables(count) };
+  // GCP's and Aliyun's default hosts (metadata.google.internal, 100.100.100.200) do not exist in
+  // the namespace; their metadata servers are served at 169.254.169.254 instead.
+  const at = 'http://169.254.169.254';
   switch (provider) {
     case 'ec2':
-      return { ...common, env: { NM_CLOUD_SETUP_EC2: 'yes' }, metadata: ec2Metadata, tables: policyTables(count) };
+      return { ...common, env: { NM_CLOUD_SETUP_EC2: 'yes' }, metadata: ec2Metadata };
     case 'azure':
-      return { ...common, env: { NM_CLOUD_SETUP_AZURE: 'yes' }, metadata: azureMetadata, tables: policyTables(count) };
-    // Their default hosts (metadata.google.internal, 100.100.100.200) do not exist in the namespace.
+      return { ...common, env: { NM_CLOUD_SETUP_AZURE: 'yes' }, metadata: azureMetadata };
     case 'gcp':
-      return { ...common, env: { NM_CLOUD_SETUP_GCP: 'yes', NM_CLOUD_SETUP_GCP_HOST: 'http://169.254.169.254' }, metadata: gcpMetadata, tables: ['local'] };
+      return { ...common, env: { NM_CLOUD_SETUP_GCP: 'yes', NM_CLOUD_SETUP_GCP_HOST: at }, metadata: gcpMetadata, tables: ['local'] };
     case 'aliyun':
-      return { ...common, env: { NM_CLOUD_SETUP_ALIYUN: 'yes', NM_CLOUD_SETUP_ALIYUN_HOST: 'http://169.254.169.254' }, metadata: aliyunMetadata, tables: policyTables(count) };
+      return { ...common, env: { NM_CLOUD_SETUP_ALIYUN: 'yes', NM_CLOUD_SETUP_ALIYUN_HOST: at }, metadata: aliyunMetadata };
   }
+}
+
+function ociCloud(count: number): Cloud {
+  const before = nicsWith(count, (i, net) => (i < count - 1 ? [`${net}.2`] : []));
+  const after = nicsWith(count, (_, net) => [`${net}.2`]);
+  const last = after[count - 1];
+  const change = `a VNIC attached: ${last?.ifname ?? '?'} (${last?.addresses[0] ?? '?'})`;
+  return { provider: 'oci', env: { NM_CLOUD_SETUP_OCI: 'yes' }, before, after, change, metadata: ociMetadata, tables: policyTables(count) };
 }
 
 function policyTables(count: number): string[] {
@@ -97,7 +102,10 @@ function ec2Metadata(nics: readonly Nic[]): ImdsConfig {
 function gcpMetadata(nics: readonly Nic[]): ImdsConfig {
   const instance = '/computeMetadata/v1/instance';
   const ni = `${instance}/network-interfaces/`;
-  const paths: Record<string, ImdsPathEntry> = { [`${instance}/id`]: '4520031799277581759', [ni]: known(nics).map((_, i) => `${i}/`).join('\n') };
+  const paths: Record<string, ImdsPathEntry> = {
+    [`${instance}/id`]: '4520031799277581759',
+    [ni]: known(nics).map((_, i) => `${i}/`).join('\n'),
+  };
   known(nics).forEach((nic, i) => {
     // GCP forwards extra addresses to the VM; the primary is the NIC's own.
     const forwarded = nic.addresses.slice(1);
@@ -111,7 +119,10 @@ function gcpMetadata(nics: readonly Nic[]): ImdsConfig {
 function azureMetadata(nics: readonly Nic[]): ImdsConfig {
   const q = '?format=text&api-version=2017-04-02';
   const iface = '/metadata/instance/network/interface/';
-  const paths: Record<string, ImdsPathEntry> = { [`/metadata/instance${q}`]: 'compute/\nnetwork/\n', [`${iface}${q}`]: known(nics).map((_, i) => `${i}/`).join('\n') };
+  const paths: Record<string, ImdsPathEntry> = {
+    [`/metadata/instance${q}`]: 'compute/\nnetwork/\n',
+    [`${iface}${q}`]: known(nics).map((_, i) => `${i}/`).join('\n'),
+  };
   known(nics).forEach((nic, i) => {
     // Azure writes MACs without separators.
     paths[`${iface}${i}/macAddress${q}`] = nic.mac.replaceAll(':', '').toUpperCase();
@@ -126,7 +137,10 @@ function azureMetadata(nics: readonly Nic[]): ImdsConfig {
 function aliyunMetadata(nics: readonly Nic[]): ImdsConfig {
   const md = '/2016-01-01/meta-data/';
   const macs = `${md}network/interfaces/macs/`;
-  const paths: Record<string, ImdsPathEntry> = { [md]: 'instance-id\nnetwork/\n', [macs]: known(nics).map((nic) => `${nic.mac}/`).join('\n') };
+  const paths: Record<string, ImdsPathEntry> = {
+    [md]: 'instance-id\nnetwork/\n',
+    [macs]: known(nics).map((nic) => `${nic.mac}/`).join('\n'),
+  };
   for (const nic of known(nics)) {
     paths[`${macs}${nic.mac}/vpc-cidr-block`] = '172.16.0.0/12';
     paths[`${macs}${nic.mac}/private-ipv4s`] = JSON.stringify(nic.addresses);

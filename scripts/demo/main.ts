@@ -12,7 +12,16 @@
 // 128+signal when interrupted (after the teardown).
 import fs from 'node:fs';
 import path from 'node:path';
-import { missingRealnmCommands, realnmUp, REALNM_SH, REPO_ROOT, run, type ExecResult, type MetadataServer, type RealNm } from '../../test/harness/realnm.js';
+import {
+  missingRealnmCommands,
+  realnmUp,
+  REALNM_SH,
+  REPO_ROOT,
+  run,
+  type ExecResult,
+  type MetadataServer,
+  type RealNm,
+} from '../../test/harness/realnm.js';
 import { cloudFor, PROVIDERS, type Cloud, type DemoProvider, type Nic } from './clouds.js';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'nm-cloud-setup.cjs');
@@ -133,7 +142,8 @@ function expectExit(r: ExecResult, code: number, what: string): void {
 }
 
 function describeMetadata(nics: readonly Nic[]): string {
-  return nics.map((nic) => `${nic.ifname} ${nic.mac}: ${nic.addresses.length > 0 ? nic.addresses.join(', ') : '(not in the metadata)'}`).join('\n');
+  const addresses = (nic: Nic): string => (nic.addresses.length > 0 ? nic.addresses.join(', ') : '(not in the metadata)');
+  return nics.map((nic) => `${nic.ifname} ${nic.mac}: ${addresses(nic)}`).join('\n');
 }
 
 /** Brings up NetworkManager and the metadata server; `track` learns the NetworkManager before anything can fail. */
@@ -155,11 +165,12 @@ function introduce(world: World): void {
   const { nm, cloud } = world;
   const nics = Object.keys(nm.macs);
   say(`nm-cloud-setup demo: a simulated ${cloud.provider} cloud, nothing outside two network namespaces is touched`);
-  say(`  ${nm.netns}: a real NetworkManager with ${nics.join(', ')} (profiles "${nics.join('", "')}", one address each)`);
+  say(`  ${nm.netns}: a real NetworkManager with ${nics.join(', ')}, each with a profile of its name holding one address`);
   say(`  ${nm.cloudNetns}: the ${cloud.provider} metadata server at 169.254.169.254, and the other end of each NIC`);
   say(`Every nm-cloud-setup below is dist/nm-cloud-setup.cjs run inside ${nm.netns} as the unit runs it`);
   say(`(node --jitless), with NM_CLOUD_SETUP_MAP_INTERFACES giving the veths' MACs.`);
-  step('The metadata', 'What the cloud says each NIC should have (primary address first):');
+  const note = cloud.provider === 'gcp' ? '; GCP lists only the others, as forwarded IPs' : '';
+  step('The metadata', `What the cloud says each NIC should have (primary address first${note}):`);
   say(indent(describeMetadata(cloud.before)));
 }
 
@@ -302,7 +313,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     // Interrupted: the steps fail as their namespaces go away; the signal handler ends the process.
     if (stopping !== undefined) return new Promise<number>(() => {});
-    process.stderr.write(`${ME}: ${error instanceof StepFailed ? 'step did not go as shown: ' : ''}${error instanceof Error ? error.message : String(error)}\n`);
+    const what = error instanceof StepFailed ? 'step did not go as shown: ' : '';
+    process.stderr.write(`${ME}: ${what}${error instanceof Error ? error.message : String(error)}\n`);
     await tearDownOnce().catch((e: unknown) => process.stderr.write(`${ME}: teardown failed: ${String(e)}\n`));
     return EXIT_STEP_FAILED;
   }
