@@ -13,7 +13,7 @@ import { createLogger } from '../../src/log.js';
 import { describeNoCloud, detectProvider, type NotDetected } from '../../src/providers/detect.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 
-const SCALE = 0.02;
+const SCALE = 0.05;
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -81,7 +81,9 @@ describe('why no cloud was detected', () => {
     const port = await silentServer();
     const { result, lines } = await detect(port, 'GCP');
     expect(result.tried).toEqual([
-      { provider: 'GCP', request: `GET http://127.0.0.1:${port}/computeMetadata/v1/instance/id`, why: 'timed out (ETIMEDOUT)' },
+      // ETIMEDOUT from a per-attempt timeout; "no answer" if a busy machine let the overall
+      // deadline cut the only attempt short.
+      { provider: 'GCP', request: `GET http://127.0.0.1:${port}/computeMetadata/v1/instance/id`, why: expect.stringMatching(/^timed out \((ETIMEDOUT|no answer)\)$/) },
     ]);
     expect(lines).toContain('<info>  provider GCP not detected: failure to get GCP metadata: timeout expired');
   });
