@@ -53,7 +53,9 @@ describe('command line', () => {
     const outcome = await runCli({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: `127.0.0.1:${port}` }, ['plan']);
     expect(outcome).toMatchObject({ code: 1, stdout: '' });
     expect(outcome.stderr).toMatch(
-      new RegExp(`<warn>  no provider detected\\n\\S+: no cloud detected; tried:\n  ec2: PUT http://127\\.0\\.0\\.1:${port}/latest/api/token: connection refused \\(ECONNREFUSED\\)\n$`),
+      new RegExp(
+        `<warn>  no provider detected\\n\\S+: no cloud detected; tried:\n  ec2: PUT http://127\\.0\\.0\\.1:${port}/latest/api/token: connection refused \\(ECONNREFUSED\\)\n$`,
+      ),
     );
   });
 

@@ -90,7 +90,9 @@ function ec2Metadata(nics: readonly Nic[]): ImdsConfig {
     '/latest/meta-data/placement/region': 'xx-demo-1',
     '/latest/meta-data/placement/availability-zone': 'xx-demo-1a',
     '/latest/meta-data/instance-type': 'm5.xlarge',
-    [macs]: known(nics).map((nic) => `${nic.mac}/`).join('\n'),
+    [macs]: known(nics)
+      .map((nic) => `${nic.mac}/`)
+      .join('\n'),
   };
   for (const nic of known(nics)) {
     paths[`${macs}${nic.mac}/local-ipv4s`] = nic.addresses.join('\n');
@@ -104,7 +106,9 @@ function gcpMetadata(nics: readonly Nic[]): ImdsConfig {
   const ni = `${instance}/network-interfaces/`;
   const paths: Record<string, ImdsPathEntry> = {
     [`${instance}/id`]: '4520031799277581759',
-    [ni]: known(nics).map((_, i) => `${i}/`).join('\n'),
+    [ni]: known(nics)
+      .map((_, i) => `${i}/`)
+      .join('\n'),
   };
   known(nics).forEach((nic, i) => {
     // GCP forwards extra addresses to the VM; the primary is the NIC's own.
@@ -121,7 +125,9 @@ function azureMetadata(nics: readonly Nic[]): ImdsConfig {
   const iface = '/metadata/instance/network/interface/';
   const paths: Record<string, ImdsPathEntry> = {
     [`/metadata/instance${q}`]: 'compute/\nnetwork/\n',
-    [`${iface}${q}`]: known(nics).map((_, i) => `${i}/`).join('\n'),
+    [`${iface}${q}`]: known(nics)
+      .map((_, i) => `${i}/`)
+      .join('\n'),
   };
   known(nics).forEach((nic, i) => {
     // Azure writes MACs without separators.
@@ -139,7 +145,9 @@ function aliyunMetadata(nics: readonly Nic[]): ImdsConfig {
   const macs = `${md}network/interfaces/macs/`;
   const paths: Record<string, ImdsPathEntry> = {
     [md]: 'instance-id\nnetwork/\n',
-    [macs]: known(nics).map((nic) => `${nic.mac}/`).join('\n'),
+    [macs]: known(nics)
+      .map((nic) => `${nic.mac}/`)
+      .join('\n'),
   };
   for (const nic of known(nics)) {
     paths[`${macs}${nic.mac}/vpc-cidr-block`] = '172.16.0.0/12';

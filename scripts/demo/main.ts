@@ -94,7 +94,12 @@ const announce = (text = ''): void => {
 const say = (text = ''): void => {
   if (!muted) announce(text);
 };
-const indent = (text: string): string => text.trimEnd().split('\n').map((line) => `    ${line}`).join('\n');
+const indent = (text: string): string =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
 
 let stepNumber = 0;
 function step(title: string, why: string): void {
@@ -154,7 +159,9 @@ async function bringUp(options: Options, track: (nm: RealNm) => void): Promise<W
   const imds = await nm.startMetadataServer(cloud.metadata(cloud.before));
   const runtimeDirectory = path.join(nm.stateDir, 'run');
   fs.mkdirSync(runtimeDirectory, { recursive: true });
-  const mapInterfaces = Object.entries(nm.macs).map(([ifname, mac]) => `${ifname}=${mac}`).join(';');
+  const mapInterfaces = Object.entries(nm.macs)
+    .map(([ifname, mac]) => `${ifname}=${mac}`)
+    .join(';');
   // Veths have no permanent MAC, so the tool's own test hook names each NIC's MAC; state.json goes
   // to the demo's state directory, never the machine's /run/nm-cloud-setup.
   const toolEnv = { ...cloud.env, NM_CLOUD_SETUP_MAP_INTERFACES: mapInterfaces, RUNTIME_DIRECTORY: runtimeDirectory };
@@ -187,8 +194,10 @@ async function showKernel(world: World): Promise<void> {
 
 /** status, plan, apply, the kernel, status again, a rerun: the first run on a fresh machine. */
 async function firstRun(world: World): Promise<void> {
-  step('status: what the cloud says against what NetworkManager has applied',
-    'NetworkManager has only what each profile says (one address, no policy routing): out-of-sync.');
+  step(
+    'status: what the cloud says against what NetworkManager has applied',
+    'NetworkManager has only what each profile says (one address, no policy routing): out-of-sync.',
+  );
   const before = await tool(world, ['status']);
   expectExit(before, 0, 'status');
   if (!before.stdout.includes('out-of-sync')) throw new StepFailed('status before apply shows no out-of-sync interface');
@@ -198,13 +207,18 @@ async function firstRun(world: World): Promise<void> {
   expectExit(plan, 2, 'plan');
   if (!plan.stdout.includes('nmcli device modify')) throw new StepFailed('plan shows no nmcli line');
 
-  step('apply: the run the systemd unit makes (no command), with its log',
-    'Addresses and policy routing go to the applied connection with Reapply; profiles on disk stay as they are.');
+  step(
+    'apply: the run the systemd unit makes (no command), with its log',
+    'Addresses and policy routing go to the applied connection with Reapply; profiles on disk stay as they are.',
+  );
   expectExit(await tool(world, [], { NM_CLOUD_SETUP_LOG: 'INFO' }), 0, 'apply');
 
-  step('The kernel now', world.cloud.provider === 'gcp'
-    ? 'GCP forwards its extra addresses as local routes.'
-    : 'Each address has rules sending its traffic to its own NIC\'s tables (30200+i: subnet, 30400+i: default route).');
+  step(
+    'The kernel now',
+    world.cloud.provider === 'gcp'
+      ? 'GCP forwards its extra addresses as local routes.'
+      : "Each address has rules sending its traffic to its own NIC's tables (30200+i: subnet, 30400+i: default route).",
+  );
   await showKernel(world);
 
   step('status again', 'Every interface in the metadata is in-sync.');
@@ -284,14 +298,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   const interrupt = (why: string, code: number): void => {
     // The children run in their own process groups, so Ctrl-C reaches only us: tear down once,
     // and let a second Ctrl-C neither kill the teardown nor start another.
-    if (stopping !== undefined) return void announce(`${why}: still tearing down, please wait`);
+    if (stopping !== undefined) {
+      announce(`${why}: still tearing down, please wait`);
+      return;
+    }
     stopping = why;
     muted = true;
     announce(`\n${why}: stopping the demo`);
-    void tearDownOnce().then(() => process.exit(code), (error: unknown) => {
-      process.stderr.write(`${ME}: teardown failed: ${String(error)}\n`);
-      process.exit(code);
-    });
+    void tearDownOnce().then(
+      () => process.exit(code),
+      (error: unknown) => {
+        process.stderr.write(`${ME}: teardown failed: ${String(error)}\n`);
+        process.exit(code);
+      },
+    );
   };
   process.on('SIGINT', () => interrupt('SIGINT', 130)).on('SIGTERM', () => interrupt('SIGTERM', 143));
   // `npm run demo | head`: once the reader is gone, stop writing and clean up all the same.

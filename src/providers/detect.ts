@@ -40,7 +40,10 @@ export function describeNoCloud(tried: readonly DetectFailure[]): string {
 }
 
 /** The provider's HTTP, remembering its last failed request (for DetectFailure). */
-function recordingHttp(http: MetadataHttp): { readonly http: MetadataHttp; readonly failure: () => { request: HttpRequest; error: unknown } | undefined } {
+function recordingHttp(http: MetadataHttp): {
+  readonly http: MetadataHttp;
+  readonly failure: () => { request: HttpRequest; error: unknown } | undefined;
+} {
   let failure: { request: HttpRequest; error: unknown } | undefined;
   const remember = async <T>(request: HttpRequest, pending: Promise<T>): Promise<T> => {
     try {

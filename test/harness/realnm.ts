@@ -161,10 +161,14 @@ export async function pollUntil<T>(fn: () => T | Promise<T>, opts: PollOptions =
 
 /** The commands the harness runs that are not installed (NetworkManager, nmcli, dbus-daemon, ip, ...). */
 export async function missingRealnmCommands(): Promise<string[]> {
-  const r = await run('/bin/sh', [
-    '-c',
-    'for c in NetworkManager nmcli dbus-daemon busctl ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done',
-  ], { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } });
+  const r = await run(
+    '/bin/sh',
+    [
+      '-c',
+      'for c in NetworkManager nmcli dbus-daemon busctl ip unshare setsid flock curl; do command -v "$c" >/dev/null || echo "$c"; done',
+    ],
+    { env: { PATH: `${DEFAULT_PATH}:${process.env['PATH'] ?? ''}` } },
+  );
   return r.stdout.split('\n').filter(Boolean);
 }
 

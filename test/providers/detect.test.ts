@@ -259,9 +259,7 @@ describe('detectProvider', () => {
     expect(ec2.calls[0]?.baseUrl).toBe('http://localhost:8000');
     ec2.resolve({ detected: true, session: session('ec2') });
     expect(await pending).toMatchObject({ baseUrl: 'http://localhost:8000' });
-    expect(messages(lines)).toContain(
-      'debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")',
-    );
+    expect(messages(lines)).toContain('debug test: mock NM_CLOUD_SETUP_EC2_HOST="localhost:8000" (default "http://169.254.169.254")');
   });
 });
 
