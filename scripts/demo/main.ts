@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   missingRealnmCommands,
+  pollUntil,
   realnmUp,
   REALNM_SH,
   REPO_ROOT,
@@ -192,6 +193,33 @@ async function showKernel(world: World): Promise<void> {
   for (const table of world.cloud.tables) await shell(world, ['ip', '-4', 'route', 'show', 'table', table]);
 }
 
+/**
+ * Waits until the kernel has every address (GCP: local route) and rule of the metadata: Reapply
+ * returns before NetworkManager has finished configuring the kernel, and a busy machine shows it.
+ */
+async function kernelConverged(world: World, nics: readonly Nic[]): Promise<void> {
+  const known = nics.filter((nic) => nic.addresses.length > 0);
+  const done = async (): Promise<boolean> => {
+    if (world.cloud.provider === 'gcp') {
+      const local = await world.nm.execOk(['ip', '-4', 'route', 'show', 'table', 'local', 'proto', 'static']);
+      return known.every((nic) => nic.addresses.slice(1).every((ip) => local.includes(`local ${ip} `)));
+    }
+    const rules = await world.nm.ipRuleSummary();
+    for (const nic of known) {
+      const addrs = await world.nm.ipv4Addrs(nic.ifname);
+      const i = Number(nic.ifname.slice('eth'.length));
+      const complete = nic.addresses.every(
+        (ip) => addrs.includes(`${ip}/24`) && rules.includes(`${30400 + i}: from ${ip} lookup ${30400 + i}`),
+      );
+      if (!complete) return false;
+    }
+    return true;
+  };
+  await pollUntil(done, { timeoutMs: 15_000, message: 'the kernel has what the metadata says' }).catch(() => {
+    throw new StepFailed('the kernel did not get what the metadata says within 15 s');
+  });
+}
+
 /** status, plan, apply, the kernel, status again, a rerun: the first run on a fresh machine. */
 async function firstRun(world: World): Promise<void> {
   step(
@@ -212,6 +240,7 @@ async function firstRun(world: World): Promise<void> {
     'Addresses and policy routing go to the applied connection with Reapply; profiles on disk stay as they are.',
   );
   expectExit(await tool(world, [], { NM_CLOUD_SETUP_LOG: 'INFO' }), 0, 'apply');
+  await kernelConverged(world, world.cloud.before);
 
   step(
     'The kernel now',
@@ -251,6 +280,7 @@ async function metadataChange(world: World): Promise<void> {
   step('The next run applies it', 'Only what changed is reapplied.');
   const r = await tool(world, [], { NM_CLOUD_SETUP_LOG: 'INFO' });
   expectExit(r, 0, 'apply after the change');
+  await kernelConverged(world, world.cloud.after);
   if (!r.stdout.includes('some changes were applied')) throw new StepFailed('the run after the change applied nothing');
   const changed = world.cloud.after.find((nic, i) => nic.addresses.join() !== world.cloud.before[i]?.addresses.join());
   if (changed !== undefined) await shell(world, ['ip', '-4', '-br', 'addr', 'show', 'dev', changed.ifname]);
