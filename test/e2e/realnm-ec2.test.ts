@@ -11,7 +11,7 @@
 // listing order gives iface_idx 0 (eth0) and 1 (eth1), so tables 30200/30400 and 30201/30401.
 
 import { describe, it, expect } from 'vitest';
-import type { ExecResult, ImdsConfig, RealNm } from '../harness/realnm.js';
+import type { ExecResult, RealNm } from '../harness/realnm.js';
 import {
   MAC0,
   MAC1,
@@ -23,21 +23,14 @@ import {
   output,
   reappliedLine,
   useRealnm,
+  EC2_MACS,
+  EC2_TOKEN,
+  EC2_TWO_NICS,
 } from '../helpers/realnm-run.js';
 
-const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
-const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
-
-const METADATA: ImdsConfig = {
-  ec2Token: TOKEN,
-  paths: {
-    [MACS]: `${MAC0}/\n${MAC1}/`,
-    [`${MACS}${MAC0}/local-ipv4s`]: '172.16.4.2\n172.16.4.10\n172.16.4.11',
-    [`${MACS}${MAC0}/subnet-ipv4-cidr-block`]: '172.16.4.0/24',
-    [`${MACS}${MAC1}/local-ipv4s`]: '172.16.5.2\n172.16.5.10',
-    [`${MACS}${MAC1}/subnet-ipv4-cidr-block`]: '172.16.5.0/24',
-  },
-};
+const TOKEN = EC2_TOKEN;
+const MACS = EC2_MACS;
+const METADATA = EC2_TWO_NICS;
 
 const TABLES = [30200, 30201, 30400, 30401];
 

@@ -35,6 +35,22 @@ export const MAC1 = '02:00:00:00:00:02';
 // interface's MAC by name.
 export const MAP_INTERFACES = `eth0=${MAC0};eth1=${MAC1}`;
 
+/** EC2's IMDSv2 interface listing. */
+export const EC2_MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
+export const EC2_TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
+
+/** The harness's two NICs on EC2: eth0 gets 172.16.4.10 and .11 as secondaries, eth1 gets 172.16.5.10. */
+export const EC2_TWO_NICS: ImdsConfig = {
+  ec2Token: EC2_TOKEN,
+  paths: {
+    [EC2_MACS]: `${MAC0}/\n${MAC1}/`,
+    [`${EC2_MACS}${MAC0}/local-ipv4s`]: '172.16.4.2\n172.16.4.10\n172.16.4.11',
+    [`${EC2_MACS}${MAC0}/subnet-ipv4-cidr-block`]: '172.16.4.0/24',
+    [`${EC2_MACS}${MAC1}/local-ipv4s`]: '172.16.5.2\n172.16.5.10',
+    [`${EC2_MACS}${MAC1}/subnet-ipv4-cidr-block`]: '172.16.5.0/24',
+  },
+};
+
 /** Root, NetworkManager and friends, and the built CLI; throws (does not skip) otherwise. */
 export async function preflight(): Promise<void> {
   await assertRealnmPrerequisites();

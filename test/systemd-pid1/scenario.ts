@@ -8,28 +8,16 @@ import {
   formatRoute,
   formatRule,
   realnmUp,
-  type ImdsConfig,
   type IpLink,
   type IpRoute,
   type IpRule,
   type RealNm,
 } from '../harness/realnm.js';
-import { MAC0, MAC1, MAP_INTERFACES } from '../helpers/realnm-run.js';
+import { EC2_TWO_NICS, MAP_INTERFACES } from '../helpers/realnm-run.js';
 import { assertNspawnPrerequisites, boot, buildImage, readJson, type Boot, type Image, type ImageOptions } from './container.js';
 
-const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
-
 /** eth0 gets 172.16.4.10 and .11 as secondaries, eth1 gets 172.16.5.10. */
-export const EC2_METADATA: ImdsConfig = {
-  ec2Token: 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==',
-  paths: {
-    [MACS]: `${MAC0}/\n${MAC1}/`,
-    [`${MACS}${MAC0}/local-ipv4s`]: '172.16.4.2\n172.16.4.10\n172.16.4.11',
-    [`${MACS}${MAC0}/subnet-ipv4-cidr-block`]: '172.16.4.0/24',
-    [`${MACS}${MAC1}/local-ipv4s`]: '172.16.5.2\n172.16.5.10',
-    [`${MACS}${MAC1}/subnet-ipv4-cidr-block`]: '172.16.5.0/24',
-  },
-};
+export const EC2_METADATA = EC2_TWO_NICS;
 
 /** The admin's drop-in: EC2 on, INFO logs; veths have no permanent MAC, so they are mapped by name. */
 export const EC2_DROP_IN = `[Service]
