@@ -307,6 +307,8 @@ interface Draft {
   /** Why the link is skipped; the first reason found wins. */
   problem?: string;
   readonly networks: OpenStackNetwork[];
+  /** A bond's bond_links as far as they name links, even when the bond itself is unreadable: its ports go with it. */
+  readonly memberIds?: readonly string[];
 }
 
 function optionalHwaddr(link: JsonObject, key: string): string | undefined {
@@ -394,7 +396,9 @@ function readLinks(links: readonly JsonObject[], warnings: string[]): Map<string
     const id = link['id'];
     if (typeof id !== 'string' || id === '') fatal(`links[${i}] has no "id"`);
     if (drafts.has(id)) fatal(`link id "${id}" is used twice`);
-    const draft: Draft = { id, networks: [] };
+    const members = link['bond_links'];
+    const memberIds = link['type'] === 'bond' && Array.isArray(members) ? unique(members.filter((m) => typeof m === 'string')) : undefined;
+    const draft: Draft = { id, networks: [], ...(memberIds === undefined ? {} : { memberIds }) };
     drafts.set(id, draft);
     try {
       draft.shape = readLinkShape(link, id, (message) => warnings.push(`${NETWORK_DATA}: link "${id}": ${message}`));
@@ -465,13 +469,13 @@ function memberProblem(
  * members of a skipped bond are skipped too (they were meant as ports, not as NICs of their own).
  */
 function settleBonds(drafts: ReadonlyMap<string, Draft>, warnings: string[]): void {
-  const bonds = [...drafts.values()].flatMap((draft) => (draft.shape?.kind === 'bond' ? [{ draft, bond: draft.shape }] : []));
+  const bonds = [...drafts.values()].filter((draft) => draft.memberIds !== undefined);
   const claims = new Map<string, string[]>();
-  for (const { bond } of bonds) for (const memberId of bond.members) claims.set(memberId, [...(claims.get(memberId) ?? []), bond.id]);
+  for (const bond of bonds) for (const memberId of bond.memberIds ?? []) claims.set(memberId, [...(claims.get(memberId) ?? []), bond.id]);
   const ports = new Map<string, string>();
-  for (const { draft, bond } of bonds) {
-    draft.problem ??= memberProblem(bond, drafts, claims);
-    if (draft.problem === undefined) for (const memberId of bond.members) ports.set(memberId, bond.id);
+  for (const draft of bonds) {
+    if (draft.shape?.kind === 'bond') draft.problem ??= memberProblem(draft.shape, drafts, claims);
+    if (draft.problem === undefined) for (const memberId of draft.memberIds ?? []) ports.set(memberId, draft.id);
   }
   for (const [memberId, bondIds] of claims) {
     const member = drafts.get(memberId);
