@@ -4,10 +4,8 @@
  * report without side effects. docs/status.schema.json and docs/plan.schema.json describe the
  * JSON; tests validate real output against them.
  */
-import type { DeviceOutcome } from './apply.js';
-import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff, type NmcliIpv4 } from './plan/nmcli.js';
-import type { InstanceFacts } from './providers/provider.js';
-import type { RunReport } from './run.js';
+import type { DeviceOutcome, InstanceFacts, NmcliLists, RunReport } from './model.js';
+import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff } from './plan/nmcli.js';
 import { interfaceStates, type InterfaceState } from './state.js';
 
 /** Whether the applied connection already is what the tool would make it. */
@@ -29,7 +27,7 @@ export interface StatusDocument {
 
 export type PlanAction = 'reapply' | 'create' | 'none' | 'skip';
 
-export interface PlanDevice {
+export interface PlanRow {
   readonly hwaddr: string;
   readonly device?: string;
   readonly connection?: { readonly id: string; readonly uuid?: string; readonly type?: string };
@@ -40,14 +38,14 @@ export interface PlanDevice {
   /** reapply and create: what each ipv4 list gains and loses. */
   readonly diff?: Ipv4Diff;
   /** The lists before and after (create: empty before). */
-  readonly ipv4?: { readonly before: NmcliIpv4; readonly after: NmcliIpv4 };
+  readonly ipv4?: { readonly before: NmcliLists; readonly after: NmcliLists };
 }
 
 export interface PlanDocument {
   readonly provider: { readonly name: string; readonly metadataUrl: string };
   /** Devices with action reapply or create. */
   readonly pending: number;
-  readonly devices: readonly PlanDevice[];
+  readonly devices: readonly PlanRow[];
 }
 
 function providerOf(report: RunReport): StatusDocument['provider'] {
@@ -82,7 +80,7 @@ export function statusDocument(report: RunReport): StatusDocument {
 }
 
 export function planDocument(report: RunReport): PlanDocument {
-  const devices = report.outcomes.map(planDevice);
+  const devices = report.outcomes.map(planRow);
   return {
     provider: providerOf(report),
     pending: devices.filter((device) => device.action === 'reapply' || device.action === 'create').length,
@@ -90,7 +88,7 @@ export function planDocument(report: RunReport): PlanDocument {
   };
 }
 
-function planDevice(outcome: DeviceOutcome): PlanDevice {
+function planRow(outcome: DeviceOutcome): PlanRow {
   const base = {
     hwaddr: outcome.hwaddr,
     ...(outcome.device === undefined ? {} : { device: outcome.device }),

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // status and plan documents from run reports: the cases the fake-NM runs do not reach.
 import { describe, expect, it } from 'vitest';
-import type { DeviceOutcome } from '../src/apply.js';
-import { toMetadataConfig } from '../src/model.js';
+import type { DeviceOutcome, RunReport } from '../src/model.js';
+import { totalled, unlistedInterface } from '../src/model.js';
 import { alignColumns, planDocument, renderPlanText, renderStatusText, statusDocument } from '../src/report.js';
-import type { RunReport } from '../src/run.js';
 import { loadSchema, validate } from './helpers/json-schema.js';
-import { iface } from './plan/fixtures.js';
+import { iface, ociVlan } from './plan/fixtures.js';
 
 const VNIC = '0A:00:00:00:00:09';
 const PARENT = '0A:00:00:00:00:01';
@@ -17,9 +16,9 @@ const after = {
 };
 
 function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'): RunReport {
-  const metadata = toMetadataConfig([
+  const metadata = totalled([
     iface(PARENT, 0, ['10.0.0.5'], '10.0.0.0/24'),
-    { ...iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), vlanTag: 700, parentHwaddr: PARENT },
+    ociVlan(iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), 700, PARENT),
   ]);
   return { mode, result: 'pending', provider: { name: 'oci', baseUrl: 'http://169.254.169.254' }, metadata, outcomes };
 }
@@ -86,7 +85,7 @@ describe('status of OCI bare metal', () => {
       mode: 'status',
       result: 'unchanged',
       provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
-      metadata: toMetadataConfig([{ hwaddr: PARENT, ifaceIdx: -1, wasRequested: true, routes: [] }]),
+      metadata: totalled([unlistedInterface(PARENT, true)]),
       outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
     };
     const status = statusDocument(report);

@@ -4,7 +4,7 @@
  * needs. Values keep their D-Bus signature so that what we send back is byte-for-byte what
  * NetworkManager gave us, except for the ipv4 lists we mean to change.
  */
-import type { Ipv4Route } from '../model.js';
+import type { Route } from '../model.js';
 
 /** A D-Bus variant as plain data; dbus-next's Variant satisfies it. */
 export interface DbusValue {
@@ -36,7 +36,7 @@ export function addressEntry(address: string, prefix: number): DbusDict {
 }
 
 /** route-data entry as libnm serializes it: optional keys only when set. */
-export function routeEntry(route: Ipv4Route): DbusDict {
+export function routeEntry(route: Route): DbusDict {
   const entry: Record<string, DbusValue> = { dest: str(route.dest), prefix: u32(route.prefix) };
   if (route.nextHop !== undefined) entry['next-hop'] = str(route.nextHop);
   if (route.metric !== undefined) entry['metric'] = u32(route.metric);

@@ -3,14 +3,8 @@
  * The ipv4 lists in nmcli's own syntax (nm-settings-nmcli(5)), so a plan reads like the
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
+import type { NmcliLists } from '../model.js';
 import { readIpv4Lists, type DbusDict, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
-
-/** The three ipv4 lists as nmcli strings, one per entry. */
-export interface NmcliIpv4 {
-  readonly addresses: readonly string[];
-  readonly routes: readonly string[];
-  readonly rules: readonly string[];
-}
 
 /** What changes in each list: entries only in the new list, and only in the old one. */
 export interface Ipv4Diff {
@@ -74,16 +68,16 @@ export function nmcliRule(entry: DbusDict): string {
 }
 
 /** The lists of a connection without an ipv4 setting, and of nothing yet created. */
-export const NO_IPV4: NmcliIpv4 = { addresses: [], routes: [], rules: [] };
+export const NO_IPV4: NmcliLists = { addresses: [], routes: [], rules: [] };
 
 /** A connection's ipv4 lists as nmcli strings; empty when it has no ipv4 setting. */
-export function nmcliIpv4Of(settings: SettingsDict): NmcliIpv4 {
+export function nmcliIpv4Of(settings: SettingsDict): NmcliLists {
   const lists = readIpv4Lists(settings);
   return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
 /** Renders NM's aa{sv} lists as nmcli strings. */
-export function toNmcli(lists: Ipv4Lists): NmcliIpv4 {
+export function toNmcli(lists: Ipv4Lists): NmcliLists {
   return {
     addresses: lists.addresses.map(nmcliAddress),
     routes: lists.routes.map(nmcliRoute),
@@ -92,7 +86,7 @@ export function toNmcli(lists: Ipv4Lists): NmcliIpv4 {
 }
 
 /** Per list: what `after` adds to `before` and what it drops (order changes alone are not listed). */
-export function diffNmcli(before: NmcliIpv4, after: NmcliIpv4): Ipv4Diff {
+export function diffNmcli(before: NmcliLists, after: NmcliLists): Ipv4Diff {
   const diff = (old: readonly string[], now: readonly string[]): ListDiff => ({
     added: now.filter((entry) => !old.includes(entry)),
     removed: old.filter((entry) => !now.includes(entry)),
@@ -113,7 +107,7 @@ export function shellQuote(word: string): string {
  * The nmcli command with the same effect as the Reapply: `nmcli device modify` changes only the
  * applied connection, never the profile on disk. Lists are given whole, as Reapply sets them.
  */
-export function nmcliModifyCommand(iface: string, after: NmcliIpv4): string {
+export function nmcliModifyCommand(iface: string, after: NmcliLists): string {
   const words = [
     'nmcli',
     'device',

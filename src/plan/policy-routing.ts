@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import { isValidInterface, type InterfaceConfig, type MetadataConfig } from '../model.js';
+import { isValidInterface, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { defaultGateway, networkAddress } from '../net/ipv4.js';
 import { addressEntry, routeEntry, ruleEntry, type DbusDict, type Ipv4Lists } from '../nm/settings.js';
 
@@ -16,52 +16,51 @@ export const MAX_INTERFACES = 100;
 /** Metric of the policy routes. */
 export const POLICY_ROUTE_METRIC = 10;
 
-/** Totals over the whole metadata result that decide whether policy routing is needed at all. */
-export type MetadataTotals = Pick<MetadataConfig, 'numValidIfaces' | 'numIpv4s'>;
-
 /**
  * The cloud part of an interface's ipv4 lists (upstream's _nmc_mangle_connection):
  * secondary addresses, subnet and default routes in tables 30200+i / 30400+i, and the rules
  * that steer traffic from each address into them. Provider routes (GCP) are always appended.
  */
-export function cloudIpv4Lists(config: InterfaceConfig, totals: MetadataTotals): Ipv4Lists {
+export function cloudIpv4Lists(iface: MetadataInterface, totals: MetadataTotals): Ipv4Lists {
   const addresses: DbusDict[] = [];
   const routes: DbusDict[] = [];
   const rules: DbusDict[] = [];
+  const { addresses: ipv4s, subnet } = iface.ipv4;
 
   // One interface with at most one address needs no policy routing; returning nothing also
   // removes what an earlier run with more addresses configured.
-  if (!isSingleAddress(totals) && isValidInterface(config) && config.ipv4s !== undefined && config.cidr !== undefined) {
-    const prefix = config.cidr.prefix;
-    const subnetTable = TABLE_SUBNET_BASE + config.ifaceIdx;
-    const defaultTable = TABLE_DEFAULT_BASE + config.ifaceIdx;
-    const gateway = gatewayOf(config) ?? defaultGateway(config.cidr);
+  if (!isSingleAddress(totals) && isValidInterface(iface) && ipv4s !== undefined && subnet !== undefined) {
+    const prefix = subnet.prefix;
+    const subnetTable = TABLE_SUBNET_BASE + iface.ifaceIdx;
+    const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+    const gateway = gatewayOf(iface) ?? defaultGateway(subnet);
 
     const seenSubnets = new Set<string>();
-    for (const address of config.ipv4s) {
+    for (const address of ipv4s) {
       addresses.push(addressEntry(address, prefix));
-      const subnet = networkAddress(address, prefix);
-      if (!seenSubnets.has(subnet)) {
-        seenSubnets.add(subnet);
-        routes.push(routeEntry({ dest: subnet, prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }));
+      const network = networkAddress(address, prefix);
+      if (!seenSubnets.has(network)) {
+        seenSubnets.add(network);
+        routes.push(routeEntry({ dest: network, prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }));
       }
       rules.push(ruleEntry({ priority: subnetTable, from: address, table: subnetTable }));
     }
     rules.push(ruleEntry({ priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
     routes.push(routeEntry({ dest: '0.0.0.0', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
-    for (const address of config.ipv4s) {
+    for (const address of ipv4s) {
       rules.push(ruleEntry({ priority: defaultTable, from: address, table: defaultTable }));
     }
   }
 
-  routes.push(...config.routes.map(routeEntry));
+  routes.push(...iface.ipv4.routes.map(routeEntry));
   return { addresses, routes, rules };
 }
 
-/** The router of the interface's default route: the metadata's, else the subnet's first host. */
-export function gatewayOf(config: InterfaceConfig): string | undefined {
-  if (config.gateway !== undefined && config.gateway !== '0.0.0.0') return config.gateway;
-  return config.cidr === undefined ? undefined : defaultGateway(config.cidr);
+/** The IPv4 router of the interface's default route: the metadata's, else the subnet's first host. */
+export function gatewayOf(iface: MetadataInterface): string | undefined {
+  const { gateway, subnet } = iface.ipv4;
+  if (gateway !== undefined && gateway !== '0.0.0.0') return gateway;
+  return subnet === undefined ? undefined : defaultGateway(subnet);
 }
 
 /** True when the shortcut "single interface, single address: no policy routing" applies. */

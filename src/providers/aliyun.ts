@@ -1,18 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+import type { Logger } from '../log.js';
+import { ethernetInterface, type FamilyConfig } from '../model.js';
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
-import { fetchMacListing, macLeafUrl } from './mac-listing.js';
-import {
-  allOrNothing,
-  collectFacts,
-  detectByGet,
-  fetchFact,
-  fetchText,
-  joinUrl,
-  LEAF_LIMITS,
-  type MetadataSession,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
+import { allOrNothing, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS } from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const META_DATA_PATH = '/2016-01-01/meta-data/';
 
@@ -41,13 +33,11 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
   const listingUrl = joinUrl(baseUrl, META_DATA_PATH, 'network/interfaces/macs/');
 
   return {
-    async getConfig(records, signal) {
-      const macs = await fetchMacListing({ http, log, url: listingUrl, records, signal });
-      await allOrNothing(
+    async getConfig(request, signal) {
+      const macs = await fetchMacListing({ http, log, url: listingUrl, requested: request.requested, signal });
+      const interfaces = await allOrNothing(
         signal,
         macs.map((mac) => async (macSignal: AbortSignal) => {
-          const record = records.get(mac.hwaddr);
-          if (record === undefined) return;
           const leaf = (name: string) => (s: AbortSignal) =>
             fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal: s });
           const [vpcCidr = '', privateIpv4s = '', primaryIp = '', netmask = '', gateway = ''] = await allOrNothing(macSignal, [
@@ -57,33 +47,11 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
             leaf('netmask'),
             leaf('gateway'),
           ]);
-          const warn = (what: string, value: string): void =>
-            log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
-
-          const { ipv4s, invalid } = parsePrivateIpv4s(privateIpv4s);
-          for (const text of invalid) warn('address in private-ipv4s', text);
-          // The primary goes first (2022 fix): the list is not ordered.
-          const primary = parseIpv4(primaryIp.trim());
-          if (primary === undefined) warn('primary-ip-address', primaryIp);
-          const primaryAt = primary === undefined ? -1 : ipv4s.indexOf(primary);
-          if (primaryAt > 0) ipv4s.unshift(...ipv4s.splice(primaryAt, 1));
-          record.ipv4s = ipv4s;
-
-          // The subnet is vpc-cidr-block's address with netmask's length (upstream discards the
-          // CIDR's own prefix). Upstream silently uses prefix 0 for a bad netmask, which would
-          // route the whole internet via this NIC's table; here the interface stays unconfigured.
-          const vpc = parseIpv4Cidr(vpcCidr.trim());
-          const prefix = netmaskToPrefix(netmask.trim());
-          if (vpc === undefined) warn('vpc-cidr-block', vpcCidr);
-          if (prefix === undefined) warn('netmask', netmask);
-          if (vpc !== undefined && prefix !== undefined) record.cidr = { address: vpc.address, prefix };
-
-          // Aliyun's router is not the first address of the subnet (2021 fix).
-          const router = parseIpv4(gateway.trim());
-          if (router === undefined) warn('gateway', gateway);
-          else record.gateway = router;
+          const ipv4 = ipv4Config({ vpcCidr, privateIpv4s, primaryIp, netmask, gateway }, mac, log);
+          return ethernetInterface(mac.hwaddr, mac.ifaceIdx, ipv4);
         }),
       );
+      return { interfaces, withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, META_DATA_PATH, leaf), { signal });
@@ -94,5 +62,45 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
         type: fact('instance/instance-type'),
       });
     },
+  };
+}
+
+/** The leaves of one MAC, as fetched. */
+interface AliyunLeaves {
+  readonly vpcCidr: string;
+  readonly privateIpv4s: string;
+  readonly primaryIp: string;
+  readonly netmask: string;
+  readonly gateway: string;
+}
+
+/** Turns one MAC's leaves into its IPv4 configuration; a value that does not parse is a warning. */
+function ipv4Config(leaves: AliyunLeaves, mac: ListedMac, log: Logger): FamilyConfig {
+  const warn = (what: string, value: string): void => log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
+
+  const { ipv4s, invalid } = parsePrivateIpv4s(leaves.privateIpv4s);
+  for (const text of invalid) warn('address in private-ipv4s', text);
+  // The primary goes first (2022 fix): the list is not ordered.
+  const primary = parseIpv4(leaves.primaryIp.trim());
+  if (primary === undefined) warn('primary-ip-address', leaves.primaryIp);
+  const primaryAt = primary === undefined ? -1 : ipv4s.indexOf(primary);
+  if (primaryAt > 0) ipv4s.unshift(...ipv4s.splice(primaryAt, 1));
+
+  // The subnet is vpc-cidr-block's address with netmask's length (upstream discards the
+  // CIDR's own prefix). Upstream silently uses prefix 0 for a bad netmask, which would
+  // route the whole internet via this NIC's table; here the interface stays unconfigured.
+  const vpc = parseIpv4Cidr(leaves.vpcCidr.trim());
+  const prefix = netmaskToPrefix(leaves.netmask.trim());
+  if (vpc === undefined) warn('vpc-cidr-block', leaves.vpcCidr);
+  if (prefix === undefined) warn('netmask', leaves.netmask);
+
+  // Aliyun's router is not the first address of the subnet (2021 fix).
+  const router = parseIpv4(leaves.gateway.trim());
+  if (router === undefined) warn('gateway', leaves.gateway);
+  return {
+    addresses: ipv4s,
+    ...(vpc === undefined || prefix === undefined ? {} : { subnet: { address: vpc.address, prefix } }),
+    ...(router === undefined ? {} : { gateway: router }),
+    routes: [],
   };
 }

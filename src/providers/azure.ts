@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { ethernetInterface, type Cidr, type FamilyConfig } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import {
   allOrNothing,
-  claimInterfaceRecord,
+  claimMac,
   collectFacts,
   detectByGet,
   fetchFact,
@@ -12,11 +14,9 @@ import {
   LEAF_LIMITS,
   LISTING_LIMITS,
   parseIndexList,
-  type MetadataSession,
   type PollLimits,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+} from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const HEADERS = { Metadata: 'true' };
 const QUERY = '?format=text&api-version=2017-04-02';
@@ -48,55 +48,52 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
     return address;
   };
 
+  /** Addresses and subnet 0 of one interface; complete only when every part was fetched (upstream's has_cidr). */
+  const fetchIpv4Config = async (intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> => {
+    // Upstream writes each address at the server-given index into an array sized by the
+    // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
+    // first whatever the order of the answers, and cannot overflow.
+    const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, signal), { stripSlash: true }))].sort(
+      (a, b) => a - b,
+    );
+    const addresses: string[] = new Array<string>(addressIndexes.length);
+    const subnet = { address: '', prefix: 0 };
+    await allOrNothing(signal, [
+      ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
+        const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
+        addresses[slot] = await fetchIpv4(path, s, 'ip is not a valid private ip address');
+        log.debug(`${scope}: received address ${addresses[slot]}`);
+      }),
+      async (s: AbortSignal) => {
+        subnet.address = await fetchIpv4(`${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
+        log.debug(`${scope}: received subnet address ${subnet.address}`);
+      },
+      async (s: AbortSignal) => {
+        subnet.prefix = parsePrefix((await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim(), scope, log);
+        log.debug(`${scope}: received subnet prefix ${subnet.prefix}`);
+      },
+    ]);
+    return { addresses, subnet: subnet satisfies Cidr, routes: [] };
+  };
+
   return {
-    async getConfig(records, signal) {
+    async getConfig(_request, signal) {
       const interfaces = parseIndexList(await fetch('', signal, LISTING_LIMITS), { stripSlash: true });
       log.debug(`found azure interfaces: ${interfaces.length}`);
       if (interfaces.length === 0) throw new MetadataError('no Azure interfaces found');
 
-      await allOrNothing(
+      const claimed = new Set<string>();
+      const found = await allOrNothing(
         signal,
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `interface[${intern}]`;
           log.debug(`azure interface[${intern}]: retrieving configuration`);
-          const macText = await fetch(`${intern}/macAddress`, taskSignal);
-          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
-          log.debug(`${scope}: found a matching device with hwaddr ${record.hwaddr}`);
-
-          // Upstream writes each address at the server-given index into an array sized by the
-          // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
-          // first whatever the order of the answers, and cannot overflow.
-          const addressIndexes = [
-            ...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, taskSignal), { stripSlash: true })),
-          ].sort((a, b) => a - b);
-          const addresses: string[] = new Array<string>(addressIndexes.length);
-          let subnetAddress = '';
-          let prefix = 0;
-          await allOrNothing(taskSignal, [
-            ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
-              const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
-              addresses[slot] = await fetchIpv4(path, s, 'ip is not a valid private ip address');
-              log.debug(`${scope}: received address ${addresses[slot]}`);
-            }),
-            async (s: AbortSignal) => {
-              subnetAddress = await fetchIpv4(`${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
-              log.debug(`${scope}: received subnet address ${subnetAddress}`);
-            },
-            async (s: AbortSignal) => {
-              const text = (await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim();
-              if (!/^[0-9]{1,2}$/.test(text) || Number(text) > 32) {
-                log.info(`${scope}: invalid prefix`);
-                throw new MetadataError('subnet does not give a valid prefix');
-              }
-              prefix = Number(text);
-              log.debug(`${scope}: received subnet prefix ${prefix}`);
-            },
-          ]);
-          // Only now, with every part fetched, is the interface complete (upstream's has_cidr).
-          record.ipv4s = addresses;
-          record.cidr = { address: subnetAddress, prefix };
+          const hwaddr = claimMac(claimed, await fetch(`${intern}/macAddress`, taskSignal), { intern, scope, log });
+          log.debug(`${scope}: found a matching device with hwaddr ${hwaddr}`);
+          return ethernetInterface(hwaddr, extern, await fetchIpv4Config(intern, scope, taskSignal));
         }),
       );
+      return { interfaces: found, withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) =>
@@ -104,4 +101,13 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       return collectFacts({ id: fact('vmId'), region: fact('location'), zone: fact('zone'), type: fact('vmSize') });
     },
   };
+}
+
+/** The subnet prefix: one or two digits, at most 32; anything else fails the run, as upstream. */
+function parsePrefix(text: string, scope: string, log: Logger): number {
+  if (!/^[0-9]{1,2}$/.test(text) || Number(text) > 32) {
+    log.info(`${scope}: invalid prefix`);
+    throw new MetadataError('subnet does not give a valid prefix');
+  }
+  return Number(text);
 }

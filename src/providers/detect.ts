@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { CancelledError, isCancellation } from '../errors.js';
 import type { MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
-import type { MetadataSession, Provider } from './provider.js';
+import type { MetadataSession, Provider } from './types.js';
 
 /** The winner of detection. */
 export interface DetectedProvider {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { isCancellation } from '../errors.js';
+import type { Logger } from '../log.js';
+import { ethernetInterface, type Cidr, type ProviderInterface } from '../model.js';
 import { parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
 import {
@@ -12,11 +14,8 @@ import {
   fetchText,
   joinUrl,
   LEAF_LIMITS,
-  type DetectResult,
-  type MetadataSession,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+} from './fetch.js';
+import type { DetectResult, MetadataSession, Provider, ProviderContext } from './types.js';
 
 const MACS_PATH = '/2018-09-24/meta-data/network/interfaces/macs/';
 const TOKEN_TTL_HEADER = 'X-aws-ec2-metadata-token-ttl-seconds';
@@ -57,6 +56,19 @@ export const ec2: Provider = {
   },
 };
 
+function parseSubnet(log: Logger, mac: ListedMac, text: string): Cidr | undefined {
+  const body = text.trim();
+  const cidr = parseIpv4Cidr(body);
+  if (cidr === undefined) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid subnet-ipv4-cidr-block "${body}"`);
+  return cidr;
+}
+
+function parseAddresses(log: Logger, mac: ListedMac, body: string): string[] {
+  const { ipv4s, invalid } = parseLocalIpv4s(body);
+  for (const line of invalid) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid address "${line}" in local-ipv4s`);
+  return ipv4s;
+}
+
 function createSession({ http, log, baseUrl }: ProviderContext, token: string): MetadataSession {
   const headers = { [TOKEN_HEADER]: token };
   const listingUrl = joinUrl(baseUrl, MACS_PATH);
@@ -65,27 +77,22 @@ function createSession({ http, log, baseUrl }: ProviderContext, token: string): 
     fetchText({ http }, macLeafUrl(listingUrl, mac, leaf), { headers, limits: LEAF_LIMITS, signal });
 
   return {
-    async getConfig(records, signal) {
-      const macs = await fetchMacListing({ http, log, url: listingUrl, headers, records, signal });
-      const tasks = macs.flatMap((mac) => {
-        const record = records.get(mac.hwaddr);
-        if (record === undefined) return [];
-        return [
-          async (taskSignal: AbortSignal) => {
-            const body = (await fetchLeaf(mac, 'subnet-ipv4-cidr-block', taskSignal)).trim();
-            const cidr = parseIpv4Cidr(body);
-            if (cidr === undefined) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid subnet-ipv4-cidr-block "${body}"`);
-            else record.cidr = cidr;
-          },
-          async (taskSignal: AbortSignal) => {
-            const { ipv4s, invalid } = parseLocalIpv4s(await fetchLeaf(mac, 'local-ipv4s', taskSignal));
-            for (const line of invalid) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid address "${line}" in local-ipv4s`);
-            // Set even when nothing parsed, as upstream: an empty list still replaces old addresses.
-            record.ipv4s = ipv4s;
-          },
-        ];
-      });
-      await allOrNothing(signal, tasks);
+    async getConfig(request, signal) {
+      const macs = await fetchMacListing({ http, log, url: listingUrl, headers, requested: request.requested, signal });
+      const interfaces = await allOrNothing(
+        signal,
+        macs.map((mac) => async (macSignal: AbortSignal): Promise<ProviderInterface> => {
+          let subnet: Cidr | undefined;
+          let addresses: string[] = [];
+          await allOrNothing(macSignal, [
+            async (taskSignal) => void (subnet = parseSubnet(log, mac, await fetchLeaf(mac, 'subnet-ipv4-cidr-block', taskSignal))),
+            async (taskSignal) => void (addresses = parseAddresses(log, mac, await fetchLeaf(mac, 'local-ipv4s', taskSignal))),
+          ]);
+          // Addresses are set even when nothing parsed, as upstream: an empty list still replaces old ones.
+          return ethernetInterface(mac.hwaddr, mac.ifaceIdx, { addresses, ...(subnet === undefined ? {} : { subnet }), routes: [] });
+        }),
+      );
+      return { interfaces, withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, '/latest/meta-data/', leaf), { headers, signal });

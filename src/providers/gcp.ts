@@ -1,21 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
+import { ethernetInterface, type Route } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import type { Ipv4Route } from '../model.js';
-import {
-  allOrNothing,
-  claimInterfaceRecord,
-  collectFacts,
-  detectByGet,
-  fetchFact,
-  fetchText,
-  joinUrl,
-  LEAF_LIMITS,
-  parseIndexList,
-  type MetadataSession,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+import { allOrNothing, claimMac, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS, parseIndexList } from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const HEADERS = { 'Metadata-Flavor': 'Google' };
 const INSTANCE_PATH = '/computeMetadata/v1/instance';
@@ -47,19 +35,21 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
     fetchText({ http }, joinUrl(baseUrl, INSTANCE_PATH, '/network-interfaces/', path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
 
   return {
-    async getConfig(records, signal) {
+    async getConfig(request, signal) {
       const interfaces = parseIndexList(await fetch('', signal), { stripSlash: true });
       log.info(`found GCP interfaces: ${interfaces.length}`);
       if (interfaces.length === 0) throw new MetadataError('no GCP interfaces found');
 
-      await allOrNothing(
+      const requested = new Set(request.requested);
+      const claimed = new Set<string>();
+      const found = await allOrNothing(
         signal,
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `GCP interface[${intern}]`;
           log.debug(`${scope}: retrieving configuration`);
           const macText = await fetch(`${intern}/mac`, taskSignal);
-          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
-          log.info(`${scope}: found a ${record.wasRequested ? 'requested ' : ''}device with hwaddr ${record.hwaddr}`);
+          const hwaddr = claimMac(claimed, macText, { intern, scope, log });
+          log.info(`${scope}: found a ${requested.has(hwaddr) ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
 
           // Upstream does not strip a trailing "/" here: "0/" is not an index.
           const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ips/`, taskSignal), { stripSlash: false });
@@ -70,7 +60,7 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
 
           const routes = await allOrNothing(
             taskSignal,
-            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Ipv4Route> => {
+            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
               const address = parseIpv4((await fetch(`${intern}/forwarded-ips/${index}`, ipSignal)).trim());
               if (address === undefined) throw new MetadataError('forwarded-ip is not a valid ip address');
               log.info(`${scope}: adding forwarded-ip ${address}`);
@@ -78,9 +68,10 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
               return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
             }),
           );
-          record.routes = routes;
+          return ethernetInterface(hwaddr, extern, { routes });
         }),
       );
+      return { interfaces: found, withdrawn: [] };
     },
     async instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, INSTANCE_PATH, leaf), { headers: HEADERS, signal });

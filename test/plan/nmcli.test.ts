@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { toMetadataConfig } from '../../src/model.js';
+import { totalled } from '../../src/model.js';
 import { addressEntry, routeEntry, ruleEntry, type DbusDict } from '../../src/nm/settings.js';
 import { diffNmcli, nmcliModifyCommand, nmcliRoute, nmcliRule, shellQuote, toNmcli } from '../../src/plan/nmcli.js';
 import { cloudIpv4Lists } from '../../src/plan/policy-routing.js';
@@ -47,7 +47,7 @@ describe('nmcli syntax of ipv4 entries', () => {
 
   it('a whole cloud part of two addresses reads as upstream lays it out', () => {
     const config = iface('0E:00:00:00:00:01', 1, ['172.31.26.249', '172.31.26.250'], '172.31.16.0/20');
-    expect(toNmcli(cloudIpv4Lists(config, toMetadataConfig([config])))).toEqual({
+    expect(toNmcli(cloudIpv4Lists(config, totalled([config])))).toEqual({
       addresses: ['172.31.26.249/20', '172.31.26.250/20'],
       routes: ['172.31.16.0/20 10 table=30201', '0.0.0.0/0 172.31.16.1 10 table=30401'],
       rules: [

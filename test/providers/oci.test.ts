@@ -5,10 +5,18 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import type { MetadataHttp } from '../../src/http.js';
-import type { InterfaceConfig } from '../../src/model.js';
-import { applyVnics, oci } from '../../src/providers/oci.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
-import { metadataServer, providerHarness, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import { oci, parseVnics } from '../../src/providers/oci.js';
+import type { MetadataSession } from '../../src/providers/types.js';
+import {
+  fillRecords,
+  putResult,
+  metadataServer,
+  providerHarness,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+  type ProviderRecord,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 
@@ -73,9 +81,9 @@ const bmVnic = (
   ...extra,
 });
 
-/** Runs applyVnics on `vnics` with `records`; returns the records. */
-function apply(vnics: readonly unknown[], records: Map<string, InterfaceConfig> = new Map()): Map<string, InterfaceConfig> {
-  applyVnics(vnics, records, log());
+/** Runs parseVnics on `vnics` and puts the result into `records`; returns the records. */
+function apply(vnics: readonly unknown[], records: Map<string, ProviderRecord> = new Map()): Map<string, ProviderRecord> {
+  putResult(records, parseVnics(vnics, log()));
   return records;
 }
 
@@ -120,7 +128,7 @@ describe('getConfig', () => {
         return [200, JSON.stringify([vmVnic(0, MAC0), vmVnic(1, MAC1)])];
       });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(requests).toBe(1);
     expect(records.get(MAC0)).toEqual({
@@ -148,7 +156,7 @@ describe('getConfig', () => {
       });
     const records = seed(MAC0, MAC3);
     const started = performance.now();
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     expect(requests).toBe(1);
     expect(performance.now() - started).toBeLessThan(15000 * SCALE * 0.5);
     expect(records.get(MAC3)).toEqual({ hwaddr: MAC3, ifaceIdx: -1, wasRequested: true, routes: [] });
@@ -167,7 +175,7 @@ describe('getConfig', () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(200, body);
     const records = seed(MAC0);
-    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, records, new AbortController().signal));
     expect(error).toBeInstanceOf(MetadataError);
     // Upstream's error text, "get-config: " prefix included (run.ts then logs "get-config: failed: …").
     expect((error as Error).message).toBe("get-config: JSON parse failure, can't configure VNICs");
@@ -182,7 +190,7 @@ describe('getConfig', () => {
     const session = await detectSession(fast);
     server().get('/opc/v2/vnics').reply(404);
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(seed(MAC0), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, seed(MAC0), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     // Upstream's 15 s window, not the 10 s of the other providers' leaves.
@@ -195,7 +203,7 @@ describe('getConfig', () => {
       .get('/opc/v2/vnics')
       .reply(200, JSON.stringify([bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC1, 0, 700)]));
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1, wasRequested: false, vlanTag: 700, parentHwaddr: MAC0 });
     expect(infos()).toContain('[0.0000] <info>  get-config: detected baremetal instance');
   });
@@ -203,7 +211,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(404);
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { parseBoolean } from '../config.js';
-import type { InterfaceConfig } from '../model.js';
+import type { MetadataInterface, MetadataTotals } from '../model.js';
 import { getString, getUserData, readIpv4Lists, withIpv4Lists, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
 import { ipv4ListsDiffer, mergeIpv4Lists } from './ipv4-lists.js';
-import { cloudIpv4Lists, isSingleAddress, type MetadataTotals } from './policy-routing.js';
+import { cloudIpv4Lists, isSingleAddress } from './policy-routing.js';
 
 /** User-data key that makes nm-cloud-setup leave a profile alone. */
 export const USER_DATA_SKIP = 'org.freedesktop.nm-cloud-setup.skip';
@@ -15,16 +15,16 @@ export const MACVLAN_TYPE = 'macvlan';
 export const VLAN_TYPE = 'vlan';
 
 /** What to do with one device's applied connection. */
-export type DevicePlan =
+export type ConnectionPlan =
   | { readonly kind: 'skip'; readonly reason: string }
   | { readonly kind: 'unchanged'; readonly isSingleAddress: boolean }
   | { readonly kind: 'reapply'; readonly settings: SettingsDict };
 
-export interface PlanInput {
+export interface ConnectionPlanInput {
   readonly applied: SettingsDict;
   /** The persistent profile of the active connection, whose static entries are kept first. */
   readonly profile: SettingsDict | undefined;
-  readonly config: InterfaceConfig;
+  readonly iface: MetadataInterface;
   readonly totals: MetadataTotals;
   readonly expectedType: string;
 }
@@ -33,7 +33,7 @@ export interface PlanInput {
  * Decides, without side effects, whether and how an applied connection must change
  * (upstream's _config_existing up to the Reapply call).
  */
-export function planDevice({ applied, profile, config, totals, expectedType }: PlanInput): DevicePlan {
+export function planConnection({ applied, profile, iface, totals, expectedType }: ConnectionPlanInput): ConnectionPlan {
   if (parseBoolean(getUserData(applied, USER_DATA_SKIP)) === true) {
     return { kind: 'skip', reason: `skip applied connection due to user data ${USER_DATA_SKIP}` };
   }
@@ -46,7 +46,7 @@ export function planDevice({ applied, profile, config, totals, expectedType }: P
   }
   // A MACVLAN only carries the VLAN VNIC on top of it: its own addressing is never touched.
   if (expectedType === MACVLAN_TYPE) return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
-  const desired = desiredIpv4Lists(expectedType, profile, config, totals);
+  const desired = desiredIpv4Lists(expectedType, profile, iface, totals);
   if (!ipv4ListsDiffer(current, desired)) {
     return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
   }
@@ -57,10 +57,10 @@ export function planDevice({ applied, profile, config, totals, expectedType }: P
 export function desiredIpv4Lists(
   connectionType: string,
   profile: SettingsDict | undefined,
-  config: InterfaceConfig,
+  iface: MetadataInterface,
   totals: MetadataTotals,
 ): Ipv4Lists {
   const kept = connectionType === VLAN_TYPE || profile === undefined ? undefined : readIpv4Lists(profile);
-  const cloud = cloudIpv4Lists(config, totals);
+  const cloud = cloudIpv4Lists(iface, totals);
   return kept === undefined ? mergeIpv4Lists(cloud) : mergeIpv4Lists(kept, cloud);
 }
