@@ -14,9 +14,10 @@ import type { NmClient } from './nm/nm-client.js';
 import { getString, type SettingsDict } from './nm/settings.js';
 import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
-import { nmcliIpv4Of } from './plan/nmcli.js';
+import { nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
+import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
 
 /** How many times a Reapply is retried after another client changed the applied connection. */
 export const MAX_REAPPLY_RETRIES = 5;
@@ -33,6 +34,8 @@ export interface ApplyContext {
   readonly nmVersion: number | undefined;
   /** Plan only: decide everything, write nothing (`plan`, `status`). */
   readonly dryRun: boolean;
+  /** NM_CLOUD_SETUP_IPV6: configure the ipv6 lists too. */
+  readonly ipv6: boolean;
   /** Reads started while the metadata was fetched, by device path (readConnectionsAhead). */
   readonly readAhead?: ReadonlyMap<string, ConnectionRead>;
 }
@@ -122,6 +125,11 @@ async function configureExisting(
   const log = context.log.with({ device: device.iface });
   const target: ExistingTarget = { device, iface, metadata, expectedType, scope: `config device ${iface.hwaddr}` };
   log.debug(`${target.scope}: configuring "${device.iface || '/unknown/'}" (${device.path})...`);
+  if (context.ipv6 && cloudIpv6Lists(iface, metadata).noRouter === true) {
+    log.info(
+      `${target.scope}: the metadata names no IPv6 router; IPv6 addresses and table ${TABLE_SUBNET_BASE + iface.ifaceIdx} only, no default route in table ${TABLE_DEFAULT_BASE + iface.ifaceIdx}`,
+    );
+  }
   for (let retry = 0; ; retry++) {
     const read =
       (retry === 0 ? context.readAhead?.get(device.path) : undefined) ?? readConnection(context.nm, device, context.cancellation.signal);
@@ -137,7 +145,7 @@ async function configureOnce(
   read: ConnectionRead,
   mayRetry: boolean,
 ): Promise<DeviceOutcome | 'retry'> {
-  const { log, cancellation } = context;
+  const { log } = context;
   const { scope, iface, device } = target;
   let applied;
   try {
@@ -152,7 +160,14 @@ async function configureOnce(
     log.debug(`${scope}: cannot read the profile of the active connection (${errorMessage(error)})`);
     return undefined;
   });
-  const plan = planConnection({ applied: applied.settings, profile, iface, totals: target.metadata, expectedType: target.expectedType });
+  const plan = planConnection({
+    applied: applied.settings,
+    profile,
+    iface,
+    totals: target.metadata,
+    expectedType: target.expectedType,
+    ipv6: context.ipv6,
+  });
   const id = getString(applied.settings, 'connection', 'id') ?? '';
   const uuid = getString(applied.settings, 'connection', 'uuid') ?? '';
   const name = `"${id}" (${uuid})`;
@@ -167,26 +182,45 @@ async function configureOnce(
     return { ...seen, result: 'unchanged', wrote: false };
   }
   const ipv4 = { before: nmcliIpv4Of(applied.settings), after: nmcliIpv4Of(plan.settings) };
+  const lists =
+    plan.ipv6 === undefined ? { ipv4 } : { ipv4, ipv6: { before: nmcliListsOf(applied.settings, 'ipv6'), after: toNmcli(plan.ipv6) } };
   if (context.dryRun) {
     log.debug(`${scope}: would reapply connection ${name}`);
-    return { ...seen, result: 'pending', ipv4, wrote: false };
+    return { ...seen, result: 'pending', ...lists, wrote: false };
   }
 
+  return writeReapply(context, { ...target, name, seen, lists }, plan.settings, applied.versionId, mayRetry);
+}
+
+/** The write: Reapply (SIGTERM ignored from here on), its log lines and outcome. */
+async function writeReapply(
+  context: ApplyContext,
+  target: ExistingTarget & {
+    readonly name: string;
+    readonly seen: Pick<DeviceOutcome, 'hwaddr' | 'device' | 'connection'>;
+    readonly lists: Pick<DeviceOutcome, 'ipv4' | 'ipv6'>;
+  },
+  settings: SettingsDict,
+  versionId: bigint,
+  mayRetry: boolean,
+): Promise<DeviceOutcome | 'retry'> {
+  const { log, cancellation } = context;
+  const { scope, name, seen, lists } = target;
   log.debug(`${scope}: reapply connection ${name}`);
   // Once we start reconfiguring the system we must not stop half-way: a device left without
   // its route to the metadata server may never recover. SIGTERM is ignored from here on.
   cancellation.disable();
   try {
-    await reapply(context, device.path, plan.settings, applied.versionId);
+    await reapply(context, target.device.path, settings, versionId);
     log.debug(`${scope}: connection ${name} reapplied`);
-    return { ...seen, result: 'applied', ipv4, wrote: true };
+    return { ...seen, result: 'applied', ...lists, wrote: true };
   } catch (error) {
     if (error instanceof VersionIdMismatchError && mayRetry) {
       log.debug(`${scope}: applied connection changed in the meantime. Retry...`);
       return 'retry';
     }
     log.warn(`${scope}: failure to reapply connection ${name}: ${errorMessage(error)}`);
-    return { ...seen, result: 'failed', reason: errorMessage(error), ipv4, wrote: true };
+    return { ...seen, result: 'failed', reason: errorMessage(error), ...lists, wrote: true };
   }
 }
 

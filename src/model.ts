@@ -97,6 +97,11 @@ export function ethernetInterface(hwaddr: string, ifaceIdx: number, ipv4: Family
 export interface MetadataRequest {
   /** MACs of the NetworkManager devices that want configuring, normalized. */
   readonly requested: readonly string[];
+  /**
+   * Read the IPv6 metadata too. Off for a bare apply without NM_CLOUD_SETUP_IPV6, so that run
+   * makes exactly upstream's requests.
+   */
+  readonly ipv6: boolean;
 }
 
 /** One link of the run's metadata: the provider's report plus what the run knows about it. */
@@ -114,10 +119,13 @@ export interface Metadata {
   readonly numValidIfaces: number;
   /** Number of IPv4 addresses over valid links; with numValidIfaces decides the single-address shortcut. */
   readonly numIpv4s: number;
+  /** The same two totals for IPv6 (links with an index, IPv6 addresses and subnet): the shortcut is per family. */
+  readonly numValidIpv6Ifaces: number;
+  readonly numIpv6s: number;
 }
 
 /** Totals over the whole metadata that decide whether policy routing is needed at all. */
-export type MetadataTotals = Pick<Metadata, 'numValidIfaces' | 'numIpv4s'>;
+export type MetadataTotals = Pick<Metadata, 'numValidIfaces' | 'numIpv4s'> & Partial<Pick<Metadata, 'numValidIpv6Ifaces' | 'numIpv6s'>>;
 
 /** A link of the metadata with nothing but its MAC: what a requested NIC is before the metadata speaks. */
 export function unlistedInterface(hwaddr: string, requested: boolean): MetadataInterface {
@@ -143,6 +151,11 @@ export function isValidInterface(iface: MetadataInterface): boolean {
   return iface.ifaceIdx >= 0 && isFamilyConfigurable(iface.ipv4);
 }
 
+/** True when the link has an index, IPv6 addresses and an IPv6 subnet. */
+export function isValidIpv6Interface(iface: MetadataInterface): boolean {
+  return iface.ifaceIdx >= 0 && iface.ipv6.addresses !== undefined && iface.ipv6.subnet !== undefined;
+}
+
 /**
  * Joins a provider's report with the requested MACs: every requested MAC not in the report is
  * a link with index -1; the result is sorted and totalled.
@@ -162,10 +175,13 @@ export function toMetadata(request: MetadataRequest, result: ProviderResult): Me
 export function totalled(links: readonly MetadataInterface[]): Metadata {
   const interfaces = [...links].sort((a, b) => sortKey(a) - sortKey(b) || (a.hwaddr < b.hwaddr ? -1 : 1));
   const valid = interfaces.filter(isValidInterface);
+  const validIpv6 = interfaces.filter(isValidIpv6Interface);
   return {
     interfaces,
     numValidIfaces: valid.length,
     numIpv4s: valid.reduce((sum, iface) => sum + (iface.ipv4.addresses?.length ?? 0), 0),
+    numValidIpv6Ifaces: validIpv6.length,
+    numIpv6s: validIpv6.reduce((sum, iface) => sum + (iface.ipv6.addresses?.length ?? 0), 0),
   };
 }
 
@@ -205,6 +221,8 @@ export interface DeviceOutcome {
   readonly reason?: string;
   /** The ipv4 lists of the applied connection before and after a (pending) Reapply. */
   readonly ipv4?: { readonly before: NmcliLists; readonly after: NmcliLists };
+  /** The same for ipv6, when IPv6 is configured (NM_CLOUD_SETUP_IPV6). */
+  readonly ipv6?: { readonly before: NmcliLists; readonly after: NmcliLists };
   /** A profile created (or, in a dry run, to be created) instead of a Reapply. */
   readonly created?: { readonly id: string; readonly type: string; readonly ipv4: NmcliLists };
   /** Upstream's "changed": a write was attempted, whether or not it succeeded. */

@@ -39,6 +39,9 @@ export interface PlanRow {
   readonly diff?: Ipv4Diff;
   /** The lists before and after (create: empty before). */
   readonly ipv4?: { readonly before: NmcliLists; readonly after: NmcliLists };
+  /** reapply with NM_CLOUD_SETUP_IPV6: what each ipv6 list gains and loses, and the lists. */
+  readonly ipv6Diff?: Ipv4Diff;
+  readonly ipv6?: { readonly before: NmcliLists; readonly after: NmcliLists };
 }
 
 export interface PlanDocument {
@@ -108,9 +111,10 @@ function planRow(outcome: DeviceOutcome): PlanRow {
     return {
       ...base,
       action: 'reapply',
-      command: nmcliModifyCommand(outcome.device ?? outcome.hwaddr, outcome.ipv4.after),
+      command: nmcliModifyCommand(outcome.device ?? outcome.hwaddr, outcome.ipv4.after, outcome.ipv6?.after),
       diff: diffNmcli(outcome.ipv4.before, outcome.ipv4.after),
       ipv4: outcome.ipv4,
+      ...(outcome.ipv6 === undefined ? {} : { ipv6Diff: diffNmcli(outcome.ipv6.before, outcome.ipv6.after), ipv6: outcome.ipv6 }),
     };
   }
   if (outcome.result === 'unchanged') return { ...base, action: 'none' };
@@ -146,7 +150,7 @@ export function renderStatusText(status: StatusDocument): string {
       row.hwaddr,
       dash(row.device),
       dash(row.connection?.id),
-      dash([...row.ipv4s, ...row.routes.map((route) => `route ${route}`)].join(',')),
+      dash([...row.ipv4s, ...(row.ipv6s ?? []), ...row.routes.map((route) => `route ${route}`)].join(',')),
       dash(row.subnet),
       dash(row.gateway),
       row.config === 'skipped' && row.reason !== undefined ? `skipped: ${row.reason}` : row.config,
@@ -175,6 +179,7 @@ export function renderPlanText(plan: PlanDocument): string {
         lines.push(`${name}${profile}: reapply`);
         lines.push(`  ${device.command ?? ''}`);
         lines.push(...diffLines(device.diff));
+        lines.push(...diffLines(device.ipv6Diff, 'ipv6 '));
         break;
     }
   }
@@ -182,7 +187,7 @@ export function renderPlanText(plan: PlanDocument): string {
   return lines.join('\n');
 }
 
-function diffLines(diff: Ipv4Diff | undefined): string[] {
+function diffLines(diff: Ipv4Diff | undefined, family = ''): string[] {
   if (diff === undefined) return [];
   const lines: string[] = [];
   for (const [list, word] of [
@@ -190,8 +195,8 @@ function diffLines(diff: Ipv4Diff | undefined): string[] {
     ['routes', 'route'],
     ['rules', 'rule'],
   ] as const) {
-    for (const entry of diff[list].removed) lines.push(`  - ${word} ${entry}`);
-    for (const entry of diff[list].added) lines.push(`  + ${word} ${entry}`);
+    for (const entry of diff[list].removed) lines.push(`  - ${family}${word} ${entry}`);
+    for (const entry of diff[list].added) lines.push(`  + ${family}${word} ${entry}`);
   }
   return lines;
 }

@@ -135,6 +135,7 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
       allowNewConnections: config.allowNewConnections ?? context.detected.provider.allowNewConnectionsByDefault,
       nmVersion: await nm.getVersionInfo(),
       dryRun,
+      ipv6: config.ipv6,
       ...(readAhead === undefined ? {} : { readAhead }),
     },
     fetched.metadata,
@@ -161,7 +162,8 @@ async function fetchMetadata(
   const { session } = context.detected;
   const signal = context.cancellation.signal;
   log.debug('get-config: starting');
-  const request = { requested };
+  // IPv6 metadata is read only when asked for: without NM_CLOUD_SETUP_IPV6 every run makes exactly upstream's requests.
+  const request = { requested, ipv6: context.config.ipv6 };
   try {
     // status asks for the instance facts alongside; they never fail the run.
     const [result, facts] = await Promise.all([

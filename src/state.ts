@@ -29,6 +29,10 @@ export interface InterfaceState {
   readonly routes: readonly string[];
   readonly vlanTag?: number;
   readonly parentHwaddr?: string;
+  /** IPv6 metadata, when read (NM_CLOUD_SETUP_IPV6) and served. */
+  readonly ipv6s?: readonly string[];
+  readonly ipv6Subnet?: string;
+  readonly ipv6Gateway?: string;
 }
 
 /** One device's result in state.json. */
@@ -72,6 +76,19 @@ function interfaceState(iface: MetadataInterface): InterfaceState {
     ...(gateway === undefined ? {} : { gateway }),
     routes: routes.map((route) => nmcliRoute(routeEntry(route))),
     ...(iface.link.kind === 'oci-vlan' ? ociVlanFields(iface.link) : {}),
+    ...ipv6Fields(iface.ipv6),
+  };
+}
+
+function ipv6Fields({
+  addresses,
+  subnet,
+  gateway,
+}: MetadataInterface['ipv6']): Pick<InterfaceState, 'ipv6s' | 'ipv6Subnet' | 'ipv6Gateway'> {
+  return {
+    ...(addresses === undefined || addresses.length === 0 ? {} : { ipv6s: addresses }),
+    ...(subnet === undefined ? {} : { ipv6Subnet: `${subnet.address}/${subnet.prefix}` }),
+    ...(gateway === undefined ? {} : { ipv6Gateway: gateway }),
   };
 }
 

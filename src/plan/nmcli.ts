@@ -3,8 +3,8 @@
  * The ipv4 lists in nmcli's own syntax (nm-settings-nmcli(5)), so a plan reads like the
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
-import type { NmcliLists } from '../model.js';
-import { readIpv4Lists, type DbusDict, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
+import type { AddressFamily, NmcliLists } from '../model.js';
+import { readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
 
 /** What changes in each list: entries only in the new list, and only in the old one. */
 export interface Ipv4Diff {
@@ -53,7 +53,9 @@ export function nmcliRule(entry: DbusDict): string {
   for (const side of ['from', 'to'] as const) {
     const address = valueOf(entry, side);
     const length = valueOf(entry, `${side}-len`);
-    if (address !== undefined && length !== 0) parts.push(side, length === 32 ? String(address) : `${String(address)}/${String(length)}`);
+    // A host (/32, /128) is printed without its length, as nmcli does.
+    const isHost = length === (valueOf(entry, 'family') === 10 ? 128 : 32);
+    if (address !== undefined && length !== 0) parts.push(side, isHost ? String(address) : `${String(address)}/${String(length)}`);
   }
   add('iif', valueOf(entry, 'iifname'));
   add('oif', valueOf(entry, 'oifname'));
@@ -76,8 +78,14 @@ export function nmcliIpv4Of(settings: SettingsDict): NmcliLists {
   return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
+/** A connection's lists of `family` as nmcli strings; empty when it has no such setting. */
+export function nmcliListsOf(settings: SettingsDict, family: AddressFamily): NmcliLists {
+  const lists = readFamilyLists(settings, family);
+  return lists === undefined ? NO_IPV4 : toNmcli(lists);
+}
+
 /** Renders NM's aa{sv} lists as nmcli strings. */
-export function toNmcli(lists: Ipv4Lists): NmcliLists {
+export function toNmcli(lists: FamilyLists): NmcliLists {
   return {
     addresses: lists.addresses.map(nmcliAddress),
     routes: lists.routes.map(nmcliRoute),
@@ -107,7 +115,18 @@ export function shellQuote(word: string): string {
  * The nmcli command with the same effect as the Reapply: `nmcli device modify` changes only the
  * applied connection, never the profile on disk. Lists are given whole, as Reapply sets them.
  */
-export function nmcliModifyCommand(iface: string, after: NmcliLists): string {
+export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?: NmcliLists): string {
+  const ipv6 =
+    afterIpv6 === undefined
+      ? []
+      : [
+          'ipv6.addresses',
+          afterIpv6.addresses.join(', '),
+          'ipv6.routes',
+          afterIpv6.routes.join(', '),
+          'ipv6.routing-rules',
+          afterIpv6.rules.join(', '),
+        ];
   const words = [
     'nmcli',
     'device',
@@ -119,6 +138,7 @@ export function nmcliModifyCommand(iface: string, after: NmcliLists): string {
     after.routes.join(', '),
     'ipv4.routing-rules',
     after.rules.join(', '),
+    ...ipv6,
   ];
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
 }

@@ -6,13 +6,13 @@
  * by planConnection(), once the executor has read it.
  */
 import type { InterfaceMapping } from '../config.js';
-import { isValidInterface, type MetadataInterface, type MetadataTotals } from '../model.js';
+import { isValidInterface, isValidIpv6Interface, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
 import { DeviceState, DeviceType } from '../nm/constants.js';
-import { withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from '../nm/settings.js';
+import { withFamilyLists, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from '../nm/settings.js';
 import type { NmDevice } from '../nm/types.js';
 import { ethernetHwaddr, isEthernetClass } from './devices.js';
-import { desiredIpv4Lists, ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE } from './plan-connection.js';
+import { desiredIpv4Lists, desiredIpv6Lists, ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE } from './plan-connection.js';
 import { MAX_INTERFACES } from './policy-routing.js';
 
 /** macvlan.mode of the MACVLAN under an OCI VLAN VNIC: VEPA, as upstream. */
@@ -52,6 +52,8 @@ export interface InterfacePlanContext {
   /** NM_CLOUD_SETUP_ALLOW_NEW_CONN, already defaulted per provider. */
   readonly allowNewConnections: boolean;
   readonly totals: MetadataTotals;
+  /** NM_CLOUD_SETUP_IPV6: a link with only IPv6 data is configured, and new profiles get ipv6 lists. */
+  readonly ipv6: boolean;
 }
 
 /** The steps for one link of the metadata. */
@@ -60,7 +62,8 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   const skip = (reason: string): InterfaceStep[] => [
     { kind: 'skip', hwaddr, reason, message: `config device ${hwaddr}: skip because ${reason}`, level: 'debug' },
   ];
-  if (!isValidInterface(iface)) return skip('meta data not successfully fetched');
+  const isValid = isValidInterface(iface) || (context.ipv6 && isValidIpv6Interface(iface));
+  if (!isValid) return skip('meta data not successfully fetched');
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
   const device = context.devices.find(
@@ -68,7 +71,7 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   );
   if (device === undefined) return skip('device not found');
   if (context.allowNewConnections && device.state === DeviceState.disconnected) {
-    return [{ kind: 'create', hwaddr, settings: ethernetProfile(iface, context.totals), devicePath: device.path, device }];
+    return [{ kind: 'create', hwaddr, settings: ethernetProfile(iface, context), devicePath: device.path, device }];
   }
   return [{ kind: 'existing', hwaddr, device, expectedType: ETHERNET_TYPE }];
 }
@@ -111,7 +114,7 @@ function planVlanVnic(iface: MetadataInterface, link: OciVlanLink, context: Inte
       : {
           kind: 'create',
           hwaddr,
-          settings: vlanProfile(iface, tag, macvlanName, context.totals),
+          settings: vlanProfile(iface, tag, macvlanName, context),
           devicePath: '/',
           announce: `config device ${hwaddr}: creating vlan connection for VLAN ${tag} on ${hwaddr}...`,
         },
@@ -132,7 +135,7 @@ function macvlanProfile(name: string, hwaddr: string, parent: string, parentName
   };
 }
 
-function vlanProfile(iface: MetadataInterface, tag: number, macvlanName: string, totals: MetadataTotals): SettingsDict {
+function vlanProfile(iface: MetadataInterface, tag: number, macvlanName: string, context: InterfacePlanContext): SettingsDict {
   const base: SettingsDict = {
     connection: { id: str(`vlan${iface.ifaceIdx}`), type: str(VLAN_TYPE) },
     vlan: { parent: str(macvlanName), id: { signature: 'u', value: tag } },
@@ -140,18 +143,29 @@ function vlanProfile(iface: MetadataInterface, tag: number, macvlanName: string,
     '802-3-ethernet': { 'mac-address': macBytes(iface.hwaddr), 'cloned-mac-address': macBytes(iface.hwaddr) },
     user: originUserData(),
   };
-  return withIpv4Lists(base, desiredIpv4Lists(VLAN_TYPE, undefined, iface, totals));
+  return withCloudLists(base, VLAN_TYPE, iface, context);
 }
 
 /** A profile for a disconnected Ethernet device (OCI VMs: VNICs without DHCP). */
-function ethernetProfile(iface: MetadataInterface, totals: MetadataTotals): SettingsDict {
+function ethernetProfile(iface: MetadataInterface, context: InterfacePlanContext): SettingsDict {
   const base: SettingsDict = {
     connection: { type: str(ETHERNET_TYPE) },
     '802-3-ethernet': { 'mac-address': macBytes(iface.hwaddr) },
     ipv4: { method: str('manual') },
     user: originUserData(),
   };
-  return withIpv4Lists(base, desiredIpv4Lists(ETHERNET_TYPE, undefined, iface, totals));
+  return withCloudLists(base, ETHERNET_TYPE, iface, context);
+}
+
+/**
+ * A new profile's lists: the cloud's ipv4 part and, with IPv6 on and IPv6 metadata, an ipv6
+ * setting (method auto: the router's advertisements still apply) with the cloud's ipv6 part.
+ */
+function withCloudLists(base: SettingsDict, type: string, iface: MetadataInterface, context: InterfacePlanContext): SettingsDict {
+  const settings = withIpv4Lists(base, desiredIpv4Lists(type, undefined, iface, context.totals));
+  if (!context.ipv6 || !isValidIpv6Interface(iface)) return settings;
+  const ipv6 = desiredIpv6Lists(type, undefined, iface, context.totals);
+  return withFamilyLists({ ...settings, ipv6: { method: str('auto') } }, 'ipv6', ipv6);
 }
 
 /** Marks a profile as created by nm-cloud-setup. */

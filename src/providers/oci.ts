@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ethernetInterface, type FamilyConfig, type InstanceFacts, type ProviderInterface, type ProviderResult } from '../model.js';
+import {
+  ethernetInterface,
+  NO_FAMILY_CONFIG,
+  type FamilyConfig,
+  type InstanceFacts,
+  type ProviderInterface,
+  type ProviderResult,
+} from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
 import { parseIpv4, parseIpv4Cidr } from '../net/ipv4.js';
+import { parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
 import { detectByGet, fetchFact, fetchText, joinUrl, LISTING_LIMITS } from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 import { parseJsonStrict } from './strict-json.js';
@@ -43,10 +51,11 @@ interface ParsedVnic {
   /** 0 for a physical NIC (and always on a VM). */
   readonly vlanTag: number;
   readonly ipv4: FamilyConfig;
+  readonly ipv6: FamilyConfig;
 }
 
 /** Reads the vnics document into the result (exported for tests). */
-export function parseVnics(vnics: readonly unknown[], log: Logger): ProviderResult {
+export function parseVnics(vnics: readonly unknown[], log: Logger, options: { readonly ipv6: boolean } = { ipv6: false }): ProviderResult {
   const first = vnics[0];
   const isBaremetal = first !== null && typeof first === 'object' && !Array.isArray(first) && Object.hasOwn(first, 'nicIndex');
   if (vnics.length === 0) log.info('get-config: empty VNICs metadata, cannot detect instance type');
@@ -57,7 +66,7 @@ export function parseVnics(vnics: readonly unknown[], log: Logger): ProviderResu
   // Every physical NIC seen, in array order (a later one with the same nicIndex wins), as upstream.
   const physicalByNicIndex = new Map<number, string>();
   vnics.forEach((vnic, i) => {
-    const parsed = parseVnic(vnic, i, isBaremetal, log);
+    const parsed = parseVnic(vnic, i, { isBaremetal, ipv6: options.ipv6 }, log);
     if (parsed === undefined) return;
     byHwaddr.delete(parsed.hwaddr);
     byHwaddr.set(parsed.hwaddr, parsed);
@@ -67,7 +76,12 @@ export function parseVnics(vnics: readonly unknown[], log: Logger): ProviderResu
 }
 
 /** One element of the array; undefined (after a warning) when it cannot describe a VNIC. */
-function parseVnic(vnic: unknown, i: number, isBaremetal: boolean, log: Logger): ParsedVnic | undefined {
+function parseVnic(
+  vnic: unknown,
+  i: number,
+  { isBaremetal, ipv6 }: { readonly isBaremetal: boolean; readonly ipv6: boolean },
+  log: Logger,
+): ParsedVnic | undefined {
   const object = vnic !== null && typeof vnic === 'object' && !Array.isArray(vnic) ? (vnic as Record<string, unknown>) : undefined;
   const vnicId = typeof object?.['vnicId'] === 'string' ? object['vnicId'] : '';
   // Upstream appends the VNIC without a space: "...'privateIp'(VNIC ocid1... idx=0)".
@@ -86,7 +100,7 @@ function parseVnic(vnic: unknown, i: number, isBaremetal: boolean, log: Logger):
   const placement = isBaremetal ? baremetalPlacement(object, warn) : { nicIndex: 0, vlanTag: 0 };
   if (placement === undefined) return undefined;
   // The position in the array is the index, skipped entries included.
-  return { hwaddr, ifaceIdx: i, ...placement, ipv4: vnicIpv4(object, warn) };
+  return { hwaddr, ifaceIdx: i, ...placement, ipv4: vnicIpv4(object, warn), ipv6: ipv6 ? vnicIpv6(object, warn) : NO_FAMILY_CONFIG };
 }
 
 /** nicIndex and vlanTag of a bare-metal VNIC; undefined (after a warning) when either is bad. */
@@ -124,15 +138,40 @@ function vnicIpv4(object: Record<string, unknown>, warn: (message: string) => vo
   };
 }
 
+/**
+ * The VNIC's IPv6 addresses, subnet and router (ipv6Addresses, ipv6SubnetCidrBlock,
+ * ipv6VirtualRouterIp). A VNIC without IPv6 has none of the keys, which is not worth a warning.
+ */
+function vnicIpv6(object: Record<string, unknown>, warn: (message: string) => void): FamilyConfig {
+  const rawAddresses = object['ipv6Addresses'];
+  if (rawAddresses === undefined) return NO_FAMILY_CONFIG;
+  const texts = Array.isArray(rawAddresses) ? rawAddresses.filter((item): item is string => typeof item === 'string') : [];
+  const { ipv6s, invalid } = parseIpv6List(texts);
+  if (!Array.isArray(rawAddresses) || invalid.length > 0 || texts.length !== rawAddresses.length) warn("invalid 'ipv6Addresses'");
+  const subnetText = object['ipv6SubnetCidrBlock'];
+  const subnet = typeof subnetText === 'string' ? parseIpv6Cidr(subnetText) : undefined;
+  if (subnet === undefined) warn("missing or invalid 'ipv6SubnetCidrBlock'");
+  const routerText = object['ipv6VirtualRouterIp'];
+  const router = typeof routerText === 'string' ? parseIpv6(routerText) : undefined;
+  if (router === undefined) warn("missing or invalid 'ipv6VirtualRouterIp'");
+  return {
+    addresses: ipv6s,
+    ...(subnet === undefined ? {} : { subnet }),
+    ...(router === undefined ? {} : { gateway: router }),
+    routes: [],
+  };
+}
+
 /** Gives each VLAN VNIC the MAC of the physical NIC at its nicIndex; one without is withdrawn. */
 function resolveParents(parsed: readonly ParsedVnic[], physicalByNicIndex: ReadonlyMap<number, string>, log: Logger): ProviderResult {
   const interfaces: ProviderInterface[] = [];
   const withdrawn: string[] = [];
   // VLAN VNICs are resolved after the physical ones, in the order upstream reports them.
-  for (const vnic of parsed) if (vnic.vlanTag === 0) interfaces.push(ethernetInterface(vnic.hwaddr, vnic.ifaceIdx, vnic.ipv4));
+  for (const vnic of parsed)
+    if (vnic.vlanTag === 0) interfaces.push({ ...ethernetInterface(vnic.hwaddr, vnic.ifaceIdx, vnic.ipv4), ipv6: vnic.ipv6 });
   for (const vnic of parsed) {
     if (vnic.vlanTag === 0) continue;
-    const base = ethernetInterface(vnic.hwaddr, vnic.ifaceIdx, vnic.ipv4);
+    const base = { ...ethernetInterface(vnic.hwaddr, vnic.ifaceIdx, vnic.ipv4), ipv6: vnic.ipv6 };
     const parentHwaddr = physicalByNicIndex.get(vnic.nicIndex);
     if (parentHwaddr === undefined) {
       // Upstream frees a bogus pointer here; we drop the VNIC and say why.
@@ -147,7 +186,7 @@ function resolveParents(parsed: readonly ParsedVnic[], physicalByNicIndex: Reado
 
 function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
   return {
-    async getConfig(_request, signal) {
+    async getConfig(request, signal) {
       const body = await fetchText({ http }, joinUrl(baseUrl, '/opc/v2/vnics'), { headers: HEADERS, limits: LISTING_LIMITS, signal });
       let vnics: unknown;
       try {
@@ -157,7 +196,7 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       }
       // Upstream's error text carries its own "get-config: " prefix.
       if (!Array.isArray(vnics)) throw new MetadataError("get-config: JSON parse failure, can't configure VNICs");
-      return parseVnics(vnics, log);
+      return parseVnics(vnics, log, { ipv6: request.ipv6 });
     },
     async instanceFacts(signal) {
       const body = await fetchFact({ http }, joinUrl(baseUrl, '/opc/v2/instance/'), { headers: HEADERS, signal });

@@ -61,13 +61,18 @@ export function recordOf(iface: MetadataInterface): ProviderRecord {
  * Runs get-config for the requested records of `records` (see seed()) and puts the result in
  * it: one record per link of the metadata, withdrawn MACs removed. Nothing changes on rejection.
  */
-export async function fillRecords(session: MetadataSession, records: Map<string, ProviderRecord>, signal: AbortSignal): Promise<void> {
-  putResult(records, await session.getConfig(requestOf(records), signal));
+export async function fillRecords(
+  session: MetadataSession,
+  records: Map<string, ProviderRecord>,
+  signal: AbortSignal,
+  ipv6 = false,
+): Promise<void> {
+  putResult(records, await session.getConfig(requestOf(records, ipv6), signal));
 }
 
 /** The request for the requested records of `records`. */
-export function requestOf(records: ReadonlyMap<string, ProviderRecord>): MetadataRequest {
-  return { requested: [...records.values()].filter((record) => record.wasRequested).map((record) => record.hwaddr) };
+export function requestOf(records: ReadonlyMap<string, ProviderRecord>, ipv6 = false): MetadataRequest {
+  return { requested: [...records.values()].filter((record) => record.wasRequested).map((record) => record.hwaddr), ipv6 };
 }
 
 /** Puts a provider's result into `records` (see fillRecords). */

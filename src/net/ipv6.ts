@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * IPv6 text forms through ipaddr.js: strict parsing, the canonical (RFC 5952) text the tool
+ * logs, compares and sends, and the network of an address. Metadata servers spell addresses
+ * their own way (EC2 and OCI in full, Aliyun compressed); one canonical text makes them compare.
+ */
+import ipaddr from 'ipaddr.js';
+import type { Cidr } from '../model.js';
+
+/** The canonical text of an IPv6 address, or undefined: no zone index, no IPv4 text, no whitespace. */
+export function parseIpv6(text: string): string | undefined {
+  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined;
+  return ipaddr.IPv6.parse(text).toString();
+}
+
+/** Parses `addr/prefix` (prefix 0..128); the address is returned in canonical text. */
+export function parseIpv6Cidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const address = parseIpv6(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1).trim();
+  if (address === undefined || !/^[0-9]{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  return prefix <= 128 ? { address, prefix } : undefined;
+}
+
+/** Parses strict addresses out of already-split pieces; empty pieces are skipped, invalid ones returned. */
+export function parseIpv6List(pieces: readonly string[]): { ipv6s: string[]; invalid: string[] } {
+  const ipv6s: string[] = [];
+  const invalid: string[] = [];
+  for (const piece of pieces) {
+    if (piece === '') continue;
+    const address = parseIpv6(piece);
+    if (address === undefined) invalid.push(piece);
+    else ipv6s.push(address);
+  }
+  return { ipv6s, invalid };
+}
+
+/** The address with its host bits cleared, in canonical text. */
+export function ipv6NetworkAddress(address: string, prefix: number): string {
+  return ipaddr.IPv6.networkAddressFromCIDR(`${address}/${prefix}`).toString();
+}
