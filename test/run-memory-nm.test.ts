@@ -16,11 +16,12 @@ import {
   type RunReport,
 } from '../src/model.js';
 import { NM_VERSION_1_41_6 } from '../src/nm/constants.js';
-import type { SettingsDict } from '../src/nm/settings.js';
+import { readFamilyLists, type SettingsDict } from '../src/nm/settings.js';
+import { toNmcli } from '../src/plan/nmcli.js';
 import { run } from '../src/run.js';
 import type { Provider } from '../src/providers/types.js';
 import { MemoryNm, type MemoryDeviceSpec } from './fakes/memory-nm.js';
-import { appliedConnection, describeLists } from './plan/fixtures.js';
+import { aasv, appliedConnection, describeLists, s } from './plan/fixtures.js';
 
 const MAC1 = 'CC:00:00:00:00:01';
 const MAC2 = 'CC:00:00:00:00:02';
@@ -347,5 +348,83 @@ describe('run() in-process: OCI creation', () => {
     expect(created['ipv4']?.['method']?.value).toBe('manual');
     expect(describeLists(created).addresses).toEqual(['10.0.1.5/24']);
     expect(reapplies(nm).map((call) => call.device)).toEqual(['eth0']);
+  });
+});
+
+describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
+  const ipv6Setting = { method: s('auto'), 'address-data': aasv([]), 'route-data': aasv([]), 'routing-rules': aasv([]) };
+  const dualStackProfile = (id: string): SettingsDict => ({ ...appliedConnection({ id }), ipv6: ipv6Setting });
+  const v6 = (addresses: string[], subnet: string): ProviderInterface['ipv6'] => {
+    const [address = '', prefix = '0'] = subnet.split('/');
+    return { addresses, subnet: { address, prefix: Number(prefix) }, routes: [] };
+  };
+  /** EC2, two dual-stack NICs with two IPv6 addresses each (EC2 serves no IPv6 router). */
+  const DUAL_STACK: ProviderResult = {
+    interfaces: [
+      { ...link(MAC1, 0, ['172.31.26.249'], '172.31.16.0/20'), ipv6: v6(['2600:1f18::5', '2600:1f18::6'], '2600:1f18::/64') },
+      { ...link(MAC2, 1, ['172.31.176.249'], '172.31.166.0/20'), ipv6: v6(['2600:1f18:0:1::5', '2600:1f18:0:1::6'], '2600:1f18:0:1::/64') },
+    ],
+    withdrawn: [],
+  };
+  const devices: MemoryDeviceSpec[] = [
+    { iface: 'eth0', type: 'ethernet', hwaddr: MAC1, profile: dualStackProfile('con-eth0') },
+    { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: dualStackProfile('con-eth1') },
+  ];
+  const ipv6Lists = (nm: MemoryNm, iface: string) => toNmcli(readFamilyLists(nm.appliedOf(iface)!, 'ipv6')!);
+
+  it('two dual-stack NICs: ipv6 addresses, tables 30200+i and rules; no router, so no default route and an info line', async () => {
+    const nm = new MemoryNm(devices, { version: NM_VERSION_1_41_6 });
+    const { report, lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(report.result).toBe('changed');
+    expect(ipv6Lists(nm, 'eth1')).toEqual({
+      addresses: ['2600:1f18:0:1::5/64', '2600:1f18:0:1::6/64'],
+      routes: ['2600:1f18:0:1::/64 10 table=30201'],
+      rules: [
+        'priority 30201 from 2600:1f18:0:1::5 table 30201',
+        'priority 30201 from 2600:1f18:0:1::6 table 30201',
+        'priority 30350 table 254 suppress_prefixlength 0',
+      ],
+    });
+    expect(ipv6Lists(nm, 'eth0').routes).toEqual(['2600:1f18::/64 10 table=30200']);
+    expect(lines).toContain(
+      '<info>  config device CC:00:00:00:00:02: the metadata names no IPv6 router; IPv6 addresses and table 30201 only, no default route in table 30401',
+    );
+    // IPv4 is what it is without IPv6.
+    expect(describeLists(nm.appliedOf('eth1')!).addresses).toEqual(['172.31.176.249/20']);
+    const plan = report.outcomes.find((outcome) => outcome.device === 'eth1');
+    expect(plan?.ipv6?.after.addresses).toEqual(['2600:1f18:0:1::5/64', '2600:1f18:0:1::6/64']);
+
+    const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(second.report.result).toBe('unchanged');
+  });
+
+  it('an IPv4 NIC and an IPv6-only NIC: the IPv6-only one is configured, not skipped', async () => {
+    const result: ProviderResult = {
+      interfaces: [
+        link(MAC1, 0, ['172.31.26.249', '172.31.26.250'], '172.31.16.0/20'),
+        {
+          ...link(MAC2, 1, [], '0.0.0.0/0'),
+          ipv4: NO_FAMILY_CONFIG,
+          ipv6: { ...v6(['2600:1f18:0:1::5', '2600:1f18:0:1::6'], '2600:1f18:0:1::/64'), gateway: 'fe80::1' },
+        },
+      ],
+      withdrawn: [],
+    };
+    const nm = new MemoryNm(devices, { version: NM_VERSION_1_41_6 });
+    const { report } = await runOnce(nm, memoryProvider('ec2', result), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(report.outcomes.map((outcome) => [outcome.device, outcome.result])).toEqual([
+      ['eth0', 'applied'],
+      ['eth1', 'applied'],
+    ]);
+    expect(ipv6Lists(nm, 'eth1').routes).toEqual(['2600:1f18:0:1::/64 10 table=30201', '::/0 fe80::1 10 table=30401']);
+    expect(describeLists(nm.appliedOf('eth1')!).addresses).toEqual([]);
+  });
+
+  it('off (the default): the same metadata leaves every ipv6 setting exactly as applied', async () => {
+    const nm = new MemoryNm(devices, { version: NM_VERSION_1_41_6 });
+    const { lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK));
+    expect(reapplies(nm)).toHaveLength(2);
+    for (const call of reapplies(nm)) expect(call.settings?.['ipv6']).toBe(ipv6Setting);
+    expect(lines.some((line) => line.includes('IPv6'))).toBe(false);
   });
 });

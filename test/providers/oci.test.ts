@@ -498,3 +498,50 @@ describe('applyVnics: bare metal', () => {
     expect(infos()).toEqual(['[0.0000] <info>  get-config: detected baremetal instance']);
   });
 });
+
+describe('parseVnics with IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
+  const dualStack = {
+    ipv6Addresses: ['2603:c020:0000:0000:0000:0000:0000:0010', '2603:c020::11'],
+    ipv6SubnetCidrBlock: '2603:c020::/64',
+    ipv6VirtualRouterIp: 'fe80::200:17ff:fe00:1',
+  };
+
+  test('ipv6Addresses, ipv6SubnetCidrBlock and ipv6VirtualRouterIp become the IPv6 family, in canonical text', () => {
+    const result = parseVnics([vmVnic(0, MAC0, dualStack), vmVnic(1, MAC1)], log(), { ipv6: true });
+    expect(result.interfaces.map((iface) => [iface.hwaddr, iface.ipv6])).toEqual([
+      [
+        MAC0,
+        {
+          addresses: ['2603:c020::10', '2603:c020::11'],
+          subnet: { address: '2603:c020::', prefix: 64 },
+          gateway: 'fe80::200:17ff:fe00:1',
+          routes: [],
+        },
+      ],
+      // A VNIC without IPv6 keys has no IPv6 family and earns no warning.
+      [MAC1, { routes: [] }],
+    ]);
+    expect(warnings()).toEqual([]);
+  });
+
+  test('without IPv6 asked for, the keys are not even looked at', () => {
+    const result = parseVnics([vmVnic(0, MAC0, { ...dualStack, ipv6SubnetCidrBlock: 'bogus' })], log());
+    expect(result.interfaces[0]?.ipv6).toEqual({ routes: [] });
+    expect(warnings()).toEqual([]);
+  });
+
+  test('bad IPv6 values are warnings naming the key and the VNIC', () => {
+    parseVnics(
+      [vmVnic(0, MAC0, { ipv6Addresses: ['2603:c020::10', 'x'], ipv6SubnetCidrBlock: '2603:c020::', ipv6VirtualRouterIp: 7 })],
+      log(),
+      {
+        ipv6: true,
+      },
+    );
+    expect(warnings()).toEqual([
+      warn("invalid 'ipv6Addresses'(VNIC ocid1.vnic.vm0 idx=0)"),
+      warn("missing or invalid 'ipv6SubnetCidrBlock'(VNIC ocid1.vnic.vm0 idx=0)"),
+      warn("missing or invalid 'ipv6VirtualRouterIp'(VNIC ocid1.vnic.vm0 idx=0)"),
+    ]);
+  });
+});
