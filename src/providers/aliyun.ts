@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { Logger } from '../log.js';
-import { ethernetInterface, type FamilyConfig } from '../model.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig } from '../model.js';
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
+import { parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
 import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
 import { allOrNothing, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS } from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
@@ -32,6 +33,25 @@ export const aliyun: Provider = {
 function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
   const listingUrl = joinUrl(baseUrl, META_DATA_PATH, 'network/interfaces/macs/');
 
+  const fetchLeaf = (mac: ListedMac, name: string, signal: AbortSignal): Promise<string> =>
+    fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal });
+
+  /**
+   * ipv6s, vswitch-ipv6-cidr-block and ipv6-gateway, read only when the MAC's own listing has
+   * ipv6s: a NIC without IPv6 does not serve them, and a poll would retry the 404 for 10 s.
+   */
+  const readIpv6 = async (mac: ListedMac, signal: AbortSignal): Promise<FamilyConfig> => {
+    const listed = new Set((await fetchLeaf(mac, '', signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+    if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
+    const optional = (name: string) => (s: AbortSignal) => (listed.has(name) ? fetchLeaf(mac, name, s) : Promise.resolve(''));
+    const [ipv6s = '', subnet = '', gateway = ''] = await allOrNothing(signal, [
+      (s) => fetchLeaf(mac, 'ipv6s', s),
+      optional('vswitch-ipv6-cidr-block'),
+      optional('ipv6-gateway'),
+    ]);
+    return ipv6Config({ ipv6s, subnet, gateway }, mac, log);
+  };
+
   return {
     async getConfig(request, signal) {
       const macs = await fetchMacListing({ http, log, url: listingUrl, requested: request.requested, signal });
@@ -48,7 +68,8 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
             leaf('gateway'),
           ]);
           const ipv4 = ipv4Config({ vpcCidr, privateIpv4s, primaryIp, netmask, gateway }, mac, log);
-          return ethernetInterface(mac.hwaddr, mac.ifaceIdx, ipv4);
+          const ipv6 = request.ipv6 ? await readIpv6(mac, macSignal) : NO_FAMILY_CONFIG;
+          return { ...ethernetInterface(mac.hwaddr, mac.ifaceIdx, ipv4), ipv6 };
         }),
       );
       return { interfaces, withdrawn: [] };
@@ -101,6 +122,23 @@ function ipv4Config(leaves: AliyunLeaves, mac: ListedMac, log: Logger): FamilyCo
     addresses: ipv4s,
     ...(vpc === undefined || prefix === undefined ? {} : { subnet: { address: vpc.address, prefix } }),
     ...(router === undefined ? {} : { gateway: router }),
+    routes: [],
+  };
+}
+
+/** ipv6s (comma-separated, also `["a","b"]`), the vSwitch's IPv6 block and the IPv6 gateway. */
+function ipv6Config(leaves: { ipv6s: string; subnet: string; gateway: string }, mac: ListedMac, log: Logger): FamilyConfig {
+  const warn = (what: string, value: string): void => log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
+  const { ipv6s, invalid } = parseIpv6List(leaves.ipv6s.split(',').map((piece) => piece.replace(/[[\]"]/g, '').trim()));
+  for (const text of invalid) warn('address in ipv6s', text);
+  const subnet = parseIpv6Cidr(leaves.subnet.trim());
+  if (subnet === undefined && leaves.subnet.trim() !== '') warn('vswitch-ipv6-cidr-block', leaves.subnet);
+  const gateway = parseIpv6(leaves.gateway.trim());
+  if (gateway === undefined && leaves.gateway.trim() !== '') warn('ipv6-gateway', leaves.gateway);
+  return {
+    addresses: ipv6s,
+    ...(subnet === undefined ? {} : { subnet }),
+    ...(gateway === undefined ? {} : { gateway }),
     routes: [],
   };
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ethernetInterface, type Cidr, type FamilyConfig } from '../model.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type Cidr, type FamilyConfig } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
+import { ipv6NetworkAddress, parseIpv6 } from '../net/ipv6.js';
 import {
   allOrNothing,
   claimMac,
@@ -21,6 +22,8 @@ import type { MetadataSession, Provider, ProviderContext } from './types.js';
 const HEADERS = { Metadata: 'true' };
 const QUERY = '?format=text&api-version=2017-04-02';
 const INTERFACE_PATH = '/metadata/instance/network/interface/';
+/** Every Azure IPv6 subnet is a /64 (virtual network IPv6 overview, limitations). */
+const AZURE_IPV6_PREFIX = 64;
 
 /** Microsoft Azure IMDS (text format): interfaces, their addresses and subnet 0. */
 export const azure: Provider = {
@@ -38,46 +41,77 @@ export const azure: Provider = {
   },
 };
 
+/** One interface's reads: a GET below the interface path, and the run's logger. */
+interface InterfaceReader {
+  readonly fetch: (path: string, signal: AbortSignal, limits?: PollLimits) => Promise<string>;
+  readonly log: Logger;
+}
+
+async function fetchIpv4({ fetch }: InterfaceReader, path: string, signal: AbortSignal, failure: string): Promise<string> {
+  const address = parseIpv4((await fetch(path, signal)).trim());
+  if (address === undefined) throw new MetadataError(failure);
+  return address;
+}
+
+/** Addresses and subnet 0 of one interface; complete only when every part was fetched (upstream's has_cidr). */
+async function fetchIpv4Config(reader: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
+  const { fetch, log } = reader;
+  // Upstream writes each address at the server-given index into an array sized by the
+  // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
+  // first whatever the order of the answers, and cannot overflow.
+  const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, signal), { stripSlash: true }))].sort(
+    (a, b) => a - b,
+  );
+  const addresses: string[] = new Array<string>(addressIndexes.length);
+  const subnet = { address: '', prefix: 0 };
+  await allOrNothing(signal, [
+    ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
+      const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
+      addresses[slot] = await fetchIpv4(reader, path, s, 'ip is not a valid private ip address');
+      log.debug(`${scope}: received address ${addresses[slot]}`);
+    }),
+    async (s: AbortSignal) => {
+      subnet.address = await fetchIpv4(reader, `${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
+      log.debug(`${scope}: received subnet address ${subnet.address}`);
+    },
+    async (s: AbortSignal) => {
+      subnet.prefix = parsePrefix((await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim(), scope, log);
+      log.debug(`${scope}: received subnet prefix ${subnet.prefix}`);
+    },
+  ]);
+  return { addresses, subnet: subnet satisfies Cidr, routes: [] };
+}
+
+/**
+ * The interface's IPv6 addresses (ipv6/ipAddress/N/privateIpAddress), in index order. IMDS
+ * serves no IPv6 subnet or router: Azure IPv6 subnets are always /64, and the router is the
+ * one NetworkManager learns from router advertisements.
+ */
+async function fetchIpv6Config({ fetch, log }: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
+  const indexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv6/ipAddress/`, signal), { stripSlash: true }))].sort(
+    (a, b) => a - b,
+  );
+  const addresses = await allOrNothing(
+    signal,
+    indexes.map((index) => async (s: AbortSignal) => {
+      const address = parseIpv6((await fetch(`${intern}/ipv6/ipAddress/${index}/privateIpAddress`, s)).trim());
+      if (address === undefined) throw new MetadataError('ip is not a valid private ipv6 address');
+      log.debug(`${scope}: received IPv6 address ${address}`);
+      return address;
+    }),
+  );
+  const first = addresses[0];
+  if (first === undefined) return NO_FAMILY_CONFIG;
+  return { addresses, subnet: { address: ipv6NetworkAddress(first, AZURE_IPV6_PREFIX), prefix: AZURE_IPV6_PREFIX }, routes: [] };
+}
+
 function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
   const fetch = (path: string, signal: AbortSignal, limits: PollLimits = LEAF_LIMITS): Promise<string> =>
     fetchText({ http }, joinUrl(baseUrl, INTERFACE_PATH, path, QUERY), { headers: HEADERS, limits, signal });
-
-  const fetchIpv4 = async (path: string, signal: AbortSignal, failure: string): Promise<string> => {
-    const address = parseIpv4((await fetch(path, signal)).trim());
-    if (address === undefined) throw new MetadataError(failure);
-    return address;
-  };
-
-  /** Addresses and subnet 0 of one interface; complete only when every part was fetched (upstream's has_cidr). */
-  const fetchIpv4Config = async (intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> => {
-    // Upstream writes each address at the server-given index into an array sized by the
-    // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
-    // first whatever the order of the answers, and cannot overflow.
-    const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, signal), { stripSlash: true }))].sort(
-      (a, b) => a - b,
-    );
-    const addresses: string[] = new Array<string>(addressIndexes.length);
-    const subnet = { address: '', prefix: 0 };
-    await allOrNothing(signal, [
-      ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
-        const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
-        addresses[slot] = await fetchIpv4(path, s, 'ip is not a valid private ip address');
-        log.debug(`${scope}: received address ${addresses[slot]}`);
-      }),
-      async (s: AbortSignal) => {
-        subnet.address = await fetchIpv4(`${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
-        log.debug(`${scope}: received subnet address ${subnet.address}`);
-      },
-      async (s: AbortSignal) => {
-        subnet.prefix = parsePrefix((await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim(), scope, log);
-        log.debug(`${scope}: received subnet prefix ${subnet.prefix}`);
-      },
-    ]);
-    return { addresses, subnet: subnet satisfies Cidr, routes: [] };
-  };
+  const reader: InterfaceReader = { fetch, log };
 
   return {
-    async getConfig(_request, signal) {
+    async getConfig(request, signal) {
       const interfaces = parseIndexList(await fetch('', signal, LISTING_LIMITS), { stripSlash: true });
       log.debug(`found azure interfaces: ${interfaces.length}`);
       if (interfaces.length === 0) throw new MetadataError('no Azure interfaces found');
@@ -90,7 +124,11 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           log.debug(`azure interface[${intern}]: retrieving configuration`);
           const hwaddr = claimMac(claimed, await fetch(`${intern}/macAddress`, taskSignal), { intern, scope, log });
           log.debug(`${scope}: found a matching device with hwaddr ${hwaddr}`);
-          return ethernetInterface(hwaddr, extern, await fetchIpv4Config(intern, scope, taskSignal));
+          const [ipv4, ipv6] = await Promise.all([
+            fetchIpv4Config(reader, intern, scope, taskSignal),
+            request.ipv6 ? fetchIpv6Config(reader, intern, scope, taskSignal) : NO_FAMILY_CONFIG,
+          ]);
+          return { ...ethernetInterface(hwaddr, extern, ipv4), ipv6 };
         }),
       );
       return { interfaces: found, withdrawn: [] };

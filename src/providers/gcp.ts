@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
-import { ethernetInterface, type Route } from '../model.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig, type Route } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
+import { parseIpv6, parseIpv6List } from '../net/ipv6.js';
 import { allOrNothing, claimMac, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS, parseIndexList } from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
@@ -68,7 +69,8 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
               return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
             }),
           );
-          return ethernetInterface(hwaddr, extern, { routes });
+          const ipv6 = request.ipv6 ? await readIpv6(fetch, intern, taskSignal) : NO_FAMILY_CONFIG;
+          return { ...ethernetInterface(hwaddr, extern, { routes }), ipv6 };
         }),
       );
       return { interfaces: found, withdrawn: [] };
@@ -86,6 +88,26 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       });
     },
   };
+}
+
+/**
+ * ipv6s and gateway-ipv6 of one interface, read only when its listing has them. The metadata
+ * serves no IPv6 subnet, so the addresses are shown (status, state.json) but not configured.
+ */
+async function readIpv6(
+  fetch: (path: string, signal: AbortSignal) => Promise<string>,
+  intern: number,
+  signal: AbortSignal,
+): Promise<FamilyConfig> {
+  const listed = new Set((await fetch(`${intern}/`, signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+  if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
+  const [ipv6sBody = '', gatewayBody = ''] = await allOrNothing(signal, [
+    (s) => fetch(`${intern}/ipv6s`, s),
+    (s) => (listed.has('gateway-ipv6') ? fetch(`${intern}/gateway-ipv6`, s) : Promise.resolve('')),
+  ]);
+  const { ipv6s } = parseIpv6List(ipv6sBody.split('\n').map((line) => line.trim()));
+  const gateway = parseIpv6(gatewayBody.trim());
+  return { addresses: ipv6s, ...(gateway === undefined ? {} : { gateway }), routes: [] };
 }
 
 function lastSegment(path: string | undefined): string | undefined {
