@@ -104,3 +104,19 @@ describe('nmcliModifyCommand', () => {
     ]);
   });
 });
+
+describe('nmcliModifyCommand with IPv6', () => {
+  it('appends the ipv6 lists after the ipv4 ones, quoted as the shell needs', () => {
+    const ipv4 = { addresses: ['10.0.0.5/24'], routes: [], rules: [] };
+    const ipv6 = {
+      addresses: ['2001:db8::5/64'],
+      routes: ['2001:db8::/64 10 table=30200'],
+      rules: ['priority 30200 from 2001:db8::5 table 30200', 'priority 30350 table 254 suppress_prefixlength 0'],
+    };
+    expect(nmcliModifyCommand('eth0', ipv4, ipv6)).toBe(
+      "nmcli device modify eth0 ipv4.addresses 10.0.0.5/24 ipv4.routes '' ipv4.routing-rules '' " +
+        "ipv6.addresses 2001:db8::5/64 ipv6.routes '2001:db8::/64 10 table=30200' " +
+        "ipv6.routing-rules 'priority 30200 from 2001:db8::5 table 30200, priority 30350 table 254 suppress_prefixlength 0'",
+    );
+  });
+});
