@@ -3,14 +3,14 @@
  * Composition root: argv, environment, signals and the exit code live here and nowhere else.
  */
 import { readFileSync } from 'node:fs';
-import type { Cancellation } from './apply.js';
 import { readConfig, type Config } from './config.js';
 import { errorMessage, NmError } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { PROVIDERS } from './providers/registry.js';
 import { planDocument, renderPlanText, renderStatusText, statusDocument } from './report.js';
-import { run, type RunMode, type RunReport } from './run.js';
+import type { Cancellation, RunMode, RunReport } from './model.js';
+import { run } from './run.js';
 import { stateDocument } from './state.js';
 import { writeStateFile } from './state-file.js';
 import { VERSION } from './version.js';

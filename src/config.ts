@@ -21,6 +21,8 @@ export interface Config {
   /** NM_CLOUD_SETUP_MAP_INTERFACES exactly as given, or undefined when unset or empty. */
   readonly mapInterfacesRaw: string | undefined;
   readonly mapInterfaces: readonly InterfaceMapping[];
+  /** NM_CLOUD_SETUP_IPV6: configure the metadata's IPv6 addresses and policy routing too (default off). */
+  readonly ipv6: boolean;
   /** NM_CLOUD_SETUP_ALLOW_NEW_CONN; undefined means "the provider's default". */
   readonly allowNewConnections: boolean | undefined;
   /** LIBNM_USE_SESSION_BUS is set (to anything): talk to NM on the session bus, as libnm does. */
@@ -130,6 +132,8 @@ export function readConfig(env: Env = process.env): Config {
     mapInterfacesRaw,
     mapInterfaces,
     allowNewConnections: readBoolean('NM_CLOUD_SETUP_ALLOW_NEW_CONN'),
+    // Off unless asked for: an upgraded host keeps exactly upstream's IPv4-only behaviour.
+    ipv6: readBoolean('NM_CLOUD_SETUP_IPV6') ?? false,
     useSessionBus,
     busAddress,
     logFormat,

@@ -4,10 +4,8 @@
  * report without side effects. docs/status.schema.json and docs/plan.schema.json describe the
  * JSON; tests validate real output against them.
  */
-import type { DeviceOutcome } from './apply.js';
-import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff, type NmcliIpv4 } from './plan/nmcli.js';
-import type { InstanceFacts } from './providers/provider.js';
-import type { RunReport } from './run.js';
+import type { DeviceOutcome, InstanceFacts, NmcliLists, RunReport } from './model.js';
+import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff } from './plan/nmcli.js';
 import { interfaceStates, type InterfaceState } from './state.js';
 
 /** Whether the applied connection already is what the tool would make it. */
@@ -29,7 +27,7 @@ export interface StatusDocument {
 
 export type PlanAction = 'reapply' | 'create' | 'none' | 'skip';
 
-export interface PlanDevice {
+export interface PlanRow {
   readonly hwaddr: string;
   readonly device?: string;
   readonly connection?: { readonly id: string; readonly uuid?: string; readonly type?: string };
@@ -40,14 +38,17 @@ export interface PlanDevice {
   /** reapply and create: what each ipv4 list gains and loses. */
   readonly diff?: Ipv4Diff;
   /** The lists before and after (create: empty before). */
-  readonly ipv4?: { readonly before: NmcliIpv4; readonly after: NmcliIpv4 };
+  readonly ipv4?: { readonly before: NmcliLists; readonly after: NmcliLists };
+  /** reapply with NM_CLOUD_SETUP_IPV6: what each ipv6 list gains and loses, and the lists. */
+  readonly ipv6Diff?: Ipv4Diff;
+  readonly ipv6?: { readonly before: NmcliLists; readonly after: NmcliLists };
 }
 
 export interface PlanDocument {
   readonly provider: { readonly name: string; readonly metadataUrl: string };
   /** Devices with action reapply or create. */
   readonly pending: number;
-  readonly devices: readonly PlanDevice[];
+  readonly devices: readonly PlanRow[];
 }
 
 function providerOf(report: RunReport): StatusDocument['provider'] {
@@ -82,7 +83,7 @@ export function statusDocument(report: RunReport): StatusDocument {
 }
 
 export function planDocument(report: RunReport): PlanDocument {
-  const devices = report.outcomes.map(planDevice);
+  const devices = report.outcomes.map(planRow);
   return {
     provider: providerOf(report),
     pending: devices.filter((device) => device.action === 'reapply' || device.action === 'create').length,
@@ -90,7 +91,7 @@ export function planDocument(report: RunReport): PlanDocument {
   };
 }
 
-function planDevice(outcome: DeviceOutcome): PlanDevice {
+function planRow(outcome: DeviceOutcome): PlanRow {
   const base = {
     hwaddr: outcome.hwaddr,
     ...(outcome.device === undefined ? {} : { device: outcome.device }),
@@ -110,9 +111,10 @@ function planDevice(outcome: DeviceOutcome): PlanDevice {
     return {
       ...base,
       action: 'reapply',
-      command: nmcliModifyCommand(outcome.device ?? outcome.hwaddr, outcome.ipv4.after),
+      command: nmcliModifyCommand(outcome.device ?? outcome.hwaddr, outcome.ipv4.after, outcome.ipv6?.after),
       diff: diffNmcli(outcome.ipv4.before, outcome.ipv4.after),
       ipv4: outcome.ipv4,
+      ...(outcome.ipv6 === undefined ? {} : { ipv6Diff: diffNmcli(outcome.ipv6.before, outcome.ipv6.after), ipv6: outcome.ipv6 }),
     };
   }
   if (outcome.result === 'unchanged') return { ...base, action: 'none' };
@@ -148,7 +150,7 @@ export function renderStatusText(status: StatusDocument): string {
       row.hwaddr,
       dash(row.device),
       dash(row.connection?.id),
-      dash([...row.ipv4s, ...row.routes.map((route) => `route ${route}`)].join(',')),
+      dash([...row.ipv4s, ...(row.ipv6s ?? []), ...row.routes.map((route) => `route ${route}`)].join(',')),
       dash(row.subnet),
       dash(row.gateway),
       row.config === 'skipped' && row.reason !== undefined ? `skipped: ${row.reason}` : row.config,
@@ -177,6 +179,7 @@ export function renderPlanText(plan: PlanDocument): string {
         lines.push(`${name}${profile}: reapply`);
         lines.push(`  ${device.command ?? ''}`);
         lines.push(...diffLines(device.diff));
+        lines.push(...diffLines(device.ipv6Diff, 'ipv6 '));
         break;
     }
   }
@@ -184,7 +187,7 @@ export function renderPlanText(plan: PlanDocument): string {
   return lines.join('\n');
 }
 
-function diffLines(diff: Ipv4Diff | undefined): string[] {
+function diffLines(diff: Ipv4Diff | undefined, family = ''): string[] {
   if (diff === undefined) return [];
   const lines: string[] = [];
   for (const [list, word] of [
@@ -192,8 +195,8 @@ function diffLines(diff: Ipv4Diff | undefined): string[] {
     ['routes', 'route'],
     ['rules', 'rule'],
   ] as const) {
-    for (const entry of diff[list].removed) lines.push(`  - ${word} ${entry}`);
-    for (const entry of diff[list].added) lines.push(`  + ${word} ${entry}`);
+    for (const entry of diff[list].removed) lines.push(`  - ${family}${word} ${entry}`);
+    for (const entry of diff[list].added) lines.push(`  + ${family}${word} ${entry}`);
   }
   return lines;
 }

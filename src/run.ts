@@ -4,15 +4,26 @@
  * configure each device. Every runtime outcome is a log line, never an exception (upstream
  * exits 0 in all of them).
  */
-import { anyWrote, configureAll, readConnectionsAhead, requestedHwaddrs, type Cancellation, type DeviceOutcome } from './apply.js';
+import { configureAll, readConnectionsAhead } from './apply.js';
 import type { Config } from './config.js';
 import { errorMessage, isCancellation } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
-import { toMetadataConfig, type InterfaceConfig, type MetadataConfig } from './model.js';
-import type { NmClient, NmDevice } from './nm/nm-client.js';
-import { describeNoCloud, detectProvider } from './providers/detect.js';
-import type { InstanceFacts, Provider, ProviderName } from './providers/provider.js';
+import {
+  anyWrote,
+  toMetadata,
+  type Cancellation,
+  type InstanceFacts,
+  type Metadata,
+  type RunMode,
+  type RunReport,
+  type RunResult,
+} from './model.js';
+import type { NmClient } from './nm/nm-client.js';
+import type { NmDevice } from './nm/types.js';
+import { requestedHwaddrs } from './plan/devices.js';
+import { describeNoCloud, detectProvider, type DetectedProvider } from './providers/detect.js';
+import type { Provider } from './providers/types.js';
 
 /** What run() needs from the outside world: the two seams and a logger. */
 export interface RunDeps {
@@ -26,46 +37,8 @@ export interface RunDeps {
   readonly providers: readonly Provider[];
 }
 
-/**
- * How far a run goes: `apply` is upstream's run; `fetch` stops after the metadata; `plan`
- * decides every device but writes nothing; `status` is a plan plus the instance facts.
- */
-export type RunMode = 'apply' | 'fetch' | 'plan' | 'status';
-
-/** How a run ended. */
-export type RunResult =
-  | 'no-provider'
-  | 'no-networkmanager'
-  | 'metadata-failed'
-  | 'cancelled'
-  /** apply: something was written. */
-  | 'changed'
-  /** apply, plan, status: nothing to write. */
-  | 'unchanged'
-  /** plan, status: something would be written. */
-  | 'pending'
-  /** fetch: the metadata arrived. */
-  | 'fetched';
-
-/** Everything a run learned, for the exit code, the state file and the reports. */
-export interface RunReport {
-  readonly mode: RunMode;
-  readonly result: RunResult;
-  readonly provider?: { readonly name: ProviderName; readonly baseUrl: string };
-  /** status only. */
-  readonly facts?: InstanceFacts;
-  /** Set once the metadata was fetched. */
-  readonly metadata?: MetadataConfig;
-  readonly outcomes: readonly DeviceOutcome[];
-  /** The failure behind no-provider, no-networkmanager or metadata-failed. */
-  readonly error?: string;
-}
-
 /** Runs nm-cloud-setup once. Rejects only on bugs; SIGTERM resolves 'cancelled'. */
-// eslint-disable-next-line max-lines-per-function -- TODO(issue 9): split with the planner/executor redesign
 export async function run(deps: RunDeps, config: Config, cancellation: Cancellation, mode: RunMode = 'apply'): Promise<RunReport> {
-  const { http } = deps;
-  const signal = cancellation.signal;
   const ended = (result: RunResult, more: Partial<RunReport> = {}): RunReport => ({ mode, result, outcomes: [], ...more });
 
   // Whether NetworkManager is needed depends on the cloud, but talking to it does not: connect
@@ -79,7 +52,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
 
   let detected;
   try {
-    detected = await detectProvider(deps.providers, config, { http, log: deps.log, signal });
+    detected = await detectProvider(deps.providers, config, { http: deps.http, log: deps.log, signal: cancellation.signal });
   } catch (error) {
     await closeUnused();
     if (isCancellation(error)) return ended('cancelled');
@@ -89,9 +62,8 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     await closeUnused();
     return ended('no-provider', { error: describeNoCloud(detected.provider === undefined ? detected.tried : []) });
   }
-  const { provider, session } = detected;
-  const log = deps.log.with({ provider: provider.name });
-  const found = { provider: { name: provider.name, baseUrl: detected.baseUrl } };
+  const log = deps.log.with({ provider: detected.provider.name });
+  const found = { provider: { name: detected.provider.name, baseUrl: detected.baseUrl } };
 
   let nm: NmClient;
   try {
@@ -105,67 +77,110 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
       log.info('NetworkManager is not running');
       return ended('no-networkmanager', { ...found, error: 'NetworkManager is not running' });
     }
-    if (config.mapInterfacesRaw !== undefined) {
-      log.debug(`test: map interfaces via NM_CLOUD_SETUP_MAP_INTERFACES="${config.mapInterfacesRaw}"`);
-      for (const { iface, hwaddr } of config.mapInterfaces) log.debug(`test:  map "${iface}" -> ${hwaddr}`);
-    }
-
-    const devices = await opening.devices;
-    const requested = requestedHwaddrs(devices, config.mapInterfaces);
-    log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
-
-    const records = new Map<string, InterfaceConfig>(
-      requested.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]),
-    );
-    // Not for fetch, which leaves NetworkManager alone.
-    const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal);
-    log.debug('get-config: starting');
-    let facts: InstanceFacts | undefined;
-    try {
-      // status asks for the instance facts alongside; they never fail the run.
-      [, facts] = await Promise.all([session.getConfig(records, signal), mode === 'status' ? session.instanceFacts(signal) : undefined]);
-    } catch (error) {
-      if (isCancellation(error) || signal.aborted) {
-        log.debug('get-config: cancelled');
-        return ended('cancelled', found);
-      }
-      log.debug(`get-config: failed: ${errorMessage(error)}`);
-      log.info(`failure to get meta data: ${errorMessage(error)}`);
-      return ended('metadata-failed', { ...found, error: `failure to get meta data: ${errorMessage(error)}` });
-    }
-    log.debug('get-config: success');
-    log.debug('meta data received');
-    const metadata = toMetadataConfig(records.values());
-    const fetched = { ...found, metadata, ...(facts === undefined ? {} : { facts }) };
-    if (mode === 'fetch') return ended('fetched', fetched);
-
-    const dryRun = mode !== 'apply';
-    const outcomes = await configureAll(
-      {
-        nm,
-        log,
-        cancellation,
-        devices,
-        mapInterfaces: config.mapInterfaces,
-        allowNewConnections: config.allowNewConnections ?? provider.allowNewConnectionsByDefault,
-        nmVersion: await nm.getVersionInfo(),
-        dryRun,
-        ...(readAhead === undefined ? {} : { readAhead }),
-      },
-      metadata,
-    );
-    const report = { ...fetched, outcomes };
-    if (dryRun) {
-      if (signal.aborted) return ended('cancelled', report);
-      return ended(outcomes.some((outcome) => outcome.result === 'pending') ? 'pending' : 'unchanged', report);
-    }
-    const changed = anyWrote(outcomes);
-    if (changed) log.info(`some changes were applied for provider ${provider.name}`);
-    else log.debug(`no changes were applied for provider ${provider.name}`);
-    if (signal.aborted && !changed) return ended('cancelled', report);
-    return ended(changed ? 'changed' : 'unchanged', report);
+    return await runDetected({
+      nm,
+      log,
+      config,
+      cancellation,
+      mode,
+      detected,
+      devices: opening.devices,
+      ended: (r, more) => ended(r, { ...found, ...more }),
+    });
   } finally {
     await nm.close();
+  }
+}
+
+/** A run past detection, with NetworkManager reached and running. */
+interface DetectedRun {
+  readonly nm: NmClient;
+  readonly log: Logger;
+  readonly config: Config;
+  readonly cancellation: Cancellation;
+  readonly mode: RunMode;
+  readonly detected: DetectedProvider;
+  readonly devices: Promise<readonly NmDevice[]>;
+  /** The report of a run that ends here, with the provider filled in. */
+  readonly ended: (result: RunResult, more?: Partial<RunReport>) => RunReport;
+}
+
+/** Lists the devices, fetches the metadata and, unless fetching only, configures. */
+async function runDetected(context: DetectedRun): Promise<RunReport> {
+  const { nm, log, config, cancellation, mode, ended } = context;
+  const signal = cancellation.signal;
+  if (config.mapInterfacesRaw !== undefined) {
+    log.debug(`test: map interfaces via NM_CLOUD_SETUP_MAP_INTERFACES="${config.mapInterfacesRaw}"`);
+    for (const { iface, hwaddr } of config.mapInterfaces) log.debug(`test:  map "${iface}" -> ${hwaddr}`);
+  }
+
+  const devices = await context.devices;
+  const requested = requestedHwaddrs(devices, config.mapInterfaces);
+  log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
+
+  // Not for fetch, which leaves NetworkManager alone.
+  const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal);
+  const fetched = await fetchMetadata(context, requested);
+  if ('result' in fetched) return fetched;
+  if (mode === 'fetch') return ended('fetched', fetched);
+
+  const dryRun = mode !== 'apply';
+  const outcomes = await configureAll(
+    {
+      nm,
+      log,
+      cancellation,
+      devices,
+      mapInterfaces: config.mapInterfaces,
+      allowNewConnections: config.allowNewConnections ?? context.detected.provider.allowNewConnectionsByDefault,
+      nmVersion: await nm.getVersionInfo(),
+      dryRun,
+      ipv6: config.ipv6,
+      ...(readAhead === undefined ? {} : { readAhead }),
+    },
+    fetched.metadata,
+  );
+  const report = { ...fetched, outcomes };
+  if (dryRun) {
+    if (signal.aborted) return ended('cancelled', report);
+    return ended(outcomes.some((outcome) => outcome.result === 'pending') ? 'pending' : 'unchanged', report);
+  }
+  const changed = anyWrote(outcomes);
+  const providerName = context.detected.provider.name;
+  if (changed) log.info(`some changes were applied for provider ${providerName}`);
+  else log.debug(`no changes were applied for provider ${providerName}`);
+  if (signal.aborted && !changed) return ended('cancelled', report);
+  return ended(changed ? 'changed' : 'unchanged', report);
+}
+
+/** get-config (and, for status, the instance facts alongside): the metadata, or the report of a run that ends here. */
+async function fetchMetadata(
+  context: DetectedRun,
+  requested: readonly string[],
+): Promise<{ readonly metadata: Metadata; readonly facts?: InstanceFacts } | RunReport> {
+  const { log, mode, ended } = context;
+  const { session } = context.detected;
+  const signal = context.cancellation.signal;
+  log.debug('get-config: starting');
+  // IPv6 metadata is read only when asked for: without NM_CLOUD_SETUP_IPV6 every run makes exactly upstream's requests.
+  const request = { requested, ipv6: context.config.ipv6 };
+  try {
+    // status asks for the instance facts alongside; they never fail the run.
+    const [result, facts] = await Promise.all([
+      session.getConfig(request, signal),
+      mode === 'status' ? session.instanceFacts(signal) : undefined,
+    ]);
+    log.debug('get-config: success');
+    log.debug('meta data received');
+    return { metadata: toMetadata(request, result), ...(facts === undefined ? {} : { facts }) };
+  } catch (error) {
+    if (isCancellation(error) || signal.aborted) {
+      log.debug('get-config: cancelled');
+      return ended('cancelled');
+    }
+    log.debug(`get-config: failed: ${errorMessage(error)}`);
+    log.info(`failure to get meta data: ${errorMessage(error)}`);
+    return ended('metadata-failed', { error: `failure to get meta data: ${errorMessage(error)}` });
   }
 }
 

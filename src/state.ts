@@ -4,12 +4,10 @@
  * state.json after apply/fetch, and the interface rows `status` prints. Nothing secret is in
  * a report (the EC2 token lives only in its provider's session), so nothing secret gets here.
  */
-import type { DeviceOutcome, DeviceResult } from './apply.js';
-import { isValidInterface, type InterfaceConfig, type MetadataConfig } from './model.js';
+import { isValidInterface, type DeviceOutcome, type DeviceResult, type Metadata, type MetadataInterface, type RunReport } from './model.js';
 import { nmcliRoute } from './plan/nmcli.js';
 import { gatewayOf } from './plan/policy-routing.js';
 import { routeEntry } from './nm/settings.js';
-import type { RunReport } from './run.js';
 
 /** Bumped when a field changes meaning; new fields may be added without a bump. */
 export const STATE_FORMAT_VERSION = 1;
@@ -31,10 +29,14 @@ export interface InterfaceState {
   readonly routes: readonly string[];
   readonly vlanTag?: number;
   readonly parentHwaddr?: string;
+  /** IPv6 metadata, when read (NM_CLOUD_SETUP_IPV6) and served. */
+  readonly ipv6s?: readonly string[];
+  readonly ipv6Subnet?: string;
+  readonly ipv6Gateway?: string;
 }
 
 /** One device's result in state.json. */
-export interface DeviceState {
+export interface StateDevice {
   readonly hwaddr: string;
   readonly device?: string;
   readonly connection?: { readonly id: string; readonly uuid: string };
@@ -53,32 +55,49 @@ export interface StateDocument {
   readonly result: RunReport['result'];
   readonly interfaces: readonly InterfaceState[];
   /** Empty after `fetch`, which configures nothing. */
-  readonly devices: readonly DeviceState[];
+  readonly devices: readonly StateDevice[];
 }
 
 /** The metadata records, in processing order. */
-export function interfaceStates(metadata: MetadataConfig): InterfaceState[] {
+export function interfaceStates(metadata: Metadata): InterfaceState[] {
   return metadata.interfaces.map(interfaceState);
 }
 
-function interfaceState(config: InterfaceConfig): InterfaceState {
-  const gateway = gatewayOf(config);
+function interfaceState(iface: MetadataInterface): InterfaceState {
+  const gateway = gatewayOf(iface);
+  const { addresses, subnet, routes } = iface.ipv4;
   return {
-    hwaddr: config.hwaddr,
-    ifaceIdx: config.ifaceIdx,
-    requested: config.wasRequested,
-    valid: isValidInterface(config),
-    ipv4s: config.ipv4s ?? [],
-    ...(config.cidr === undefined ? {} : { subnet: `${config.cidr.address}/${config.cidr.prefix}` }),
+    hwaddr: iface.hwaddr,
+    ifaceIdx: iface.ifaceIdx,
+    requested: iface.requested,
+    valid: isValidInterface(iface),
+    ipv4s: addresses ?? [],
+    ...(subnet === undefined ? {} : { subnet: `${subnet.address}/${subnet.prefix}` }),
     ...(gateway === undefined ? {} : { gateway }),
-    routes: config.routes.map((route) => nmcliRoute(routeEntry(route))),
-    ...(config.vlanTag === undefined ? {} : { vlanTag: config.vlanTag }),
-    ...(config.parentHwaddr === undefined ? {} : { parentHwaddr: config.parentHwaddr }),
+    routes: routes.map((route) => nmcliRoute(routeEntry(route))),
+    ...(iface.link.kind === 'oci-vlan' ? ociVlanFields(iface.link) : {}),
+    ...ipv6Fields(iface.ipv6),
   };
 }
 
+function ipv6Fields({
+  addresses,
+  subnet,
+  gateway,
+}: MetadataInterface['ipv6']): Pick<InterfaceState, 'ipv6s' | 'ipv6Subnet' | 'ipv6Gateway'> {
+  return {
+    ...(addresses === undefined || addresses.length === 0 ? {} : { ipv6s: addresses }),
+    ...(subnet === undefined ? {} : { ipv6Subnet: `${subnet.address}/${subnet.prefix}` }),
+    ...(gateway === undefined ? {} : { ipv6Gateway: gateway }),
+  };
+}
+
+function ociVlanFields(link: Extract<MetadataInterface['link'], { kind: 'oci-vlan' }>): Pick<InterfaceState, 'vlanTag' | 'parentHwaddr'> {
+  return { vlanTag: link.vlanTag, ...(link.parentHwaddr === undefined ? {} : { parentHwaddr: link.parentHwaddr }) };
+}
+
 /** A device outcome without the ipv4 lists (they are in the metadata and the kernel). */
-export function deviceState(outcome: DeviceOutcome): DeviceState {
+export function stateDevice(outcome: DeviceOutcome): StateDevice {
   return {
     hwaddr: outcome.hwaddr,
     ...(outcome.device === undefined ? {} : { device: outcome.device }),
@@ -106,6 +125,6 @@ export function stateDocument(
     provider: { name: report.provider.name, metadataUrl: report.provider.baseUrl },
     result: report.result,
     interfaces: interfaceStates(report.metadata),
-    devices: report.outcomes.map(deviceState),
+    devices: report.outcomes.map(stateDevice),
   };
 }

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // status and plan documents from run reports: the cases the fake-NM runs do not reach.
 import { describe, expect, it } from 'vitest';
-import type { DeviceOutcome } from '../src/apply.js';
-import { toMetadataConfig } from '../src/model.js';
+import type { DeviceOutcome, RunReport } from '../src/model.js';
+import { totalled, unlistedInterface } from '../src/model.js';
 import { alignColumns, planDocument, renderPlanText, renderStatusText, statusDocument } from '../src/report.js';
-import type { RunReport } from '../src/run.js';
 import { loadSchema, validate } from './helpers/json-schema.js';
-import { iface } from './plan/fixtures.js';
+import { iface, ociVlan } from './plan/fixtures.js';
 
 const VNIC = '0A:00:00:00:00:09';
 const PARENT = '0A:00:00:00:00:01';
@@ -17,9 +16,9 @@ const after = {
 };
 
 function ociReport(outcomes: DeviceOutcome[], mode: RunReport['mode'] = 'plan'): RunReport {
-  const metadata = toMetadataConfig([
+  const metadata = totalled([
     iface(PARENT, 0, ['10.0.0.5'], '10.0.0.0/24'),
-    { ...iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), vlanTag: 700, parentHwaddr: PARENT },
+    ociVlan(iface(VNIC, 1, ['10.70.0.5'], '10.70.0.0/24'), 700, PARENT),
   ]);
   return { mode, result: 'pending', provider: { name: 'oci', baseUrl: 'http://169.254.169.254' }, metadata, outcomes };
 }
@@ -86,7 +85,7 @@ describe('status of OCI bare metal', () => {
       mode: 'status',
       result: 'unchanged',
       provider: { name: 'ec2', baseUrl: 'http://169.254.169.254' },
-      metadata: toMetadataConfig([{ hwaddr: PARENT, ifaceIdx: -1, wasRequested: true, routes: [] }]),
+      metadata: totalled([unlistedInterface(PARENT, true)]),
       outcomes: [{ hwaddr: PARENT, result: 'skipped', reason: 'meta data not successfully fetched', wrote: false }],
     };
     const status = statusDocument(report);
@@ -110,5 +109,55 @@ describe('alignColumns', () => {
         ['ddd', 'e', 'ffff'],
       ]),
     ).toEqual(['a    bb  c', 'ddd  e   ffff']);
+  });
+});
+
+describe('IPv6 in the documents (NM_CLOUD_SETUP_IPV6)', () => {
+  const HW = '0E:00:00:00:00:01';
+  const link = {
+    ...iface(HW, 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24'),
+    ipv6: { addresses: ['2001:db8::5'], subnet: { address: '2001:db8::', prefix: 64 }, gateway: 'fe80::1', routes: [] },
+  };
+  const ipv6After = {
+    addresses: ['2001:db8::5/64'],
+    routes: ['2001:db8::/64 10 table=30200', '::/0 fe80::1 10 table=30400'],
+    rules: [
+      'priority 30200 from 2001:db8::5 table 30200',
+      'priority 30350 table 254 suppress_prefixlength 0',
+      'priority 30400 from 2001:db8::5 table 30400',
+    ],
+  };
+  const empty = { addresses: [], routes: [], rules: [] };
+  const report: RunReport = {
+    mode: 'plan',
+    result: 'pending',
+    provider: { name: 'oci', baseUrl: 'http://169.254.169.254' },
+    metadata: totalled([link]),
+    outcomes: [
+      {
+        hwaddr: HW,
+        device: 'eth0',
+        connection: { id: 'eth0', uuid: 'u-1' },
+        result: 'pending',
+        ipv4: { before: empty, after: { addresses: ['10.0.0.5/24', '10.0.0.6/24'], routes: [], rules: [] } },
+        ipv6: { before: empty, after: ipv6After },
+        wrote: false,
+      },
+    ],
+  };
+
+  it('plan: the nmcli line carries the ipv6 lists, the diff lists them; valid against plan.schema.json', () => {
+    const plan = planDocument(report);
+    expect(validate(loadSchema('plan.schema.json'), plan)).toEqual([]);
+    expect(plan.devices[0]?.command).toContain(
+      "ipv6.addresses 2001:db8::5/64 ipv6.routes '2001:db8::/64 10 table=30200, ::/0 fe80::1 10 table=30400'",
+    );
+    expect(renderPlanText(plan).split('\n')).toContain('  + ipv6 rule priority 30350 table 254 suppress_prefixlength 0');
+  });
+
+  it('status: the IPv6 addresses, subnet and router of each interface; valid against status.schema.json', () => {
+    const status = statusDocument({ ...report, mode: 'status' });
+    expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
+    expect(status.interfaces[0]).toMatchObject({ ipv6s: ['2001:db8::5'], ipv6Subnet: '2001:db8::/64', ipv6Gateway: 'fe80::1' });
   });
 });

@@ -3,9 +3,8 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { DeviceOutcome } from '../src/apply.js';
-import { toMetadataConfig } from '../src/model.js';
-import type { RunReport } from '../src/run.js';
+import type { DeviceOutcome, RunReport } from '../src/model.js';
+import { totalled } from '../src/model.js';
 import { StateFileError, writeStateFile } from '../src/state-file.js';
 import { stateDocument, type StateDocument } from '../src/state.js';
 import { loadSchema, validate } from './helpers/json-schema.js';
@@ -17,9 +16,9 @@ const HW2 = '0A:00:00:00:00:02';
 const time = new Date('2026-11-23T14:00:00.000Z');
 
 function report(more: Partial<RunReport> = {}): RunReport {
-  const metadata = toMetadataConfig([
+  const metadata = totalled([
     iface(HW1, 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24'),
-    { ...iface(HW2, 1, ['10.0.1.5'], '10.0.1.0/24'), gateway: '10.0.1.254' },
+    iface(HW2, 1, ['10.0.1.5'], '10.0.1.0/24', { gateway: '10.0.1.254' }),
   ]);
   const outcomes: DeviceOutcome[] = [
     { hwaddr: HW1, device: 'eth0', connection: { id: 'cloud-eth0', uuid: 'u-1' }, result: 'applied', wrote: true },

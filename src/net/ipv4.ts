@@ -1,10 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-
-/** An IPv4 network: an address (host bits possibly set) and a prefix length 0..32. */
-export interface Ipv4Cidr {
-  readonly address: string;
-  readonly prefix: number;
-}
+import type { Cidr } from '../model.js';
 
 const OCTET = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
 
@@ -29,7 +24,7 @@ export function parseIpv4List(pieces: readonly string[]): { ipv4s: string[]; inv
 }
 
 /** Parses `addr/prefix`: strict address, decimal prefix 0..32 with optional surrounding whitespace. */
-export function parseIpv4Cidr(text: string): Ipv4Cidr | undefined {
+export function parseIpv4Cidr(text: string): Cidr | undefined {
   // Upstream accepts a missing "/prefix" as prefix -1 and EC2/OCI then store it as 255 in a
   // guint8, which later crashes; a CIDR without a prefix is simply invalid here.
   const slash = text.indexOf('/');
@@ -61,7 +56,7 @@ export function networkAddress(address: string, prefix: number): string {
  * The gateway a cloud subnet implies: the network address with 1 added to the last octet, without
  * carry, unless the prefix is 32 (EC2 and Azure give no gateway; their router is the first host).
  */
-export function defaultGateway(cidr: Ipv4Cidr): string {
+export function defaultGateway(cidr: Cidr): string {
   const network = networkAddress(cidr.address, cidr.prefix);
   if (cidr.prefix === 32) return network;
   const octets = network.split('.').map(Number);

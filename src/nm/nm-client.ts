@@ -1,33 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { SettingsDict } from './settings.js';
+import type { ActiveConnectionInfo, AppliedConnection, NmDevice } from './types.js';
 
-/** A NetworkManager device, as much of it as the tool needs. */
-export interface NmDevice {
-  readonly path: string;
-  /** Interface name, e.g. "eth0". */
-  readonly iface: string;
-  readonly deviceType: number;
-  readonly state: number;
-  /** Current MAC (HwAddress), normalized; VLAN and MACVLAN devices are matched by it. */
-  readonly hwaddr: string | undefined;
-  /** Permanent MAC (Device.Wired PermHwAddress), normalized; Ethernet and veth only. */
-  readonly permHwaddr: string | undefined;
-  /** Object path of the active connection, undefined when none. */
-  readonly activeConnection: string | undefined;
-}
-
-/** GetAppliedConnection's answer: the runtime settings and the version id Reapply must quote. */
-export interface AppliedConnection {
-  readonly settings: SettingsDict;
-  readonly versionId: bigint;
-}
-
-/** The id, uuid and path of an active connection. */
-export interface ActiveConnectionInfo {
-  readonly path: string;
-  readonly id: string;
-  readonly uuid: string;
-}
+// The data types live in types.ts, where the pure planner can use them; dbus-client.ts imports them from here.
+export type { ActiveConnectionInfo, AppliedConnection, NmDevice } from './types.js';
 
 /** The NetworkManager seam: the real client speaks D-Bus, tests can run it against a fake daemon. */
 export interface NmClient {

@@ -4,7 +4,7 @@
  * needs. Values keep their D-Bus signature so that what we send back is byte-for-byte what
  * NetworkManager gave us, except for the ipv4 lists we mean to change.
  */
-import type { Ipv4Route } from '../model.js';
+import type { AddressFamily, Route } from '../model.js';
 
 /** A D-Bus variant as plain data; dbus-next's Variant satisfies it. */
 export interface DbusValue {
@@ -18,8 +18,8 @@ export type DbusDict = Readonly<Record<string, DbusValue>>;
 /** a{sa{sv}}: setting name → property → value. */
 export type SettingsDict = Readonly<Record<string, DbusDict>>;
 
-/** The three ipv4 lists nm-cloud-setup owns, each entry in NM's aa{sv} form. */
-export interface Ipv4Lists {
+/** The three lists of one family (ipv4 or ipv6) nm-cloud-setup owns, each entry in NM's aa{sv} form. */
+export interface FamilyLists {
   readonly addresses: readonly DbusDict[];
   readonly routes: readonly DbusDict[];
   readonly rules: readonly DbusDict[];
@@ -36,7 +36,7 @@ export function addressEntry(address: string, prefix: number): DbusDict {
 }
 
 /** route-data entry as libnm serializes it: optional keys only when set. */
-export function routeEntry(route: Ipv4Route): DbusDict {
+export function routeEntry(route: Route): DbusDict {
   const entry: Record<string, DbusValue> = { dest: str(route.dest), prefix: u32(route.prefix) };
   if (route.nextHop !== undefined) entry['next-hop'] = str(route.nextHop);
   if (route.metric !== undefined) entry['metric'] = u32(route.metric);
@@ -49,17 +49,24 @@ export function routeEntry(route: Ipv4Route): DbusDict {
 export interface RuleSpec {
   readonly priority: number;
   readonly table: number;
-  /** Source address; matched as /32. */
+  /** Source address; matched as a host (/32, /128). */
   readonly from?: string;
   readonly suppressPrefixlength?: number;
+  /** Default ipv4. */
+  readonly family?: AddressFamily;
 }
+
+/** AF_INET and AF_INET6, as routing-rules' `family` says them. */
+const AF = { ipv4: 2, ipv6: 10 } as const;
+const HOST_PREFIX = { ipv4: 32, ipv6: 128 } as const;
 
 /** routing-rules entry: {family: i, priority: u, from: s, from-len: y, table: u, suppress-prefixlength: i}. */
 export function ruleEntry(rule: RuleSpec): DbusDict {
-  const entry: Record<string, DbusValue> = { family: i32(2), priority: u32(rule.priority) };
+  const family = rule.family ?? 'ipv4';
+  const entry: Record<string, DbusValue> = { family: i32(AF[family]), priority: u32(rule.priority) };
   if (rule.from !== undefined) {
     entry['from'] = str(rule.from);
-    entry['from-len'] = byte(32);
+    entry['from-len'] = byte(HOST_PREFIX[family]);
   }
   entry['table'] = u32(rule.table);
   if (rule.suppressPrefixlength !== undefined) entry['suppress-prefixlength'] = i32(rule.suppressPrefixlength);
@@ -84,7 +91,7 @@ export function getUserData(settings: SettingsDict, key: string): string | undef
  * Reads ipv4 addresses, routes and routing rules; undefined when there is no ipv4 setting.
  * Prefers address-data/route-data and falls back to the legacy aau keys, as libnm does.
  */
-export function readIpv4Lists(settings: SettingsDict): Ipv4Lists | undefined {
+export function readIpv4Lists(settings: SettingsDict): FamilyLists | undefined {
   const ipv4 = settings['ipv4'];
   if (ipv4 === undefined) return undefined;
   return {
@@ -95,19 +102,39 @@ export function readIpv4Lists(settings: SettingsDict): Ipv4Lists | undefined {
 }
 
 /**
+ * The lists of either family; undefined when the setting is absent. IPv6's legacy keys
+ * (a(ayuay)) are not read: every daemon that can apply our rules sends address-data.
+ */
+export function readFamilyLists(settings: SettingsDict, family: AddressFamily): FamilyLists | undefined {
+  if (family === 'ipv4') return readIpv4Lists(settings);
+  const ipv6 = settings['ipv6'];
+  if (ipv6 === undefined) return undefined;
+  return {
+    addresses: dictList(ipv6['address-data']) ?? [],
+    routes: dictList(ipv6['route-data']) ?? [],
+    rules: dictList(ipv6['routing-rules']) ?? [],
+  };
+}
+
+/**
  * Returns a copy of `settings` whose ipv4 lists are `lists`. The legacy `addresses`/`routes`
  * keys are dropped: when both forms are present the daemon uses the legacy one, which cannot
  * express `table` or `type` and would silently undo our changes.
  */
-export function withIpv4Lists(settings: SettingsDict, lists: Ipv4Lists): SettingsDict {
-  const ipv4: Record<string, DbusValue> = { ...settings['ipv4'] };
-  delete ipv4['addresses'];
-  delete ipv4['routes'];
-  delete ipv4['address-labels'];
-  ipv4['address-data'] = { signature: 'aa{sv}', value: lists.addresses };
-  ipv4['route-data'] = { signature: 'aa{sv}', value: lists.routes };
-  ipv4['routing-rules'] = { signature: 'aa{sv}', value: lists.rules };
-  return { ...settings, ipv4 };
+export function withIpv4Lists(settings: SettingsDict, lists: FamilyLists): SettingsDict {
+  return withFamilyLists(settings, 'ipv4', lists);
+}
+
+/** withIpv4Lists for either family. */
+export function withFamilyLists(settings: SettingsDict, family: AddressFamily, lists: FamilyLists): SettingsDict {
+  const setting: Record<string, DbusValue> = { ...settings[family] };
+  delete setting['addresses'];
+  delete setting['routes'];
+  delete setting['address-labels'];
+  setting['address-data'] = { signature: 'aa{sv}', value: lists.addresses };
+  setting['route-data'] = { signature: 'aa{sv}', value: lists.routes };
+  setting['routing-rules'] = { signature: 'aa{sv}', value: lists.rules };
+  return { ...settings, [family]: setting };
 }
 
 function dictList(value: DbusValue | undefined): DbusDict[] | undefined {

@@ -3,14 +3,8 @@
  * The ipv4 lists in nmcli's own syntax (nm-settings-nmcli(5)), so a plan reads like the
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
-import { readIpv4Lists, type DbusDict, type Ipv4Lists, type SettingsDict } from '../nm/settings.js';
-
-/** The three ipv4 lists as nmcli strings, one per entry. */
-export interface NmcliIpv4 {
-  readonly addresses: readonly string[];
-  readonly routes: readonly string[];
-  readonly rules: readonly string[];
-}
+import type { AddressFamily, NmcliLists } from '../model.js';
+import { readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
 
 /** What changes in each list: entries only in the new list, and only in the old one. */
 export interface Ipv4Diff {
@@ -59,7 +53,9 @@ export function nmcliRule(entry: DbusDict): string {
   for (const side of ['from', 'to'] as const) {
     const address = valueOf(entry, side);
     const length = valueOf(entry, `${side}-len`);
-    if (address !== undefined && length !== 0) parts.push(side, length === 32 ? String(address) : `${String(address)}/${String(length)}`);
+    // A host (/32, /128) is printed without its length, as nmcli does.
+    const isHost = length === (valueOf(entry, 'family') === 10 ? 128 : 32);
+    if (address !== undefined && length !== 0) parts.push(side, isHost ? String(address) : `${String(address)}/${String(length)}`);
   }
   add('iif', valueOf(entry, 'iifname'));
   add('oif', valueOf(entry, 'oifname'));
@@ -74,16 +70,22 @@ export function nmcliRule(entry: DbusDict): string {
 }
 
 /** The lists of a connection without an ipv4 setting, and of nothing yet created. */
-export const NO_IPV4: NmcliIpv4 = { addresses: [], routes: [], rules: [] };
+export const NO_IPV4: NmcliLists = { addresses: [], routes: [], rules: [] };
 
 /** A connection's ipv4 lists as nmcli strings; empty when it has no ipv4 setting. */
-export function nmcliIpv4Of(settings: SettingsDict): NmcliIpv4 {
+export function nmcliIpv4Of(settings: SettingsDict): NmcliLists {
   const lists = readIpv4Lists(settings);
   return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
+/** A connection's lists of `family` as nmcli strings; empty when it has no such setting. */
+export function nmcliListsOf(settings: SettingsDict, family: AddressFamily): NmcliLists {
+  const lists = readFamilyLists(settings, family);
+  return lists === undefined ? NO_IPV4 : toNmcli(lists);
+}
+
 /** Renders NM's aa{sv} lists as nmcli strings. */
-export function toNmcli(lists: Ipv4Lists): NmcliIpv4 {
+export function toNmcli(lists: FamilyLists): NmcliLists {
   return {
     addresses: lists.addresses.map(nmcliAddress),
     routes: lists.routes.map(nmcliRoute),
@@ -92,7 +94,7 @@ export function toNmcli(lists: Ipv4Lists): NmcliIpv4 {
 }
 
 /** Per list: what `after` adds to `before` and what it drops (order changes alone are not listed). */
-export function diffNmcli(before: NmcliIpv4, after: NmcliIpv4): Ipv4Diff {
+export function diffNmcli(before: NmcliLists, after: NmcliLists): Ipv4Diff {
   const diff = (old: readonly string[], now: readonly string[]): ListDiff => ({
     added: now.filter((entry) => !old.includes(entry)),
     removed: old.filter((entry) => !now.includes(entry)),
@@ -113,7 +115,18 @@ export function shellQuote(word: string): string {
  * The nmcli command with the same effect as the Reapply: `nmcli device modify` changes only the
  * applied connection, never the profile on disk. Lists are given whole, as Reapply sets them.
  */
-export function nmcliModifyCommand(iface: string, after: NmcliIpv4): string {
+export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?: NmcliLists): string {
+  const ipv6 =
+    afterIpv6 === undefined
+      ? []
+      : [
+          'ipv6.addresses',
+          afterIpv6.addresses.join(', '),
+          'ipv6.routes',
+          afterIpv6.routes.join(', '),
+          'ipv6.routing-rules',
+          afterIpv6.rules.join(', '),
+        ];
   const words = [
     'nmcli',
     'device',
@@ -125,6 +138,7 @@ export function nmcliModifyCommand(iface: string, after: NmcliIpv4): string {
     after.routes.join(', '),
     'ipv4.routing-rules',
     after.rules.join(', '),
+    ...ipv6,
   ];
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import { isValidInterface, type InterfaceConfig, type MetadataConfig } from '../model.js';
+import { isValidInterface, isValidIpv6Interface, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { defaultGateway, networkAddress } from '../net/ipv4.js';
-import { addressEntry, routeEntry, ruleEntry, type DbusDict, type Ipv4Lists } from '../nm/settings.js';
+import { ipv6NetworkAddress } from '../net/ipv6.js';
+import { addressEntry, routeEntry, ruleEntry, type DbusDict, type FamilyLists } from '../nm/settings.js';
 
 /** First table of the per-subnet range; interface i uses 30200+i. */
 export const TABLE_SUBNET_BASE = 30200;
@@ -16,55 +17,88 @@ export const MAX_INTERFACES = 100;
 /** Metric of the policy routes. */
 export const POLICY_ROUTE_METRIC = 10;
 
-/** Totals over the whole metadata result that decide whether policy routing is needed at all. */
-export type MetadataTotals = Pick<MetadataConfig, 'numValidIfaces' | 'numIpv4s'>;
-
 /**
  * The cloud part of an interface's ipv4 lists (upstream's _nmc_mangle_connection):
  * secondary addresses, subnet and default routes in tables 30200+i / 30400+i, and the rules
  * that steer traffic from each address into them. Provider routes (GCP) are always appended.
  */
-export function cloudIpv4Lists(config: InterfaceConfig, totals: MetadataTotals): Ipv4Lists {
+export function cloudIpv4Lists(iface: MetadataInterface, totals: MetadataTotals): FamilyLists {
   const addresses: DbusDict[] = [];
   const routes: DbusDict[] = [];
   const rules: DbusDict[] = [];
+  const { addresses: ipv4s, subnet } = iface.ipv4;
 
   // One interface with at most one address needs no policy routing; returning nothing also
   // removes what an earlier run with more addresses configured.
-  if (!isSingleAddress(totals) && isValidInterface(config) && config.ipv4s !== undefined && config.cidr !== undefined) {
-    const prefix = config.cidr.prefix;
-    const subnetTable = TABLE_SUBNET_BASE + config.ifaceIdx;
-    const defaultTable = TABLE_DEFAULT_BASE + config.ifaceIdx;
-    const gateway = gatewayOf(config) ?? defaultGateway(config.cidr);
+  if (!isSingleAddress(totals) && isValidInterface(iface) && ipv4s !== undefined && subnet !== undefined) {
+    const prefix = subnet.prefix;
+    const subnetTable = TABLE_SUBNET_BASE + iface.ifaceIdx;
+    const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+    const gateway = gatewayOf(iface) ?? defaultGateway(subnet);
 
     const seenSubnets = new Set<string>();
-    for (const address of config.ipv4s) {
+    for (const address of ipv4s) {
       addresses.push(addressEntry(address, prefix));
-      const subnet = networkAddress(address, prefix);
-      if (!seenSubnets.has(subnet)) {
-        seenSubnets.add(subnet);
-        routes.push(routeEntry({ dest: subnet, prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }));
+      const network = networkAddress(address, prefix);
+      if (!seenSubnets.has(network)) {
+        seenSubnets.add(network);
+        routes.push(routeEntry({ dest: network, prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }));
       }
       rules.push(ruleEntry({ priority: subnetTable, from: address, table: subnetTable }));
     }
     rules.push(ruleEntry({ priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
     routes.push(routeEntry({ dest: '0.0.0.0', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
-    for (const address of config.ipv4s) {
+    for (const address of ipv4s) {
       rules.push(ruleEntry({ priority: defaultTable, from: address, table: defaultTable }));
     }
   }
 
-  routes.push(...config.routes.map(routeEntry));
+  routes.push(...iface.ipv4.routes.map(routeEntry));
   return { addresses, routes, rules };
 }
 
-/** The router of the interface's default route: the metadata's, else the subnet's first host. */
-export function gatewayOf(config: InterfaceConfig): string | undefined {
-  if (config.gateway !== undefined && config.gateway !== '0.0.0.0') return config.gateway;
-  return config.cidr === undefined ? undefined : defaultGateway(config.cidr);
+/** The IPv4 router of the interface's default route: the metadata's, else the subnet's first host. */
+export function gatewayOf(iface: MetadataInterface): string | undefined {
+  const { gateway, subnet } = iface.ipv4;
+  if (gateway !== undefined && gateway !== '0.0.0.0') return gateway;
+  return subnet === undefined ? undefined : defaultGateway(subnet);
 }
 
 /** True when the shortcut "single interface, single address: no policy routing" applies. */
 export function isSingleAddress(totals: MetadataTotals): boolean {
   return totals.numValidIfaces <= 1 && totals.numIpv4s <= 1;
+}
+
+/** The cloud part of an interface's ipv6 lists, and why a default route is missing when it is. */
+export interface CloudIpv6Lists extends FamilyLists {
+  /** Set when the link has IPv6 addresses to route but no router to send them to. */
+  readonly noRouter?: boolean;
+}
+
+/**
+ * The IPv6 mirror of cloudIpv4Lists: addresses with the subnet's prefix, the subnet route in
+ * table 30200+i, the default route via the metadata's router in 30400+i, and rules from each
+ * address (/128) into both, with 30350 letting more specific main-table routes win. Without a
+ * router the default route and its rules are left out. The single-address shortcut counts
+ * IPv6 links and addresses only.
+ */
+export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals): CloudIpv6Lists {
+  const { addresses: ipv6s, subnet, gateway } = iface.ipv6;
+  const isSingle = (totals.numValidIpv6Ifaces ?? 0) <= 1 && (totals.numIpv6s ?? 0) <= 1;
+  if (isSingle || !isValidIpv6Interface(iface) || ipv6s === undefined || subnet === undefined) {
+    return { addresses: [], routes: [], rules: [] };
+  }
+  const subnetTable = TABLE_SUBNET_BASE + iface.ifaceIdx;
+  const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+  const addresses = ipv6s.map((address) => addressEntry(address, subnet.prefix));
+  const networks = [...new Set(ipv6s.map((address) => ipv6NetworkAddress(address, subnet.prefix)))];
+  const routes = networks.map((network) =>
+    routeEntry({ dest: network, prefix: subnet.prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }),
+  );
+  const rules = ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: subnetTable, from: address, table: subnetTable }));
+  rules.push(ruleEntry({ family: 'ipv6', priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
+  if (gateway === undefined) return { addresses, routes, rules, noRouter: true };
+  routes.push(routeEntry({ dest: '::', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
+  rules.push(...ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: defaultTable, from: address, table: defaultTable })));
+  return { addresses, routes, rules };
 }

@@ -1,18 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+import type { Logger } from '../log.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig } from '../model.js';
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
-import { fetchMacListing, macLeafUrl } from './mac-listing.js';
-import {
-  allOrNothing,
-  collectFacts,
-  detectByGet,
-  fetchFact,
-  fetchText,
-  joinUrl,
-  LEAF_LIMITS,
-  type MetadataSession,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+import { parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
+import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
+import { allOrNothing, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS } from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const META_DATA_PATH = '/2016-01-01/meta-data/';
 
@@ -40,14 +33,31 @@ export const aliyun: Provider = {
 function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
   const listingUrl = joinUrl(baseUrl, META_DATA_PATH, 'network/interfaces/macs/');
 
+  const fetchLeaf = (mac: ListedMac, name: string, signal: AbortSignal): Promise<string> =>
+    fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal });
+
+  /**
+   * ipv6s, vswitch-ipv6-cidr-block and ipv6-gateway, read only when the MAC's own listing has
+   * ipv6s: a NIC without IPv6 does not serve them, and a poll would retry the 404 for 10 s.
+   */
+  const readIpv6 = async (mac: ListedMac, signal: AbortSignal): Promise<FamilyConfig> => {
+    const listed = new Set((await fetchLeaf(mac, '', signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+    if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
+    const optional = (name: string) => (s: AbortSignal) => (listed.has(name) ? fetchLeaf(mac, name, s) : Promise.resolve(''));
+    const [ipv6s = '', subnet = '', gateway = ''] = await allOrNothing(signal, [
+      (s) => fetchLeaf(mac, 'ipv6s', s),
+      optional('vswitch-ipv6-cidr-block'),
+      optional('ipv6-gateway'),
+    ]);
+    return ipv6Config({ ipv6s, subnet, gateway }, mac, log);
+  };
+
   return {
-    async getConfig(records, signal) {
-      const macs = await fetchMacListing({ http, log, url: listingUrl, records, signal });
-      await allOrNothing(
+    async getConfig(request, signal) {
+      const macs = await fetchMacListing({ http, log, url: listingUrl, requested: request.requested, signal });
+      const interfaces = await allOrNothing(
         signal,
         macs.map((mac) => async (macSignal: AbortSignal) => {
-          const record = records.get(mac.hwaddr);
-          if (record === undefined) return;
           const leaf = (name: string) => (s: AbortSignal) =>
             fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal: s });
           const [vpcCidr = '', privateIpv4s = '', primaryIp = '', netmask = '', gateway = ''] = await allOrNothing(macSignal, [
@@ -57,33 +67,12 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
             leaf('netmask'),
             leaf('gateway'),
           ]);
-          const warn = (what: string, value: string): void =>
-            log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
-
-          const { ipv4s, invalid } = parsePrivateIpv4s(privateIpv4s);
-          for (const text of invalid) warn('address in private-ipv4s', text);
-          // The primary goes first (2022 fix): the list is not ordered.
-          const primary = parseIpv4(primaryIp.trim());
-          if (primary === undefined) warn('primary-ip-address', primaryIp);
-          const primaryAt = primary === undefined ? -1 : ipv4s.indexOf(primary);
-          if (primaryAt > 0) ipv4s.unshift(...ipv4s.splice(primaryAt, 1));
-          record.ipv4s = ipv4s;
-
-          // The subnet is vpc-cidr-block's address with netmask's length (upstream discards the
-          // CIDR's own prefix). Upstream silently uses prefix 0 for a bad netmask, which would
-          // route the whole internet via this NIC's table; here the interface stays unconfigured.
-          const vpc = parseIpv4Cidr(vpcCidr.trim());
-          const prefix = netmaskToPrefix(netmask.trim());
-          if (vpc === undefined) warn('vpc-cidr-block', vpcCidr);
-          if (prefix === undefined) warn('netmask', netmask);
-          if (vpc !== undefined && prefix !== undefined) record.cidr = { address: vpc.address, prefix };
-
-          // Aliyun's router is not the first address of the subnet (2021 fix).
-          const router = parseIpv4(gateway.trim());
-          if (router === undefined) warn('gateway', gateway);
-          else record.gateway = router;
+          const ipv4 = ipv4Config({ vpcCidr, privateIpv4s, primaryIp, netmask, gateway }, mac, log);
+          const ipv6 = request.ipv6 ? await readIpv6(mac, macSignal) : NO_FAMILY_CONFIG;
+          return { ...ethernetInterface(mac.hwaddr, mac.ifaceIdx, ipv4), ipv6 };
         }),
       );
+      return { interfaces, withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, META_DATA_PATH, leaf), { signal });
@@ -94,5 +83,62 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
         type: fact('instance/instance-type'),
       });
     },
+  };
+}
+
+/** The leaves of one MAC, as fetched. */
+interface AliyunLeaves {
+  readonly vpcCidr: string;
+  readonly privateIpv4s: string;
+  readonly primaryIp: string;
+  readonly netmask: string;
+  readonly gateway: string;
+}
+
+/** Turns one MAC's leaves into its IPv4 configuration; a value that does not parse is a warning. */
+function ipv4Config(leaves: AliyunLeaves, mac: ListedMac, log: Logger): FamilyConfig {
+  const warn = (what: string, value: string): void => log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
+
+  const { ipv4s, invalid } = parsePrivateIpv4s(leaves.privateIpv4s);
+  for (const text of invalid) warn('address in private-ipv4s', text);
+  // The primary goes first (2022 fix): the list is not ordered.
+  const primary = parseIpv4(leaves.primaryIp.trim());
+  if (primary === undefined) warn('primary-ip-address', leaves.primaryIp);
+  const primaryAt = primary === undefined ? -1 : ipv4s.indexOf(primary);
+  if (primaryAt > 0) ipv4s.unshift(...ipv4s.splice(primaryAt, 1));
+
+  // The subnet is vpc-cidr-block's address with netmask's length (upstream discards the
+  // CIDR's own prefix). Upstream silently uses prefix 0 for a bad netmask, which would
+  // route the whole internet via this NIC's table; here the interface stays unconfigured.
+  const vpc = parseIpv4Cidr(leaves.vpcCidr.trim());
+  const prefix = netmaskToPrefix(leaves.netmask.trim());
+  if (vpc === undefined) warn('vpc-cidr-block', leaves.vpcCidr);
+  if (prefix === undefined) warn('netmask', leaves.netmask);
+
+  // Aliyun's router is not the first address of the subnet (2021 fix).
+  const router = parseIpv4(leaves.gateway.trim());
+  if (router === undefined) warn('gateway', leaves.gateway);
+  return {
+    addresses: ipv4s,
+    ...(vpc === undefined || prefix === undefined ? {} : { subnet: { address: vpc.address, prefix } }),
+    ...(router === undefined ? {} : { gateway: router }),
+    routes: [],
+  };
+}
+
+/** ipv6s (comma-separated, also `["a","b"]`), the vSwitch's IPv6 block and the IPv6 gateway. */
+function ipv6Config(leaves: { ipv6s: string; subnet: string; gateway: string }, mac: ListedMac, log: Logger): FamilyConfig {
+  const warn = (what: string, value: string): void => log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${what} "${value.trim()}"`);
+  const { ipv6s, invalid } = parseIpv6List(leaves.ipv6s.split(',').map((piece) => piece.replace(/[[\]"]/g, '').trim()));
+  for (const text of invalid) warn('address in ipv6s', text);
+  const subnet = parseIpv6Cidr(leaves.subnet.trim());
+  if (subnet === undefined && leaves.subnet.trim() !== '') warn('vswitch-ipv6-cidr-block', leaves.subnet);
+  const gateway = parseIpv6(leaves.gateway.trim());
+  if (gateway === undefined && leaves.gateway.trim() !== '') warn('ipv6-gateway', leaves.gateway);
+  return {
+    addresses: ipv6s,
+    ...(subnet === undefined ? {} : { subnet }),
+    ...(gateway === undefined ? {} : { gateway }),
+    routes: [],
   };
 }

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type Cidr, type FamilyConfig } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
+import { ipv6NetworkAddress, parseIpv6 } from '../net/ipv6.js';
 import {
   allOrNothing,
-  claimInterfaceRecord,
+  claimMac,
   collectFacts,
   detectByGet,
   fetchFact,
@@ -12,15 +15,15 @@ import {
   LEAF_LIMITS,
   LISTING_LIMITS,
   parseIndexList,
-  type MetadataSession,
   type PollLimits,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+} from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const HEADERS = { Metadata: 'true' };
 const QUERY = '?format=text&api-version=2017-04-02';
 const INTERFACE_PATH = '/metadata/instance/network/interface/';
+/** Every Azure IPv6 subnet is a /64 (virtual network IPv6 overview, limitations). */
+const AZURE_IPV6_PREFIX = 64;
 
 /** Microsoft Azure IMDS (text format): interfaces, their addresses and subnet 0. */
 export const azure: Provider = {
@@ -38,65 +41,97 @@ export const azure: Provider = {
   },
 };
 
+/** One interface's reads: a GET below the interface path, and the run's logger. */
+interface InterfaceReader {
+  readonly fetch: (path: string, signal: AbortSignal, limits?: PollLimits) => Promise<string>;
+  readonly log: Logger;
+}
+
+async function fetchIpv4({ fetch }: InterfaceReader, path: string, signal: AbortSignal, failure: string): Promise<string> {
+  const address = parseIpv4((await fetch(path, signal)).trim());
+  if (address === undefined) throw new MetadataError(failure);
+  return address;
+}
+
+/** Addresses and subnet 0 of one interface; complete only when every part was fetched (upstream's has_cidr). */
+async function fetchIpv4Config(reader: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
+  const { fetch, log } = reader;
+  // Upstream writes each address at the server-given index into an array sized by the
+  // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
+  // first whatever the order of the answers, and cannot overflow.
+  const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, signal), { stripSlash: true }))].sort(
+    (a, b) => a - b,
+  );
+  const addresses: string[] = new Array<string>(addressIndexes.length);
+  const subnet = { address: '', prefix: 0 };
+  await allOrNothing(signal, [
+    ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
+      const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
+      addresses[slot] = await fetchIpv4(reader, path, s, 'ip is not a valid private ip address');
+      log.debug(`${scope}: received address ${addresses[slot]}`);
+    }),
+    async (s: AbortSignal) => {
+      subnet.address = await fetchIpv4(reader, `${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
+      log.debug(`${scope}: received subnet address ${subnet.address}`);
+    },
+    async (s: AbortSignal) => {
+      subnet.prefix = parsePrefix((await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim(), scope, log);
+      log.debug(`${scope}: received subnet prefix ${subnet.prefix}`);
+    },
+  ]);
+  return { addresses, subnet: subnet satisfies Cidr, routes: [] };
+}
+
+/**
+ * The interface's IPv6 addresses (ipv6/ipAddress/N/privateIpAddress), in index order. IMDS
+ * serves no IPv6 subnet or router: Azure IPv6 subnets are always /64, and the router is the
+ * one NetworkManager learns from router advertisements.
+ */
+async function fetchIpv6Config({ fetch, log }: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
+  const indexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv6/ipAddress/`, signal), { stripSlash: true }))].sort(
+    (a, b) => a - b,
+  );
+  const addresses = await allOrNothing(
+    signal,
+    indexes.map((index) => async (s: AbortSignal) => {
+      const address = parseIpv6((await fetch(`${intern}/ipv6/ipAddress/${index}/privateIpAddress`, s)).trim());
+      if (address === undefined) throw new MetadataError('ip is not a valid private ipv6 address');
+      log.debug(`${scope}: received IPv6 address ${address}`);
+      return address;
+    }),
+  );
+  const first = addresses[0];
+  if (first === undefined) return NO_FAMILY_CONFIG;
+  return { addresses, subnet: { address: ipv6NetworkAddress(first, AZURE_IPV6_PREFIX), prefix: AZURE_IPV6_PREFIX }, routes: [] };
+}
+
 function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
   const fetch = (path: string, signal: AbortSignal, limits: PollLimits = LEAF_LIMITS): Promise<string> =>
     fetchText({ http }, joinUrl(baseUrl, INTERFACE_PATH, path, QUERY), { headers: HEADERS, limits, signal });
-
-  const fetchIpv4 = async (path: string, signal: AbortSignal, failure: string): Promise<string> => {
-    const address = parseIpv4((await fetch(path, signal)).trim());
-    if (address === undefined) throw new MetadataError(failure);
-    return address;
-  };
+  const reader: InterfaceReader = { fetch, log };
 
   return {
-    async getConfig(records, signal) {
+    async getConfig(request, signal) {
       const interfaces = parseIndexList(await fetch('', signal, LISTING_LIMITS), { stripSlash: true });
       log.debug(`found azure interfaces: ${interfaces.length}`);
       if (interfaces.length === 0) throw new MetadataError('no Azure interfaces found');
 
-      await allOrNothing(
+      const claimed = new Set<string>();
+      const found = await allOrNothing(
         signal,
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `interface[${intern}]`;
           log.debug(`azure interface[${intern}]: retrieving configuration`);
-          const macText = await fetch(`${intern}/macAddress`, taskSignal);
-          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
-          log.debug(`${scope}: found a matching device with hwaddr ${record.hwaddr}`);
-
-          // Upstream writes each address at the server-given index into an array sized by the
-          // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
-          // first whatever the order of the answers, and cannot overflow.
-          const addressIndexes = [
-            ...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, taskSignal), { stripSlash: true })),
-          ].sort((a, b) => a - b);
-          const addresses: string[] = new Array<string>(addressIndexes.length);
-          let subnetAddress = '';
-          let prefix = 0;
-          await allOrNothing(taskSignal, [
-            ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
-              const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
-              addresses[slot] = await fetchIpv4(path, s, 'ip is not a valid private ip address');
-              log.debug(`${scope}: received address ${addresses[slot]}`);
-            }),
-            async (s: AbortSignal) => {
-              subnetAddress = await fetchIpv4(`${intern}/ipv4/subnet/0/address/`, s, 'ip is not a subnet address');
-              log.debug(`${scope}: received subnet address ${subnetAddress}`);
-            },
-            async (s: AbortSignal) => {
-              const text = (await fetch(`${intern}/ipv4/subnet/0/prefix/`, s)).trim();
-              if (!/^[0-9]{1,2}$/.test(text) || Number(text) > 32) {
-                log.info(`${scope}: invalid prefix`);
-                throw new MetadataError('subnet does not give a valid prefix');
-              }
-              prefix = Number(text);
-              log.debug(`${scope}: received subnet prefix ${prefix}`);
-            },
+          const hwaddr = claimMac(claimed, await fetch(`${intern}/macAddress`, taskSignal), { intern, scope, log });
+          log.debug(`${scope}: found a matching device with hwaddr ${hwaddr}`);
+          const [ipv4, ipv6] = await Promise.all([
+            fetchIpv4Config(reader, intern, scope, taskSignal),
+            request.ipv6 ? fetchIpv6Config(reader, intern, scope, taskSignal) : NO_FAMILY_CONFIG,
           ]);
-          // Only now, with every part fetched, is the interface complete (upstream's has_cidr).
-          record.ipv4s = addresses;
-          record.cidr = { address: subnetAddress, prefix };
+          return { ...ethernetInterface(hwaddr, extern, ipv4), ipv6 };
         }),
       );
+      return { interfaces: found, withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) =>
@@ -104,4 +139,13 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       return collectFacts({ id: fact('vmId'), region: fact('location'), zone: fact('zone'), type: fact('vmSize') });
     },
   };
+}
+
+/** The subnet prefix: one or two digits, at most 32; anything else fails the run, as upstream. */
+function parsePrefix(text: string, scope: string, log: Logger): number {
+  if (!/^[0-9]{1,2}$/.test(text) || Number(text) > 32) {
+    log.info(`${scope}: invalid prefix`);
+    throw new MetadataError('subnet does not give a valid prefix');
+  }
+  return Number(text);
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { CancelledError, explainFailure, isCancellation } from '../errors.js';
 import type { HttpRequest, MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
-import type { MetadataSession, Provider } from './provider.js';
+import type { MetadataSession, Provider } from './types.js';
 
 /** The winner of detection. */
 export interface DetectedProvider {

@@ -1,21 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { MetadataError } from '../errors.js';
+import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig, type Route } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import type { Ipv4Route } from '../model.js';
-import {
-  allOrNothing,
-  claimInterfaceRecord,
-  collectFacts,
-  detectByGet,
-  fetchFact,
-  fetchText,
-  joinUrl,
-  LEAF_LIMITS,
-  parseIndexList,
-  type MetadataSession,
-  type Provider,
-  type ProviderContext,
-} from './provider.js';
+import { parseIpv6, parseIpv6List } from '../net/ipv6.js';
+import { allOrNothing, claimMac, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS, parseIndexList } from './fetch.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const HEADERS = { 'Metadata-Flavor': 'Google' };
 const INSTANCE_PATH = '/computeMetadata/v1/instance';
@@ -47,19 +36,21 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
     fetchText({ http }, joinUrl(baseUrl, INSTANCE_PATH, '/network-interfaces/', path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
 
   return {
-    async getConfig(records, signal) {
+    async getConfig(request, signal) {
       const interfaces = parseIndexList(await fetch('', signal), { stripSlash: true });
       log.info(`found GCP interfaces: ${interfaces.length}`);
       if (interfaces.length === 0) throw new MetadataError('no GCP interfaces found');
 
-      await allOrNothing(
+      const requested = new Set(request.requested);
+      const claimed = new Set<string>();
+      const found = await allOrNothing(
         signal,
         interfaces.map((intern, extern) => async (taskSignal: AbortSignal) => {
           const scope = `GCP interface[${intern}]`;
           log.debug(`${scope}: retrieving configuration`);
           const macText = await fetch(`${intern}/mac`, taskSignal);
-          const record = claimInterfaceRecord(records, macText, { intern, extern, scope, log });
-          log.info(`${scope}: found a ${record.wasRequested ? 'requested ' : ''}device with hwaddr ${record.hwaddr}`);
+          const hwaddr = claimMac(claimed, macText, { intern, scope, log });
+          log.info(`${scope}: found a ${requested.has(hwaddr) ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
 
           // Upstream does not strip a trailing "/" here: "0/" is not an index.
           const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ips/`, taskSignal), { stripSlash: false });
@@ -70,7 +61,7 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
 
           const routes = await allOrNothing(
             taskSignal,
-            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Ipv4Route> => {
+            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
               const address = parseIpv4((await fetch(`${intern}/forwarded-ips/${index}`, ipSignal)).trim());
               if (address === undefined) throw new MetadataError('forwarded-ip is not a valid ip address');
               log.info(`${scope}: adding forwarded-ip ${address}`);
@@ -78,9 +69,11 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
               return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
             }),
           );
-          record.routes = routes;
+          const ipv6 = request.ipv6 ? await readIpv6(fetch, intern, taskSignal) : NO_FAMILY_CONFIG;
+          return { ...ethernetInterface(hwaddr, extern, { routes }), ipv6 };
         }),
       );
+      return { interfaces: found, withdrawn: [] };
     },
     async instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, INSTANCE_PATH, leaf), { headers: HEADERS, signal });
@@ -95,6 +88,26 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       });
     },
   };
+}
+
+/**
+ * ipv6s and gateway-ipv6 of one interface, read only when its listing has them. The metadata
+ * serves no IPv6 subnet, so the addresses are shown (status, state.json) but not configured.
+ */
+async function readIpv6(
+  fetch: (path: string, signal: AbortSignal) => Promise<string>,
+  intern: number,
+  signal: AbortSignal,
+): Promise<FamilyConfig> {
+  const listed = new Set((await fetch(`${intern}/`, signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+  if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
+  const [ipv6sBody = '', gatewayBody = ''] = await allOrNothing(signal, [
+    (s) => fetch(`${intern}/ipv6s`, s),
+    (s) => (listed.has('gateway-ipv6') ? fetch(`${intern}/gateway-ipv6`, s) : Promise.resolve('')),
+  ]);
+  const { ipv6s } = parseIpv6List(ipv6sBody.split('\n').map((line) => line.trim()));
+  const gateway = parseIpv6(gatewayBody.trim());
+  return { addresses: ipv6s, ...(gateway === undefined ? {} : { gateway }), routes: [] };
 }
 
 function lastSegment(path: string | undefined): string | undefined {

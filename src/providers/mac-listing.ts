@@ -6,9 +6,8 @@
 import { MetadataError, PollTimeoutError } from '../errors.js';
 import type { HttpResponse, MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
-import type { InterfaceConfig } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
-import { ATTEMPT_INTERVAL_MS, ATTEMPT_TIMEOUT_MS, LISTING_LIMITS, recordFor } from './provider.js';
+import { ATTEMPT_INTERVAL_MS, ATTEMPT_TIMEOUT_MS, LISTING_LIMITS } from './fetch.js';
 
 /** One parsed line of the MAC listing. */
 export interface ListedMac {
@@ -43,18 +42,18 @@ export interface MacListingRequest {
   /** URL of the listing, ending in "/macs/". */
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly records: Map<string, InterfaceConfig>;
+  /** The MACs NetworkManager wants configured: the listing is polled until all are in it. */
+  readonly requested: readonly string[];
   readonly signal: AbortSignal;
 }
 
 /**
  * Polls the listing until every requested MAC is in it (a freshly attached NIC shows up late),
- * for at most 15 s, then uses the last listing seen, as upstream does. Sets ifaceIdx on the
- * records (creating unrequested ones), logs "start fetching" per MAC, and returns the MACs.
+ * for at most 15 s, then uses the last listing seen, as upstream does. Logs "start fetching"
+ * per MAC and returns the listed MACs with their indexes.
  */
 export async function fetchMacListing(request: MacListingRequest): Promise<ListedMac[]> {
-  const { http, log, url, headers, records, signal } = request;
-  const requested = [...records.values()].filter((record) => record.wasRequested).map((record) => record.hwaddr);
+  const { http, log, url, headers, requested, signal } = request;
   let listing: ReturnType<typeof parseMacListing> | undefined;
   const isReady = (response: HttpResponse): boolean => {
     if (response.status !== 200) return false;
@@ -75,7 +74,6 @@ export async function fetchMacListing(request: MacListingRequest): Promise<Liste
 
   const macs = [...listing.macs.values()];
   for (const mac of macs) {
-    recordFor(records, mac.hwaddr).ifaceIdx = mac.ifaceIdx;
     log.debug(`get-config: start fetching meta data for #${mac.ifaceIdx}, ${mac.hwaddr} (${mac.path})`);
   }
   return macs;

@@ -244,7 +244,7 @@ function readRoute(family: IpFamily, entry: unknown, index: number): IpRoute {
   const route = asObject(entry);
   if (route === undefined) throw new Invalid(`routes[${index}] is not an object`);
   const { address, prefix } = readPrefixed(family, `routes[${index}] network`, route['network'], route['netmask']);
-  const dest = family === 'ipv4' ? networkAddress(address, prefix) : (ipv6NetworkAddress(address, prefix) ?? address);
+  const dest = family === 'ipv4' ? networkAddress(address, prefix) : ipv6NetworkAddress(address, prefix);
   const gateway = route['gateway'];
   if (gateway === undefined || gateway === null) return { dest, prefix };
   const nextHop = typeof gateway === 'string' ? parseAddress(family, gateway) : undefined;

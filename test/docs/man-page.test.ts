@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROVIDER_ENV_NAMES } from '../../src/config.js';
-import { USER_DATA_SKIP } from '../../src/plan/plan-device.js';
+import { USER_DATA_SKIP } from '../../src/plan/plan-connection.js';
 import { MAX_INTERFACES, RULE_PRIORITY_MAIN, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from '../../src/plan/policy-routing.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 import { REPO_ROOT } from '../helpers/bundle.js';

@@ -52,6 +52,7 @@ BUS_SOCK=$STATE/bus.sock
 BUS=unix:path=$BUS_SOCK
 NICS=${REALNM_NICS:-2}
 IPV4=${REALNM_IPV4:-static}
+IPV6=${REALNM_IPV6:-disabled}
 HTTP=${REALNM_HTTP:-1}
 WWW=${REALNM_WWW:-$STATE/www}
 LOGLEVEL=${REALNM_NM_LOGLEVEL:-INFO}
@@ -60,11 +61,12 @@ TIMEOUT=${REALNM_TIMEOUT:-30}
 MDS_IP=169.254.169.254
 [[ $NICS =~ ^[1-9][0-9]?$ ]] || { echo "bad REALNM_NICS (1..99)" >&2; exit 2; }
 [[ $IPV4 == static || $IPV4 == dhcp ]] || { echo "bad REALNM_IPV4 (static|dhcp)" >&2; exit 2; }
+[[ $IPV6 == disabled || $IPV6 == auto ]] || { echo "bad REALNM_IPV6 (disabled|auto)" >&2; exit 2; }
 [[ $HTTP == 0 || $HTTP == 1 ]] || { echo "bad REALNM_HTTP (0|1)" >&2; exit 2; }
 [[ $WITH_NM == 0 || $WITH_NM == 1 ]] || { echo "bad REALNM_NM (0|1)" >&2; exit 2; }
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-fingerprint() { echo "nics=$NICS ipv4=$IPV4 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
+fingerprint() { echo "nics=$NICS ipv4=$IPV4 ipv6=$IPV6 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
 log() { echo "realnm[$NAME]: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 mac_of() { printf '02:00:00:00:00:%02x' $(($1 + 1)); }
@@ -191,7 +193,12 @@ EOF
         ((i == 0)) && echo "gateway=$net.1"
       fi
       ((i == 0)) || echo "never-default=true"
-      echo; echo "[ipv6]"; echo "method=disabled"
+      echo; echo "[ipv6]"
+      # auto: as clouds do (RA/DHCPv6; none answers here), the addresses come from the tool.
+      # Not manual: NetworkManager 1.42 drops a manual profile's IPv6 addresses on a Reapply
+      # with preserve-external-ip (docs/differences-from-upstream.md).
+      if [[ $IPV6 == auto ]]; then echo "method=auto"; echo "addr-gen-mode=eui64"; echo "may-fail=true"
+      else echo "method=disabled"; fi
     } >"$f"
     chmod 600 "$f"
   done

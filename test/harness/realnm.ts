@@ -226,7 +226,7 @@ export interface IpRoute {
 /** "30200: from 172.16.4.2 lookup 30200", "30350: from all lookup main suppress_prefixlength 0" */
 export function formatRule(r: IpRule): string {
   let s = `${r.priority}: from ${r.src ?? 'all'}`;
-  if (r.srclen !== undefined && r.src !== 'all' && r.srclen !== 32) s += `/${r.srclen}`;
+  if (r.srclen !== undefined && r.src !== 'all' && r.srclen !== 32 && r.srclen !== 128) s += `/${r.srclen}`;
   s += ` lookup ${r.table ?? '?'}`;
   const sp = r.suppress_prefixlen ?? r['suppress_prefixlength'];
   if (sp !== undefined) s += ` suppress_prefixlength ${String(sp)}`;
@@ -313,6 +313,8 @@ export interface RealnmUpOptions {
   name: string;
   nics?: number;
   ipv4?: 'static' | 'dhcp';
+  /** REALNM_IPV6: profiles with ipv6 disabled (default) or method auto (no router answers) */
+  ipv6?: 'disabled' | 'auto';
   /** NetworkManager log level (default INFO); the log is <stateDir>/nm.log */
   nmLogLevel?: string;
   timeoutMs?: number;
@@ -441,6 +443,25 @@ export class RealNm {
   }
   async ipRouteSummary(table: number | string): Promise<string[]> {
     return (await this.ipRoutes(table)).map(formatRoute);
+  }
+  /** IPv6 addresses of `dev` with scope global, "addr/prefix" in kernel order (link-local left out) */
+  async ipv6Addrs(dev: string): Promise<string[]> {
+    const links = await this.execJson<IpLink[]>(['ip', '-j', '-6', 'addr', 'show', 'dev', dev, 'scope', 'global']);
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet6').map((a) => `${a.local}/${a.prefixlen}`));
+  }
+  /** formatRule() of every `ip -6 rule` except the kernel's default ones (0, 32766) */
+  async ipv6RuleSummary(): Promise<string[]> {
+    const rules = await this.execJson<IpRule[]>(['ip', '-j', '-6', 'rule']);
+    return rules.filter((r) => ![0, 32766].includes(r.priority)).map(formatRule);
+  }
+  /** formatRoute() of `ip -j -6 route show table N` (empty for an empty/nonexistent table) */
+  async ipv6RouteSummary(table: number | string): Promise<string[]> {
+    const r = await this.exec(['ip', '-j', '-6', 'route', 'show', 'table', String(table)]);
+    if (r.code !== 0) {
+      if (/FIB table does not exist/i.test(r.stderr)) return [];
+      throw new Error(describeResult(`[${this.name}] ip -6 route show table ${table}`, r));
+    }
+    return (JSON.parse(r.stdout.trim() === '' ? '[]' : r.stdout) as IpRoute[]).map(formatRoute);
   }
   /** parsed `ip -j -4 route get DST [from SRC]` (first entry) */
   async ipRouteGet(dst: string, from?: string): Promise<IpRoute> {
@@ -707,6 +728,7 @@ export async function realnmUp(opts: RealnmUpOptions): Promise<RealNm> {
     REALNM_NAME: `${process.env['NCS_REALNM_PREFIX'] ?? ''}${opts.name}`,
     REALNM_NICS: String(opts.nics ?? 2),
     REALNM_IPV4: opts.ipv4 ?? 'static',
+    REALNM_IPV6: opts.ipv6 ?? 'disabled',
     REALNM_HTTP: '0',
     REALNM_NM_LOGLEVEL: opts.nmLogLevel ?? 'INFO',
     REALNM_NM: opts.networkManager === false ? '0' : '1',

@@ -6,8 +6,80 @@ import { afterEach, beforeEach, expect } from 'vitest';
 import { isCancellation, PollTimeoutError } from '../../src/errors.js';
 import { createMetadataHttp, type MetadataHttp } from '../../src/http.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { InterfaceConfig } from '../../src/model.js';
-import type { MetadataSession, Provider, ProviderContext } from '../../src/providers/provider.js';
+import {
+  NO_FAMILY_CONFIG,
+  toMetadata,
+  type Cidr,
+  type MetadataInterface,
+  type MetadataRequest,
+  type ProviderResult,
+  type Route,
+} from '../../src/model.js';
+import type { MetadataSession, Provider, ProviderContext } from '../../src/providers/types.js';
+
+/**
+ * One link of a get-config result, flattened for assertions: the IPv4 family's fields at the
+ * top, the link's kind as vlanTag/parentHwaddr. Every field of the result is here (ipv6 and
+ * dns only when not empty), so an assertion on the record is one on the whole link.
+ */
+export interface ProviderRecord {
+  readonly hwaddr: string;
+  readonly ifaceIdx: number;
+  readonly wasRequested: boolean;
+  readonly ipv4s?: readonly string[];
+  readonly cidr?: Cidr;
+  readonly gateway?: string;
+  readonly routes: readonly Route[];
+  readonly vlanTag?: number;
+  readonly parentHwaddr?: string;
+  readonly linkId?: string;
+  readonly ipv6?: MetadataInterface['ipv6'];
+  readonly dns?: readonly string[];
+}
+
+/** The flat record of one link (see ProviderRecord). */
+export function recordOf(iface: MetadataInterface): ProviderRecord {
+  const { addresses, subnet, gateway, routes } = iface.ipv4;
+  return {
+    hwaddr: iface.hwaddr,
+    ifaceIdx: iface.ifaceIdx,
+    wasRequested: iface.requested,
+    ...(addresses === undefined ? {} : { ipv4s: addresses }),
+    ...(subnet === undefined ? {} : { cidr: subnet }),
+    ...(gateway === undefined ? {} : { gateway }),
+    routes,
+    ...(iface.link.kind === 'oci-vlan'
+      ? { vlanTag: iface.link.vlanTag, ...(iface.link.parentHwaddr === undefined ? {} : { parentHwaddr: iface.link.parentHwaddr }) }
+      : {}),
+    ...(iface.linkId === iface.hwaddr ? {} : { linkId: iface.linkId }),
+    ...(iface.ipv6 === NO_FAMILY_CONFIG ? {} : { ipv6: iface.ipv6 }),
+    ...(iface.dns.length === 0 ? {} : { dns: iface.dns }),
+  };
+}
+
+/**
+ * Runs get-config for the requested records of `records` (see seed()) and puts the result in
+ * it: one record per link of the metadata, withdrawn MACs removed. Nothing changes on rejection.
+ */
+export async function fillRecords(
+  session: MetadataSession,
+  records: Map<string, ProviderRecord>,
+  signal: AbortSignal,
+  ipv6 = false,
+): Promise<void> {
+  putResult(records, await session.getConfig(requestOf(records, ipv6), signal));
+}
+
+/** The request for the requested records of `records`. */
+export function requestOf(records: ReadonlyMap<string, ProviderRecord>, ipv6 = false): MetadataRequest {
+  return { requested: [...records.values()].filter((record) => record.wasRequested).map((record) => record.hwaddr), ipv6 };
+}
+
+/** Puts a provider's result into `records` (see fillRecords). */
+export function putResult(records: Map<string, ProviderRecord>, result: ProviderResult): void {
+  for (const hwaddr of result.withdrawn) records.delete(hwaddr);
+  for (const iface of toMetadata(requestOf(records), result).interfaces) records.set(iface.hwaddr, recordOf(iface));
+}
 
 export interface ProviderHarnessOptions {
   /** The provider under test. */
@@ -42,9 +114,9 @@ export interface ProviderHarness {
   /** Stubs detection, detects through `client` (default `http`) and returns the session; throws if not detected. */
   detectSession(client?: MetadataHttp): Promise<MetadataSession>;
   /** `detectSession(client)`, then getConfig on `records`. */
-  getConfig(records: Map<string, InterfaceConfig>, client?: MetadataHttp): Promise<void>;
+  getConfig(records: Map<string, ProviderRecord>, client?: MetadataHttp): Promise<void>;
   /** The same, returning the rejection of getConfig (undefined if it resolved). */
-  getConfigError(records: Map<string, InterfaceConfig>, client?: MetadataHttp): Promise<unknown>;
+  getConfigError(records: Map<string, ProviderRecord>, client?: MetadataHttp): Promise<unknown>;
   /** The logged `<warn>` lines. */
   warnings(): string[];
   /** The logged `<info>` lines. */
@@ -117,9 +189,9 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
     if (!result.detected) throw new Error(`not detected: ${result.reason}`);
     return result.session;
   };
-  const getConfig = async (records: Map<string, InterfaceConfig>, client: MetadataHttp = http): Promise<void> => {
+  const getConfig = async (records: Map<string, ProviderRecord>, client: MetadataHttp = http): Promise<void> => {
     const session = await detectSession(client);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
   };
 
   return {
@@ -135,7 +207,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
     getConfig,
     getConfigError: async (records, client) => {
       const session = await detectSession(client);
-      return rejectionOf(session.getConfig(records, new AbortController().signal));
+      return rejectionOf(fillRecords(session, records, new AbortController().signal));
     },
     warnings: () => lines.filter((line) => line.includes('<warn>')),
     infos: () => lines.filter((line) => line.includes('<info>')),
@@ -153,7 +225,7 @@ export function metadataServer(scope: () => nock.Scope): { server: () => nock.Sc
 }
 
 /** One record per requested MAC, as the caller of getConfig seeds them. */
-export function seed(...hwaddrs: string[]): Map<string, InterfaceConfig> {
+export function seed(...hwaddrs: string[]): Map<string, ProviderRecord> {
   return new Map(hwaddrs.map((hwaddr) => [hwaddr, { hwaddr, ifaceIdx: -1, wasRequested: true, routes: [] }]));
 }
 

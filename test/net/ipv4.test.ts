@@ -102,7 +102,7 @@ describe('networkAddress', () => {
 
 describe('defaultGateway: network address, +1 on the last octet without carry, unless /32', () => {
   test.each([
-    // The worked example of the spec (4.5): the gateway comes from the CIDR block.
+    // Upstream's worked example: the gateway comes from the CIDR block.
     ['172.31.166.0', 20, '172.31.160.1'],
     ['172.31.16.0', 20, '172.31.16.1'],
     ['10.0.1.5', 24, '10.0.1.1'],

@@ -2,7 +2,7 @@
 // Aliyun end to end: the built CLI against the fake NetworkManager on a private bus, metadata from
 // a loopback server with upstream's test_aliyun data (test-client.py). Aliyun's router comes from
 // the metadata (not the subnet's first host), the subnet length from `netmask`, and the primary
-// address goes first (spec 3.4, 4.5).
+// address goes first.
 import { describe, it } from 'vitest';
 import {
   HW1,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Azure end to end: the built CLI against the fake NetworkManager on a private bus, metadata from
 // a loopback server with upstream's test_azure data (test-client.py). Azure has no gateway
-// field: the policy route goes via the first host of subnet 0 (spec 3.3, 4.5).
+// field: the policy route goes via the first host of subnet 0.
 import { describe } from 'vitest';
 import type { ImdsConfig } from '../helpers/metadata-server.js';
 import {
@@ -60,7 +60,7 @@ describe.concurrent('Azure against a fake NetworkManager on a private bus', () =
     timeoutMs: 30_000,
     also: ({ expect, outcome, run }) => {
       expect(outcome.stdout).not.toContain('interface[0]: received subnet prefix');
-      // A 404 is retried until the 10 s window of a leaf request ends (spec 2.2).
+      // A 404 is retried until the 10 s window of a leaf request ends.
       expect(outcome.ms).toBeGreaterThan(9_000);
       const prefixRequests = run.metadata.requests().filter((request) => request.url === PREFIX_0);
       expect(prefixRequests.length).toBeGreaterThanOrEqual(3);

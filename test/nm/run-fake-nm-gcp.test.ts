@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // GCP end to end: the built CLI against the fake NetworkManager on a private bus, metadata from
 // a loopback server with upstream's test_gcp data (test-client.py). GCP only adds local /32
-// routes for forwarded IPs: no addresses, no policy routing (spec 3.2, 4.5).
+// routes for forwarded IPs: no addresses, no policy routing.
 import { describe, it } from 'vitest';
 import type { ImdsConfig } from '../helpers/metadata-server.js';
 import {
@@ -130,7 +130,7 @@ describe.concurrent('GCP against a fake NetworkManager on a private bus', () => 
     const fake = await h.startNm();
     const outcome = await h.run();
     expect(outcome.stdout).toContain('found GCP interfaces: 3');
-    // No "requested": the MAC is not one of NM's devices (spec 3.2 step 3).
+    // No "requested": the MAC is not one of NM's devices (upstream).
     expect(outcome.stdout).toContain('GCP interface[2]: found a device with hwaddr CC:00:00:00:00:03');
     expectInOrder(outcome.stdout, [
       'meta data received',

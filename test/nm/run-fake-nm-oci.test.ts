@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // OCI end to end: the built CLI against the fake NetworkManager on a private bus, metadata from
 // a loopback server with upstream's test_oci / test_oci_vlans data (test-client.py). Besides the
-// Reapply path, OCI creates profiles (spec 4.8): a MACVLAN + VLAN pair per bare-metal VLAN VNIC,
+// Reapply path, OCI creates profiles: a MACVLAN + VLAN pair per bare-metal VLAN VNIC,
 // and an Ethernet profile for a DISCONNECTED device (NM_CLOUD_SETUP_ALLOW_NEW_CONN, default on
 // OCI only; the EC2 case is at the end of this file).
 import { describe, it } from 'vitest';
@@ -112,7 +112,7 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
       const outcome = await h.run();
       expect(outcome.code).toBe(0);
       // Upstream's error text itself starts with "get-config: " (nmcs-provider-oci.c sets it as
-      // the GError message, it logs no separate line), so it shows up twice (spec 3.5 step 2).
+      // the GError message, it logs no separate line), so it shows up twice (upstream).
       expectInOrder(outcome.stdout, [
         'provider oci detected',
         'get-config: starting',
@@ -405,8 +405,8 @@ describe.concurrent('OCI against a fake NetworkManager on a private bus', () => 
     expect,
     onTestFinished,
   }) => {
-    // One valid interface with one address: the single-address shortcut adds no addresses
-    // (spec 4.5), so the created profile has none and NM rejects it (spec 4.8 "Edge case").
+    // One valid interface with one address: the single-address shortcut adds no addresses,
+    // so the created profile has none and NM rejects it, as with upstream.
     const h = await oci.start(onTestFinished, ociMetadata([VM_VNICS[0]]));
     const fake = await h.startNm(VM_VNIC_DEVICES);
     const outcome = await h.run();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Builders for applied connections in the D-Bus shape NetworkManager returns.
-import type { InterfaceConfig } from '../../src/model.js';
+import { ETHERNET_LINK, NO_FAMILY_CONFIG, type FamilyConfig, type Link, type MetadataInterface } from '../../src/model.js';
 import { addressEntry, type DbusDict, type DbusValue, type SettingsDict } from '../../src/nm/settings.js';
 
 export const s = (value: string): DbusValue => ({ signature: 's', value });
@@ -39,16 +39,31 @@ export function appliedConnection(spec: ProfileSpec = {}): SettingsDict {
   return settings;
 }
 
-/** A metadata record as a provider produces it. */
+/** A requested Ethernet link with IPv4 addresses in `cidr`; `extra` overrides IPv4 fields or sets the link. */
 export function iface(
   hwaddr: string,
   ifaceIdx: number,
   ipv4s: string[],
   cidr: string,
-  extra: Partial<InterfaceConfig> = {},
-): InterfaceConfig {
+  extra: Partial<FamilyConfig> & { readonly link?: Link } = {},
+): MetadataInterface {
   const [address = '', prefix = '0'] = cidr.split('/');
-  return { hwaddr, ifaceIdx, wasRequested: true, ipv4s, cidr: { address, prefix: Number(prefix) }, routes: [], ...extra };
+  const { link = ETHERNET_LINK, ...ipv4 } = extra;
+  return {
+    linkId: hwaddr,
+    hwaddr,
+    ifaceIdx,
+    requested: true,
+    link,
+    ipv4: { addresses: ipv4s, subnet: { address, prefix: Number(prefix) }, routes: [], ...ipv4 },
+    ipv6: NO_FAMILY_CONFIG,
+    dns: [],
+  };
+}
+
+/** An OCI VLAN VNIC on the physical NIC `parentHwaddr`. */
+export function ociVlan(base: MetadataInterface, vlanTag: number, parentHwaddr: string): MetadataInterface {
+  return { ...base, link: { kind: 'oci-vlan', vlanTag, parentHwaddr } };
 }
 
 /** Compact text forms of the entries, for readable assertions. */

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { toMetadataConfig } from '../../src/model.js';
+import { totalled } from '../../src/model.js';
 import { addressEntry, routeEntry, ruleEntry, type DbusDict } from '../../src/nm/settings.js';
 import { diffNmcli, nmcliModifyCommand, nmcliRoute, nmcliRule, shellQuote, toNmcli } from '../../src/plan/nmcli.js';
 import { cloudIpv4Lists } from '../../src/plan/policy-routing.js';
@@ -47,7 +47,7 @@ describe('nmcli syntax of ipv4 entries', () => {
 
   it('a whole cloud part of two addresses reads as upstream lays it out', () => {
     const config = iface('0E:00:00:00:00:01', 1, ['172.31.26.249', '172.31.26.250'], '172.31.16.0/20');
-    expect(toNmcli(cloudIpv4Lists(config, toMetadataConfig([config])))).toEqual({
+    expect(toNmcli(cloudIpv4Lists(config, totalled([config])))).toEqual({
       addresses: ['172.31.26.249/20', '172.31.26.250/20'],
       routes: ['172.31.16.0/20 10 table=30201', '0.0.0.0/0 172.31.16.1 10 table=30401'],
       rules: [
@@ -102,5 +102,21 @@ describe('nmcliModifyCommand', () => {
       'ipv4.routing-rules',
       '',
     ]);
+  });
+});
+
+describe('nmcliModifyCommand with IPv6', () => {
+  it('appends the ipv6 lists after the ipv4 ones, quoted as the shell needs', () => {
+    const ipv4 = { addresses: ['10.0.0.5/24'], routes: [], rules: [] };
+    const ipv6 = {
+      addresses: ['2001:db8::5/64'],
+      routes: ['2001:db8::/64 10 table=30200'],
+      rules: ['priority 30200 from 2001:db8::5 table 30200', 'priority 30350 table 254 suppress_prefixlength 0'],
+    };
+    expect(nmcliModifyCommand('eth0', ipv4, ipv6)).toBe(
+      "nmcli device modify eth0 ipv4.addresses 10.0.0.5/24 ipv4.routes '' ipv4.routing-rules '' " +
+        "ipv6.addresses 2001:db8::5/64 ipv6.routes '2001:db8::/64 10 table=30200' " +
+        "ipv6.routing-rules 'priority 30200 from 2001:db8::5 table 30200, priority 30350 table 254 suppress_prefixlength 0'",
+    );
   });
 });

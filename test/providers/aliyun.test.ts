@@ -3,9 +3,17 @@
 import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import type { InterfaceConfig } from '../../src/model.js';
 import { aliyun } from '../../src/providers/aliyun.js';
-import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import {
+  fillRecords,
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+  type ProviderRecord,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://100.100.100.200';
 const META = '/2016-01-01/meta-data/';
@@ -79,11 +87,11 @@ const typical = (n: number): Leaves => ({
 });
 
 /** Runs getConfig for one listed MAC with the given leaves; returns the records. */
-async function configure(data: Leaves): Promise<Map<string, InterfaceConfig>> {
+async function configure(data: Leaves): Promise<Map<string, ProviderRecord>> {
   const session = await detectSession();
   const api = leaves(server().get(MACS).reply(200, path(MAC1)), path(MAC1), data);
   const records = seed(MAC1);
-  await session.getConfig(records, new AbortController().signal);
+  await fillRecords(session, records, new AbortController().signal);
   api.done();
   return records;
 }
@@ -137,7 +145,7 @@ describe('getConfig', () => {
       gateway: '172.16.15.253',
     });
     const records = seed(MAC1, MAC2);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
 
     expect(records.get(MAC2)).toEqual({
@@ -198,7 +206,7 @@ describe('getConfig', () => {
     api.get(`${dir}netmask`).reply(200, '255.255.255.0');
     api.get(`${dir}gateway`).reply(200, '172.16.5.253');
     const records = seed(MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC1)?.ipv4s).toEqual(['172.16.5.4', '172.16.5.1']);
   });
@@ -278,7 +286,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC1), typical(1));
     leaves(api, path(MAC3), typical(3));
     const records = seed(MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC3)).toEqual({
       hwaddr: MAC3,
@@ -301,7 +309,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC2), typical(2));
     const records = seed(MAC1, MAC2);
     const started = performance.now();
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC2)?.ifaceIdx).toBe(1);
     // Ready on the second listing, well before the 1.5 s window.
@@ -320,7 +328,7 @@ describe('getConfig', () => {
     const api = leaves(server(), path(MAC1), typical(1));
     const records = seed(MAC1, MAC3);
     const started = performance.now();
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(performance.now() - started).toBeGreaterThanOrEqual(15000 * FAST * 0.8);
     expect(listings).toBeGreaterThanOrEqual(3);
@@ -331,7 +339,7 @@ describe('getConfig', () => {
   test('a listing that is never 200 rejects with "meta data for interfaces not found"', async () => {
     const session = await detectSession(expiring(/\/macs\/$/));
     server().get(MACS).reply(404);
-    const error = await rejectionOf(session.getConfig(seed(MAC1), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, seed(MAC1), new AbortController().signal));
     expect(error).toBeInstanceOf(MetadataError);
     expect((error as Error).message).toBe('meta data for interfaces not found');
   });
@@ -344,13 +352,14 @@ describe('getConfig', () => {
       .reply(404);
     const records = seed(MAC1);
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, records, new AbortController().signal));
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     expect(performance.now() - started).toBeGreaterThanOrEqual(10000 * FAST * 0.8);
     // Nothing half-filled: the record got its index from the listing but no data.
-    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: 0, wasRequested: true, routes: [] });
+    // A failed get-config returns nothing: the seeded record is all there is.
+    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
   test.each(LEAVES)('a failed poll of %s fails the whole get-config at once and aborts every other leaf', async (leaf) => {
@@ -372,7 +381,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC1, MAC2);
     const started = performance.now();
-    const error = await rejectionOf(detected.session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(detected.session, records, new AbortController().signal));
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(PollTimeoutError);
     const leafOutcomes = outcomes.filter((entry) => entry.url.includes('/macs/00:16:3e'));
@@ -380,7 +389,8 @@ describe('getConfig', () => {
     expect(leafOutcomes).toHaveLength(9);
     expect(leafOutcomes.every((entry) => entry.outcome === 'cancelled')).toBe(true);
     expect(elapsed).toBeLessThan(10000 * SCALE * 0.5);
-    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: 0, wasRequested: true, routes: [] });
+    // A failed get-config returns nothing: the seeded record is all there is.
+    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
   test('cancellation during get-config rejects with a cancellation', async () => {
@@ -389,7 +399,7 @@ describe('getConfig', () => {
     server()
       .get(/\/00:16:3e:00:00:01\/.*/)
       .reply(404);
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC1), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

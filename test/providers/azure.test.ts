@@ -4,7 +4,15 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { azure } from '../../src/providers/azure.js';
-import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import {
+  fillRecords,
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const QUERY = '?format=text&api-version=2017-04-02';
@@ -92,7 +100,7 @@ describe('getConfig', () => {
     iface(api, 0, { mac: '000D3A123456', addresses: { 0: '10.0.0.4', 1: '10.0.0.5' }, subnet: '10.0.0.0', prefix: '24' });
     iface(api, 1, { mac: '00-0d-3a-12-34-57\n', addresses: { 0: '10.0.16.4' }, subnet: '10.0.16.0', prefix: '20' });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
 
     expect(records.get(MAC0)).toEqual({
@@ -131,7 +139,7 @@ describe('getConfig', () => {
     iface(api, 2, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: '10.0.0.0', prefix: '24' });
     iface(api, 9, { mac: MAC1, addresses: { 0: '10.0.1.4' }, subnet: '10.0.1.0', prefix: '24' });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.ifaceIdx).toBe(0);
     expect(records.get(MAC1)?.ifaceIdx).toBe(1);
@@ -149,7 +157,7 @@ describe('getConfig', () => {
     api.get(at('0/ipv4/subnet/0/address/')).reply(200, '10.0.0.0');
     api.get(at('0/ipv4/subnet/0/prefix/')).reply(200, '24');
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.ipv4s).toEqual(['10.0.0.4', '10.0.0.5', '10.0.0.6']);
     // The answers really did arrive in reverse.
@@ -162,7 +170,7 @@ describe('getConfig', () => {
     const api = server().get(at('')).reply(200, '0/\n');
     iface(api, 0, { mac: MAC0, addresses: { 0: '10.0.0.4', 5: '10.0.0.9' }, subnet: '10.0.0.0', prefix: '24' });
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     const ipv4s = records.get(MAC0)?.ipv4s;
     expect(ipv4s).toEqual(['10.0.0.4', '10.0.0.9']);
@@ -182,7 +190,7 @@ describe('getConfig', () => {
     api.get(at('0/ipv4/subnet/0/address/')).reply(200, '10.0.0.0');
     api.get(at('0/ipv4/subnet/0/prefix/')).reply(200, '24');
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.ipv4s).toEqual(['10.0.0.4', '10.0.0.3', '10.0.0.7']);
   });
@@ -192,7 +200,7 @@ describe('getConfig', () => {
     const api = server().get(at('')).reply(200, '0/\n');
     iface(api, 0, { mac: MAC0, addresses: {}, subnet: '10.0.0.0', prefix: '24' });
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.ipv4s).toEqual([]);
     expect(records.get(MAC0)?.cidr).toEqual({ address: '10.0.0.0', prefix: 24 });
@@ -203,7 +211,7 @@ describe('getConfig', () => {
     const api = server().get(at('')).reply(200, '0/\r\n');
     iface(api, 0, { mac: ` ${MAC0}\n`, addresses: { 0: ' 10.0.0.4\n' }, subnet: '10.0.0.0\n', prefix: ' 20 \n' });
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)).toMatchObject({ ipv4s: ['10.0.0.4'], cidr: { address: '10.0.0.0', prefix: 20 } });
   });
@@ -214,7 +222,7 @@ describe('getConfig', () => {
     iface(api, 0, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: '0.0.0.0', prefix: '0' });
     iface(api, 1, { mac: MAC1, addresses: { 0: '10.0.1.4' }, subnet: '10.0.1.4', prefix: '32' });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.cidr).toEqual({ address: '0.0.0.0', prefix: 0 });
     expect(records.get(MAC1)?.cidr).toEqual({ address: '10.0.1.4', prefix: 32 });
@@ -226,7 +234,7 @@ describe('getConfig', () => {
     iface(api, 0, { mac: MAC0, addresses: { 0: '10.0.0.4' }, subnet: '10.0.0.0', prefix: '24' });
     iface(api, 1, { mac: MAC_OTHER, addresses: { 0: '10.0.9.4' }, subnet: '10.0.9.0', prefix: '24' });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC_OTHER)).toEqual({
       hwaddr: MAC_OTHER,
@@ -273,7 +281,8 @@ describe('getConfig', () => {
     expect(error).toBeInstanceOf(MetadataError);
     expect((error as Error).message).toBe('duplicate MAC address for index 1');
     expect(infos()).toContain(`[0.0000] <info>  interface[1]: duplicate MAC address ${MAC0} returned`);
-    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+    // A failed get-config returns nothing: the seeded record is all there is.
+    expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
   test.each(['10.0.0.256', '10.0.0.4/24', ''])(
@@ -321,7 +330,7 @@ describe('getConfig', () => {
     server().get(at('')).reply(404);
     const session = await detectSession(expiring(/\/interface\/\?/));
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(seed(MAC0), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, seed(MAC0), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     // The listing has upstream's 15 s window, not the 10 s of the later requests.
@@ -359,7 +368,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC0, MAC1);
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, records, new AbortController().signal));
     const elapsed = performance.now() - started;
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
@@ -378,7 +387,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get(at('')).reply(404);
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

@@ -5,7 +5,8 @@ import { CancelledError } from '../../src/errors.js';
 import type { MetadataHttp } from '../../src/http.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { detectProvider, resolveBaseUrl } from '../../src/providers/detect.js';
-import type { DetectResult, MetadataSession, Provider, ProviderContext, ProviderName } from '../../src/providers/provider.js';
+import type { ProviderName } from '../../src/model.js';
+import type { DetectResult, MetadataSession, Provider, ProviderContext } from '../../src/providers/types.js';
 
 function capture(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -21,7 +22,7 @@ const http: MetadataHttp = {
 
 const session = (tag: string): MetadataSession & { tag: string } => ({
   tag,
-  getConfig: () => Promise.resolve(),
+  getConfig: () => Promise.resolve({ interfaces: [], withdrawn: [] }),
   instanceFacts: () => Promise.resolve({}),
 });
 

@@ -3,10 +3,17 @@
 import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
-import type { InterfaceConfig } from '../../src/model.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
-import { providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import {
+  fillRecords,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+  type ProviderRecord,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
@@ -102,7 +109,7 @@ describe('detect', () => {
     // The token of the second attempt is the one used.
     const later = imds().get(MACS).reply(200, path(MAC1));
     leaves(imds(), path(MAC1), '10.0.0.0/24', '10.0.0.5');
-    await session.getConfig(seed(MAC1), new AbortController().signal);
+    await fillRecords(session, seed(MAC1), new AbortController().signal);
     later.done();
   });
 
@@ -124,7 +131,7 @@ describe('getConfig', () => {
     leaves(api, path(MAC1), '172.31.166.0/20', '172.31.176.249\n172.31.176.250\n');
     const session = await detectSession();
     const records = seed(MAC1, MAC2);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(unmatched).toEqual([]);
 
@@ -263,7 +270,7 @@ describe('getConfig', () => {
     const records = seed(MAC1, MAC3);
     const session = await detectSession();
     const started = performance.now();
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(15000 * SCALE * 0.8);
     expect(listings).toBeGreaterThanOrEqual(3);
@@ -284,7 +291,7 @@ describe('getConfig', () => {
   test('an empty listing with nothing requested succeeds with no records', async () => {
     tokenScope();
     const api = imds().get(MACS).reply(200, '');
-    const records = new Map<string, InterfaceConfig>();
+    const records = new Map<string, ProviderRecord>();
     await getConfig(records);
     api.done();
     expect(records.size).toBe(0);
@@ -393,7 +400,7 @@ describe('getConfig', () => {
       .persist();
     const session = await detectSession();
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(seed(MAC1, MAC2), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, seed(MAC1, MAC2), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     expect(performance.now() - started).toBeGreaterThanOrEqual(10000 * SCALE * 0.8);
@@ -419,7 +426,7 @@ describe('getConfig', () => {
     const result = await ec2.detect({ ...context(), http: wrapped });
     expect(result.detected).toBe(true);
     if (!result.detected) return;
-    const error = await rejectionOf(result.session.getConfig(seed(MAC1, MAC2), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(result.session, seed(MAC1, MAC2), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     // Every task settled before getConfig rejected, and MAC1's two leaves (20 ms into their 200 ms
     // window) were cancelled, not left to time out on their own.
@@ -435,7 +442,7 @@ describe('getConfig', () => {
       .reply(404)
       .persist();
     const session = await detectSession();
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC1), signal));
     // Aborted 40 ms into the leaves' 200 ms window: a cancellation, not their "timeout expired".
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
@@ -445,7 +452,7 @@ describe('getConfig', () => {
     tokenScope();
     imds().get(MACS).reply(404).persist();
     const session = await detectSession();
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC1), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC1), signal));
     expect(isCancellation(error)).toBe(true);
   });
 });

@@ -4,7 +4,15 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { gcp } from '../../src/providers/gcp.js';
-import { metadataServer, providerHarness, recordOutcomes, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import {
+  fillRecords,
+  metadataServer,
+  providerHarness,
+  recordOutcomes,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://metadata.google.internal';
 const INSTANCE = '/computeMetadata/v1/instance';
@@ -99,7 +107,7 @@ describe('getConfig', () => {
     iface(api, 0, MAC0, ['10.128.0.50', '10.128.0.51']);
     iface(api, 1, MAC1, ['10.130.0.7']);
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
 
     expect(records.get(MAC0)).toEqual({
@@ -135,7 +143,7 @@ describe('getConfig', () => {
     iface(api, 3, MAC0, ['10.0.0.3']);
     iface(api, 7, MAC1, ['10.0.0.7']);
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.ifaceIdx).toBe(0);
     expect(records.get(MAC1)?.ifaceIdx).toBe(1);
@@ -152,7 +160,7 @@ describe('getConfig', () => {
     api.get(`${IFACES}0/forwarded-ips/1`).delay(20).reply(200, '10.0.0.11');
     api.get(`${IFACES}0/forwarded-ips/2`).reply(200, '10.0.0.12');
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.10'), local('10.0.0.11'), local('10.0.0.12')]);
     // The log shows arrival order.
@@ -166,7 +174,7 @@ describe('getConfig', () => {
     iface(api, 0, MAC0, ['10.0.0.1']);
     iface(api, 1, MAC_OTHER, ['10.0.0.2']);
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: 1, wasRequested: false, routes: [local('10.0.0.2')] });
     expect(lines).toContain(`[0.0000] <info>  GCP interface[1]: found a device with hwaddr ${MAC_OTHER}`);
@@ -177,7 +185,7 @@ describe('getConfig', () => {
     const session = await detectSession();
     const api = iface(server().get(IFACES).reply(200, '0/\n'), 0, MAC0, ['10.0.0.1']);
     const records = seed(MAC0, MAC_OTHER);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
@@ -189,7 +197,7 @@ describe('getConfig', () => {
     api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0\n');
     api.get(`${IFACES}0/forwarded-ips/0`).reply(200, ' 10.0.0.5\n');
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.5')]);
   });
@@ -223,8 +231,8 @@ describe('getConfig', () => {
     expect(error).toBeInstanceOf(MetadataError);
     expect((error as Error).message).toBe('duplicate MAC address for index 1');
     expect(infos()).toContain(`[0.0000] <info>  GCP interface[1]: duplicate MAC address ${MAC0} returned`);
-    // The first interface keeps its own index.
-    expect(records.get(MAC0)?.ifaceIdx).toBe(0);
+    // A failed get-config returns nothing (upstream kept the first interface's index on a record it then threw away).
+    expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
   test('an interface with no forwarded IPs fails the whole get-config (upstream parity)', async () => {
@@ -255,7 +263,7 @@ describe('getConfig', () => {
     api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0/\n1\n');
     api.get(`${IFACES}0/forwarded-ips/1`).reply(200, '10.0.0.11');
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.11')]);
     expect(lines).toContain('[0.0000] <info>  GCP interface[0]: found 1 forwarded ips');
@@ -299,7 +307,7 @@ describe('getConfig', () => {
 
     const records = seed(MAC0, MAC1);
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, records, new AbortController().signal));
     const elapsed = performance.now() - started;
     api.done();
     expect(error).toBeInstanceOf(PollTimeoutError);
@@ -316,7 +324,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get(IFACES).reply(404);
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });

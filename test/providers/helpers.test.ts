@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { CancelledError } from '../../src/errors.js';
 import { netmaskToPrefix } from '../../src/net/ipv4.js';
 import { parsePrivateIpv4s } from '../../src/providers/aliyun.js';
-import { allOrNothing, joinUrl, parseIndexList } from '../../src/providers/provider.js';
+import { allOrNothing, joinUrl, parseIndexList } from '../../src/providers/fetch.js';
 import { parseJsonStrict } from '../../src/providers/strict-json.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

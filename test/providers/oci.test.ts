@@ -5,10 +5,18 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import type { MetadataHttp } from '../../src/http.js';
-import type { InterfaceConfig } from '../../src/model.js';
-import { applyVnics, oci } from '../../src/providers/oci.js';
-import type { MetadataSession } from '../../src/providers/provider.js';
-import { metadataServer, providerHarness, rejectionOf, rejectionWhenAborted, seed } from '../helpers/provider-harness.js';
+import { oci, parseVnics } from '../../src/providers/oci.js';
+import type { MetadataSession } from '../../src/providers/types.js';
+import {
+  fillRecords,
+  putResult,
+  metadataServer,
+  providerHarness,
+  rejectionOf,
+  rejectionWhenAborted,
+  seed,
+  type ProviderRecord,
+} from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 
@@ -73,9 +81,9 @@ const bmVnic = (
   ...extra,
 });
 
-/** Runs applyVnics on `vnics` with `records`; returns the records. */
-function apply(vnics: readonly unknown[], records: Map<string, InterfaceConfig> = new Map()): Map<string, InterfaceConfig> {
-  applyVnics(vnics, records, log());
+/** Runs parseVnics on `vnics` and puts the result into `records`; returns the records. */
+function apply(vnics: readonly unknown[], records: Map<string, ProviderRecord> = new Map()): Map<string, ProviderRecord> {
+  putResult(records, parseVnics(vnics, log()));
   return records;
 }
 
@@ -120,7 +128,7 @@ describe('getConfig', () => {
         return [200, JSON.stringify([vmVnic(0, MAC0), vmVnic(1, MAC1)])];
       });
     const records = seed(MAC0, MAC1);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
     expect(requests).toBe(1);
     expect(records.get(MAC0)).toEqual({
@@ -148,7 +156,7 @@ describe('getConfig', () => {
       });
     const records = seed(MAC0, MAC3);
     const started = performance.now();
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     expect(requests).toBe(1);
     expect(performance.now() - started).toBeLessThan(15000 * SCALE * 0.5);
     expect(records.get(MAC3)).toEqual({ hwaddr: MAC3, ifaceIdx: -1, wasRequested: true, routes: [] });
@@ -167,7 +175,7 @@ describe('getConfig', () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(200, body);
     const records = seed(MAC0);
-    const error = await rejectionOf(session.getConfig(records, new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, records, new AbortController().signal));
     expect(error).toBeInstanceOf(MetadataError);
     // Upstream's error text, "get-config: " prefix included (run.ts then logs "get-config: failed: …").
     expect((error as Error).message).toBe("get-config: JSON parse failure, can't configure VNICs");
@@ -182,7 +190,7 @@ describe('getConfig', () => {
     const session = await detectSession(fast);
     server().get('/opc/v2/vnics').reply(404);
     const started = performance.now();
-    const error = await rejectionOf(session.getConfig(seed(MAC0), new AbortController().signal));
+    const error = await rejectionOf(fillRecords(session, seed(MAC0), new AbortController().signal));
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
     // Upstream's 15 s window, not the 10 s of the other providers' leaves.
@@ -195,7 +203,7 @@ describe('getConfig', () => {
       .get('/opc/v2/vnics')
       .reply(200, JSON.stringify([bmVnic(0, MAC0, 0, 0), bmVnic(1, MAC1, 0, 700)]));
     const records = seed(MAC0);
-    await session.getConfig(records, new AbortController().signal);
+    await fillRecords(session, records, new AbortController().signal);
     expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 1, wasRequested: false, vlanTag: 700, parentHwaddr: MAC0 });
     expect(infos()).toContain('[0.0000] <info>  get-config: detected baremetal instance');
   });
@@ -203,7 +211,7 @@ describe('getConfig', () => {
   test('cancellation during get-config rejects with a cancellation', async () => {
     const session = await detectSession();
     server().get('/opc/v2/vnics').reply(404);
-    const error = await rejectionWhenAborted(40, (signal) => session.getConfig(seed(MAC0), signal));
+    const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC0), signal));
     expect(isCancellation(error)).toBe(true);
     expect(error).not.toBeInstanceOf(PollTimeoutError);
   });
@@ -488,5 +496,52 @@ describe('applyVnics: bare metal', () => {
     apply([{ vnicId: 'ocid1.vnic.x', nicIndex: -1, vlanTag: -1, macAddr: 'bad' }]);
     expect(warnings()).toEqual([warn("missing or invalid 'macAddr', ignoring VNIC(VNIC ocid1.vnic.x idx=0)")]);
     expect(infos()).toEqual(['[0.0000] <info>  get-config: detected baremetal instance']);
+  });
+});
+
+describe('parseVnics with IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
+  const dualStack = {
+    ipv6Addresses: ['2603:c020:0000:0000:0000:0000:0000:0010', '2603:c020::11'],
+    ipv6SubnetCidrBlock: '2603:c020::/64',
+    ipv6VirtualRouterIp: 'fe80::200:17ff:fe00:1',
+  };
+
+  test('ipv6Addresses, ipv6SubnetCidrBlock and ipv6VirtualRouterIp become the IPv6 family, in canonical text', () => {
+    const result = parseVnics([vmVnic(0, MAC0, dualStack), vmVnic(1, MAC1)], log(), { ipv6: true });
+    expect(result.interfaces.map((iface) => [iface.hwaddr, iface.ipv6])).toEqual([
+      [
+        MAC0,
+        {
+          addresses: ['2603:c020::10', '2603:c020::11'],
+          subnet: { address: '2603:c020::', prefix: 64 },
+          gateway: 'fe80::200:17ff:fe00:1',
+          routes: [],
+        },
+      ],
+      // A VNIC without IPv6 keys has no IPv6 family and earns no warning.
+      [MAC1, { routes: [] }],
+    ]);
+    expect(warnings()).toEqual([]);
+  });
+
+  test('without IPv6 asked for, the keys are not even looked at', () => {
+    const result = parseVnics([vmVnic(0, MAC0, { ...dualStack, ipv6SubnetCidrBlock: 'bogus' })], log());
+    expect(result.interfaces[0]?.ipv6).toEqual({ routes: [] });
+    expect(warnings()).toEqual([]);
+  });
+
+  test('bad IPv6 values are warnings naming the key and the VNIC', () => {
+    parseVnics(
+      [vmVnic(0, MAC0, { ipv6Addresses: ['2603:c020::10', 'x'], ipv6SubnetCidrBlock: '2603:c020::', ipv6VirtualRouterIp: 7 })],
+      log(),
+      {
+        ipv6: true,
+      },
+    );
+    expect(warnings()).toEqual([
+      warn("invalid 'ipv6Addresses'(VNIC ocid1.vnic.vm0 idx=0)"),
+      warn("missing or invalid 'ipv6SubnetCidrBlock'(VNIC ocid1.vnic.vm0 idx=0)"),
+      warn("missing or invalid 'ipv6VirtualRouterIp'(VNIC ocid1.vnic.vm0 idx=0)"),
+    ]);
   });
 });

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import { addressIdentity, entryKey, type DbusDict, type Ipv4Lists } from '../nm/settings.js';
+import { addressIdentity, entryKey, type DbusDict, type FamilyLists } from '../nm/settings.js';
 
 /**
  * Concatenates the profile's static entries and the cloud part, dropping duplicates the way
  * upstream's replace routine skips them while appending: addresses by address/prefix (attributes
  * ignored, first one wins), routes and rules by full identity.
  */
-export function mergeIpv4Lists(...parts: readonly Ipv4Lists[]): Ipv4Lists {
+export function mergeLists(...parts: readonly FamilyLists[]): FamilyLists {
   return {
     addresses: dedupe(
       parts.flatMap((part) => part.addresses),
@@ -28,7 +28,7 @@ export function mergeIpv4Lists(...parts: readonly Ipv4Lists[]): Ipv4Lists {
  * duplicates from `desired` and so reports a change on every run when the profile and the
  * metadata share an address; comparing the de-duplicated list is what it meant.
  */
-export function ipv4ListsDiffer(current: Ipv4Lists, desired: Ipv4Lists): boolean {
+export function listsDifferFrom(current: FamilyLists, desired: FamilyLists): boolean {
   return (
     listsDiffer(current.addresses, desired.addresses, 'address') ||
     listsDiffer(current.routes, desired.routes, 'route') ||

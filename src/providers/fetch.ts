@@ -1,57 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-import type { ProviderEnvName } from '../config.js';
+/*
+ * What every provider does with its metadata server: URL joining, upstream's poll windows and
+ * body caps, one-shot fact reads, detection by one GET, and listing parsers.
+ */
 import { errorMessage, isCancellation, MetadataError } from '../errors.js';
-import type { MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
-import type { InterfaceConfig } from '../model.js';
+import type { InstanceFacts } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
-
-/** Provider names exactly as upstream logs them ("GCP" is upper case there). */
-export type ProviderName = 'ec2' | 'GCP' | 'azure' | 'aliyun' | 'oci';
-
-/** What a provider needs to talk to its metadata server. */
-export interface ProviderContext {
-  readonly http: MetadataHttp;
-  /** Base URL without trailing slash, e.g. "http://169.254.169.254". */
-  readonly baseUrl: string;
-  readonly log: Logger;
-  readonly signal: AbortSignal;
-}
-
-/** Outcome of detection: a session bound to this run, or why this cloud is not the one. */
-export type DetectResult =
-  { readonly detected: true; readonly session: MetadataSession } | { readonly detected: false; readonly reason: string };
-
-/** One cloud, as upstream's NMCSProvider vtable: same shape for every provider. */
-export interface Provider {
-  readonly name: ProviderName;
-  readonly envName: ProviderEnvName;
-  readonly defaultBaseUrl: string;
-  /** Default of NM_CLOUD_SETUP_ALLOW_NEW_CONN for this cloud. */
-  readonly allowNewConnectionsByDefault: boolean;
-  /** Probes the metadata server; resolves (never rejects) unless cancelled. */
-  detect(context: ProviderContext): Promise<DetectResult>;
-}
-
-/** A detected cloud, holding what detection learned (e.g. the EC2 token) for the rest of the run. */
-export interface MetadataSession {
-  /**
-   * Fills `records` (pre-seeded with one record per requested MAC, ifaceIdx -1) from the metadata.
-   * Rejects on the first failed sub-request, as upstream does.
-   */
-  getConfig(records: Map<string, InterfaceConfig>, signal: AbortSignal): Promise<void>;
-  /** What `status` shows about the instance; every fact is best effort. */
-  instanceFacts(signal: AbortSignal): Promise<InstanceFacts>;
-}
-
-/** The instance as `status` describes it; a fact the metadata does not give is left out. */
-export interface InstanceFacts {
-  readonly id?: string;
-  readonly region?: string;
-  readonly zone?: string;
-  /** Instance type, machine type, VM size or shape, in the cloud's own words. */
-  readonly type?: string;
-}
+import type { DetectResult, MetadataSession, ProviderContext } from './types.js';
 
 /** Joins URL parts as upstream: a "/" between base and path unless the path already starts with one. */
 export function joinUrl(base: string, ...parts: string[]): string {
@@ -59,38 +15,27 @@ export function joinUrl(base: string, ...parts: string[]): string {
   return path.startsWith('/') ? `${base}${path}` : `${base}/${path}`;
 }
 
-/** Returns the record for `hwaddr`, creating an unrequested one if needed. */
-export function recordFor(records: Map<string, InterfaceConfig>, hwaddr: string): InterfaceConfig {
-  let record = records.get(hwaddr);
-  if (record === undefined) {
-    record = { hwaddr, ifaceIdx: -1, wasRequested: false, routes: [] };
-    records.set(hwaddr, record);
-  }
-  return record;
-}
-
 /**
- * GCP and Azure: the MAC listed for interface `intern` claims its record, which takes index
- * `extern`. An invalid or already claimed MAC fails the whole get-config, as upstream.
+ * GCP and Azure: the MAC listed for interface `intern`, claimed for this result. An invalid or
+ * already claimed MAC fails the whole get-config, as upstream.
  */
-export function claimInterfaceRecord(
-  records: Map<string, InterfaceConfig>,
+export function claimMac(
+  claimed: Set<string>,
   macText: string,
-  options: { readonly intern: number; readonly extern: number; readonly scope: string; readonly log: Logger },
-): InterfaceConfig {
-  const { intern, extern, scope, log } = options;
+  options: { readonly intern: number; readonly scope: string; readonly log: Logger },
+): string {
+  const { intern, scope, log } = options;
   const hwaddr = normalizeHwaddr(macText);
   if (hwaddr === undefined) {
     log.info(`${scope}: invalid MAC address returned`);
     throw new MetadataError(`invalid MAC address for index ${intern}`);
   }
-  const record = recordFor(records, hwaddr);
-  if (record.ifaceIdx >= 0) {
+  if (claimed.has(hwaddr)) {
     log.info(`${scope}: duplicate MAC address ${hwaddr} returned`);
     throw new MetadataError(`duplicate MAC address for index ${intern}`);
   }
-  record.ifaceIdx = extern;
-  return record;
+  claimed.add(hwaddr);
+  return hwaddr;
 }
 
 /**

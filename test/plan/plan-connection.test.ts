@@ -1,26 +1,26 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { describe, expect, it } from 'vitest';
-import { toMetadataConfig, type InterfaceConfig } from '../../src/model.js';
+import { totalled, unlistedInterface, type MetadataInterface } from '../../src/model.js';
 import { routeEntry, ruleEntry, type SettingsDict } from '../../src/nm/settings.js';
-import { planDevice, type DevicePlan } from '../../src/plan/plan-device.js';
+import { planConnection, type ConnectionPlan } from '../../src/plan/plan-connection.js';
 import { appliedConnection, describeLists, iface } from './fixtures.js';
 
 const MAC = (n: number): string => `0E:00:00:00:00:${n.toString(16).padStart(2, '0').toUpperCase()}`;
 
 /** Plans every interface of a metadata result against its applied connection. */
-function planAll(records: InterfaceConfig[], applied: (config: InterfaceConfig) => SettingsDict, profile?: SettingsDict) {
-  const metadata = toMetadataConfig(records);
+function planAll(records: MetadataInterface[], applied: (iface: MetadataInterface) => SettingsDict, profile?: SettingsDict) {
+  const metadata = totalled(records);
   return metadata.interfaces.map((config) =>
-    planDevice({ applied: applied(config), profile, config, totals: metadata, expectedType: '802-3-ethernet' }),
+    planConnection({ applied: applied(config), profile, iface: config, totals: metadata, expectedType: '802-3-ethernet' }),
   );
 }
 
-function reapplied(plan: DevicePlan): SettingsDict {
+function reapplied(plan: ConnectionPlan): SettingsDict {
   if (plan.kind !== 'reapply') throw new Error(`expected reapply, got ${plan.kind}`);
   return plan.settings;
 }
 
-describe('planDevice topologies', () => {
+describe('planConnection topologies', () => {
   it('1 NIC with 1 IP: no policy routing, and no Reapply when nothing is configured', () => {
     const [plan] = planAll([iface(MAC(1), 0, ['10.0.0.5'], '10.0.0.0/24')], () => appliedConnection());
     expect(plan).toEqual({ kind: 'unchanged', isSingleAddress: true });
@@ -54,7 +54,7 @@ describe('planDevice topologies', () => {
     });
   });
 
-  it('2 NICs with one IP each: tables follow iface_idx, not the record order', () => {
+  it('2 NICs with one IP each: tables follow configidx, not the record order', () => {
     // Upstream's worked example: listing order mac2, mac1, so eth0 (mac1) has n = 1.
     const records = [iface(MAC(2), 0, ['172.31.26.249'], '172.31.16.0/20'), iface(MAC(1), 1, ['172.31.176.249'], '172.31.166.0/20')];
     const plans = planAll(records, () => appliedConnection());
@@ -78,13 +78,13 @@ describe('planDevice topologies', () => {
         `10.${n}.0.0/23`,
       ),
     );
-    const metadata = toMetadataConfig(records);
+    const metadata = totalled(records);
     expect(metadata).toMatchObject({ numValidIfaces: 8, numIpv4s: 80 });
     for (const config of metadata.interfaces) {
-      const plan = planDevice({
+      const plan = planConnection({
         applied: appliedConnection(),
         profile: undefined,
-        config,
+        iface: config,
         totals: metadata,
         expectedType: '802-3-ethernet',
       });
@@ -99,7 +99,13 @@ describe('planDevice topologies', () => {
       ]);
       expect(lists.rules).toHaveLength(21);
       expect(lists.rules[10]).toBe('priority 30350 table 254 suppress_prefixlength 0');
-      const rerun = planDevice({ applied: reapplied(plan), profile: undefined, config, totals: metadata, expectedType: '802-3-ethernet' });
+      const rerun = planConnection({
+        applied: reapplied(plan),
+        profile: undefined,
+        iface: config,
+        totals: metadata,
+        expectedType: '802-3-ethernet',
+      });
       expect(rerun).toEqual({ kind: 'unchanged', isSingleAddress: false });
     }
   });
@@ -112,8 +118,8 @@ describe('planDevice topologies', () => {
       rules: [ruleEntry({ priority: 100, from: '172.16.4.2', table: 100 })],
     });
     const config = iface(MAC(1), 0, ['172.16.4.2', '172.16.4.10'], '172.16.4.0/24');
-    const totals = toMetadataConfig([config]);
-    const plan = planDevice({ applied: profile, profile, config, totals, expectedType: '802-3-ethernet' });
+    const totals = totalled([config]);
+    const plan = planConnection({ applied: profile, profile, iface: config, totals, expectedType: '802-3-ethernet' });
     const lists = describeLists(reapplied(plan));
     // The primary is in both profile and metadata: listed once (upstream would list it twice in
     // its comparison and report a change on every run).
@@ -121,15 +127,15 @@ describe('planDevice topologies', () => {
     expect(lists.routes[0]).toBe('192.168.100.0/24 via 172.16.4.254');
     expect(lists.rules[0]).toBe('priority 100 from 172.16.4.2/32 table 100');
     expect(lists.rules).toHaveLength(6);
-    const rerun = planDevice({ applied: reapplied(plan), profile, config, totals, expectedType: '802-3-ethernet' });
+    const rerun = planConnection({ applied: reapplied(plan), profile, iface: config, totals, expectedType: '802-3-ethernet' });
     expect(rerun.kind).toBe('unchanged');
   });
 
   it('drops runtime-only entries someone else added, keeping only profile and cloud entries', () => {
     const profile = appliedConnection({ method: 'manual', addresses: [['172.16.4.2', 24]] });
     const config = iface(MAC(1), 0, ['172.16.4.2', '172.16.4.10'], '172.16.4.0/24');
-    const totals = toMetadataConfig([config]);
-    const first = reapplied(planDevice({ applied: profile, profile, config, totals, expectedType: '802-3-ethernet' }));
+    const totals = totalled([config]);
+    const first = reapplied(planConnection({ applied: profile, profile, iface: config, totals, expectedType: '802-3-ethernet' }));
     const tampered = appliedConnection({
       method: 'manual',
       addresses: [
@@ -138,10 +144,10 @@ describe('planDevice topologies', () => {
         ['172.16.4.99', 24],
       ],
     });
-    const plan = planDevice({
+    const plan = planConnection({
       applied: { ...first, ipv4: { ...first['ipv4'], ...tampered['ipv4'] } },
       profile,
-      config,
+      iface: config,
       totals,
       expectedType: '802-3-ethernet',
     });
@@ -150,16 +156,16 @@ describe('planDevice topologies', () => {
 
   it('removes a secondary address the metadata no longer lists', () => {
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6', '10.0.0.7'], '10.0.0.0/24');
-    const totals = toMetadataConfig([config]);
+    const totals = totalled([config]);
     const first = reapplied(
-      planDevice({ applied: appliedConnection(), profile: undefined, config, totals, expectedType: '802-3-ethernet' }),
+      planConnection({ applied: appliedConnection(), profile: undefined, iface: config, totals, expectedType: '802-3-ethernet' }),
     );
     const shrunk = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.7'], '10.0.0.0/24');
-    const plan = planDevice({
+    const plan = planConnection({
       applied: first,
       profile: undefined,
-      config: shrunk,
-      totals: toMetadataConfig([shrunk]),
+      iface: shrunk,
+      totals: totalled([shrunk]),
       expectedType: '802-3-ethernet',
     });
     const lists = describeLists(reapplied(plan));
@@ -171,30 +177,29 @@ describe('planDevice topologies', () => {
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24', { gateway: '10.0.0.254' });
     const lists = describeLists(
       reapplied(
-        planDevice({
+        planConnection({
           applied: appliedConnection(),
           profile: undefined,
-          config,
-          totals: toMetadataConfig([config]),
+          iface: config,
+          totals: totalled([config]),
           expectedType: '802-3-ethernet',
         }),
       ),
     );
     expect(lists.routes[1]).toBe('0.0.0.0/0 via 10.0.0.254 metric 10 table 30400');
 
-    const gcp: InterfaceConfig = {
-      hwaddr: MAC(1),
+    const gcp: MetadataInterface = {
+      ...unlistedInterface(MAC(1), true),
       ifaceIdx: 0,
-      wasRequested: true,
-      routes: [{ dest: '34.1.2.3', prefix: 32, metric: 100, type: 'local' }],
+      ipv4: { routes: [{ dest: '34.1.2.3', prefix: 32, metric: 100, type: 'local' }] },
     };
     const gcpLists = describeLists(
       reapplied(
-        planDevice({
+        planConnection({
           applied: appliedConnection(),
           profile: undefined,
-          config: gcp,
-          totals: toMetadataConfig([gcp]),
+          iface: gcp,
+          totals: totalled([gcp]),
           expectedType: '802-3-ethernet',
         }),
       ),
@@ -206,7 +211,7 @@ describe('planDevice topologies', () => {
     const applied = appliedConnection({ addresses: [['10.0.0.5', 24]] });
     const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24');
     const settings = reapplied(
-      planDevice({ applied, profile: undefined, config, totals: toMetadataConfig([config]), expectedType: '802-3-ethernet' }),
+      planConnection({ applied, profile: undefined, iface: config, totals: totalled([config]), expectedType: '802-3-ethernet' }),
     );
     expect(Object.keys(settings['ipv4']!).sort()).toEqual(['address-data', 'dns', 'method', 'route-data', 'routing-rules']);
     expect(settings['ipv4']!['dns']).toEqual({ signature: 'au', value: [] });
@@ -222,16 +227,16 @@ describe('planDevice topologies', () => {
       ipv4: { method: { signature: 's', value: 'manual' }, addresses: { signature: 'aau', value: [[legacy, 24, 0]] } },
     };
     const config = iface(MAC(1), 0, ['10.0.0.5'], '10.0.0.0/24');
-    const plan = planDevice({ applied, profile: applied, config, totals: toMetadataConfig([config]), expectedType: '802-3-ethernet' });
+    const plan = planConnection({ applied, profile: applied, iface: config, totals: totalled([config]), expectedType: '802-3-ethernet' });
     expect(plan.kind).toBe('unchanged');
   });
 });
 
-describe('planDevice skip rules', () => {
+describe('planConnection skip rules', () => {
   const config = iface(MAC(1), 0, ['10.0.0.5', '10.0.0.6'], '10.0.0.0/24');
-  const totals = toMetadataConfig([config]);
-  const plan = (applied: SettingsDict): DevicePlan =>
-    planDevice({ applied, profile: undefined, config, totals, expectedType: '802-3-ethernet' });
+  const totals = totalled([config]);
+  const plan = (applied: SettingsDict): ConnectionPlan =>
+    planConnection({ applied, profile: undefined, iface: config, totals, expectedType: '802-3-ethernet' });
 
   it.each(['yes', 'true', ' 1 ', 'ON'])('skips on user data org.freedesktop.nm-cloud-setup.skip=%j', (value) => {
     expect(plan(appliedConnection({ userData: { 'org.freedesktop.nm-cloud-setup.skip': value } }))).toEqual({
@@ -257,9 +262,9 @@ describe('planDevice skip rules', () => {
   });
 
   it('skips an interface the metadata could not describe (no cidr): nothing to add, nothing changes', () => {
-    const partial: InterfaceConfig = { ...config, cidr: undefined };
+    const partial: MetadataInterface = { ...config, ipv4: { addresses: config.ipv4.addresses, routes: [] } };
     expect(
-      planDevice({ applied: appliedConnection(), profile: undefined, config: partial, totals, expectedType: '802-3-ethernet' }).kind,
+      planConnection({ applied: appliedConnection(), profile: undefined, iface: partial, totals, expectedType: '802-3-ethernet' }).kind,
     ).toBe('unchanged');
   });
 });

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The address part mirrors upstream's only unit test (/cloud-setup/general/replace-ipv4-addresses).
 import { describe, expect, it } from 'vitest';
-import { addressEntry, entryKey, routeEntry, ruleEntry, type DbusDict, type Ipv4Lists } from '../../src/nm/settings.js';
-import { ipv4ListsDiffer, mergeIpv4Lists } from '../../src/plan/ipv4-lists.js';
+import { addressEntry, entryKey, routeEntry, ruleEntry, type DbusDict, type FamilyLists } from '../../src/nm/settings.js';
+import { listsDifferFrom, mergeLists } from '../../src/plan/family-lists.js';
 
 const ADDRESSES = ['192.168.5.1', '192.168.5.2', '192.168.5.3', '192.168.5.4'].map((a) => addressEntry(a, 24));
-const lists = (addresses: readonly DbusDict[]): Ipv4Lists => ({ addresses, routes: [], rules: [] });
+const lists = (addresses: readonly DbusDict[]): FamilyLists => ({ addresses, routes: [], rules: [] });
 const keys = (entries: readonly DbusDict[]): string[] => entries.map((entry) => entryKey(entry, 'address'));
 
 /** Deterministic PRNG so a failure is reproducible. */
@@ -37,8 +37,8 @@ describe('replacing ipv4 addresses', () => {
     ['2 -> second', ADDRESSES.slice(0, 2), ADDRESSES.slice(1, 2)],
   ];
   it.each(fixed)('%s', (_name, before, after) => {
-    const desired = mergeIpv4Lists(lists(after));
-    const changed = ipv4ListsDiffer(lists(before), desired);
+    const desired = mergeLists(lists(after));
+    const changed = listsDifferFrom(lists(before), desired);
     expect(changed).toBe(JSON.stringify(keys(before)) !== JSON.stringify(keys(after)));
     expect(keys(desired.addresses)).toEqual(keys(after));
   });
@@ -48,21 +48,21 @@ describe('replacing ipv4 addresses', () => {
     for (let run = 0; run < 20; run++) {
       const before = shuffle(ADDRESSES.slice(0, Math.floor(random() * 5)), random);
       const after = shuffle(ADDRESSES.slice(0, Math.floor(random() * 5)), random);
-      const desired = mergeIpv4Lists(lists(after));
-      expect(ipv4ListsDiffer(lists(before), desired)).toBe(JSON.stringify(keys(before)) !== JSON.stringify(keys(after)));
+      const desired = mergeLists(lists(after));
+      expect(listsDifferFrom(lists(before), desired)).toBe(JSON.stringify(keys(before)) !== JSON.stringify(keys(after)));
       expect(keys(desired.addresses)).toEqual(keys(after));
     }
   });
 
   it('order matters: [A, B] vs [B, A] is a change', () => {
     const [a, b] = ADDRESSES as [DbusDict, DbusDict];
-    expect(ipv4ListsDiffer(lists([a, b]), mergeIpv4Lists(lists([b, a])))).toBe(true);
+    expect(listsDifferFrom(lists([a, b]), mergeLists(lists([b, a])))).toBe(true);
   });
 
   it('attributes take part in equality, but not in de-duplication', () => {
     const labelled = { ...addressEntry('192.168.5.1', 24), label: { signature: 's', value: 'eth0:1' } };
-    expect(ipv4ListsDiffer(lists([labelled]), mergeIpv4Lists(lists([addressEntry('192.168.5.1', 24)])))).toBe(true);
-    expect(keys(mergeIpv4Lists(lists([labelled]), lists([addressEntry('192.168.5.1', 24)])).addresses)).toEqual(keys([labelled]));
+    expect(listsDifferFrom(lists([labelled]), mergeLists(lists([addressEntry('192.168.5.1', 24)])))).toBe(true);
+    expect(keys(mergeLists(lists([labelled]), lists([addressEntry('192.168.5.1', 24)])).addresses)).toEqual(keys([labelled]));
   });
 });
 
@@ -70,8 +70,8 @@ describe('routes and rules', () => {
   it('a route differs by any attribute; identical routes are merged', () => {
     const route = routeEntry({ dest: '10.0.0.0', prefix: 24, metric: 10, table: 30200 });
     const other = routeEntry({ dest: '10.0.0.0', prefix: 24, metric: 10, table: 30201 });
-    expect(mergeIpv4Lists({ addresses: [], routes: [route, other, route], rules: [] }).routes).toEqual([route, other]);
-    expect(ipv4ListsDiffer({ addresses: [], routes: [route], rules: [] }, { addresses: [], routes: [other], rules: [] })).toBe(true);
+    expect(mergeLists({ addresses: [], routes: [route, other, route], rules: [] }).routes).toEqual([route, other]);
+    expect(listsDifferFrom({ addresses: [], routes: [route], rules: [] }, { addresses: [], routes: [other], rules: [] })).toBe(true);
   });
 
   it('rules compare equal however NM spells defaults (u vs t widths, explicit action/invert)', () => {

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { parseBoolean } from '../config.js';
+import type { MetadataInterface, MetadataTotals } from '../model.js';
+import {
+  getString,
+  getUserData,
+  readFamilyLists,
+  readIpv4Lists,
+  withFamilyLists,
+  withIpv4Lists,
+  type FamilyLists,
+  type SettingsDict,
+} from '../nm/settings.js';
+import { listsDifferFrom, mergeLists } from './family-lists.js';
+import { cloudIpv4Lists, cloudIpv6Lists, isSingleAddress } from './policy-routing.js';
+
+/** User-data key that makes nm-cloud-setup leave a profile alone. */
+export const USER_DATA_SKIP = 'org.freedesktop.nm-cloud-setup.skip';
+
+/** Connection type of the profiles nm-cloud-setup configures on Ethernet devices. */
+export const ETHERNET_TYPE = '802-3-ethernet';
+/** Connection types of the two profiles an OCI bare-metal VLAN VNIC gets. */
+export const MACVLAN_TYPE = 'macvlan';
+export const VLAN_TYPE = 'vlan';
+
+/** What to do with one device's applied connection. */
+export type ConnectionPlan =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'unchanged'; readonly isSingleAddress: boolean }
+  | {
+      readonly kind: 'reapply';
+      readonly settings: SettingsDict;
+      /** The ipv6 lists sent, when IPv6 is configured (the ipv4 lists always are). */
+      readonly ipv6?: FamilyLists;
+    };
+
+export interface ConnectionPlanInput {
+  readonly applied: SettingsDict;
+  /** The persistent profile of the active connection, whose static entries are kept first. */
+  readonly profile: SettingsDict | undefined;
+  readonly iface: MetadataInterface;
+  readonly totals: MetadataTotals;
+  readonly expectedType: string;
+  /** NM_CLOUD_SETUP_IPV6: the ipv6 lists are planned too. */
+  readonly ipv6?: boolean;
+}
+
+/**
+ * Decides, without side effects, whether and how an applied connection must change
+ * (upstream's _config_existing up to the Reapply call).
+ */
+export function planConnection(input: ConnectionPlanInput): ConnectionPlan {
+  const { applied, profile, iface, totals, expectedType } = input;
+  if (parseBoolean(getUserData(applied, USER_DATA_SKIP)) === true) {
+    return { kind: 'skip', reason: `skip applied connection due to user data ${USER_DATA_SKIP}` };
+  }
+  if (getString(applied, 'connection', 'type') !== expectedType) {
+    return { kind: 'skip', reason: 'skip applied connection due to type mismatch' };
+  }
+  const current = readIpv4Lists(applied);
+  if (current === undefined) {
+    return { kind: 'skip', reason: 'skip applied connection due to missing IPv4 configuration' };
+  }
+  // A MACVLAN only carries the VLAN VNIC on top of it: its own addressing is never touched.
+  if (expectedType === MACVLAN_TYPE) return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
+  const desired = desiredIpv4Lists(expectedType, profile, iface, totals);
+  const ipv6 = input.ipv6 === true ? planIpv6(input) : undefined;
+  if (!listsDifferFrom(current, desired) && ipv6?.differs !== true) {
+    return { kind: 'unchanged', isSingleAddress: isSingleAddress(totals) };
+  }
+  const settings = withIpv4Lists(applied, desired);
+  if (ipv6 === undefined) return { kind: 'reapply', settings };
+  return { kind: 'reapply', settings: withFamilyLists(settings, 'ipv6', ipv6.desired), ipv6: ipv6.desired };
+}
+
+/** The ipv6 half: undefined when the applied connection has no ipv6 setting to change. */
+function planIpv6({
+  applied,
+  profile,
+  iface,
+  totals,
+  expectedType,
+}: ConnectionPlanInput): { desired: FamilyLists; differs: boolean } | undefined {
+  const current = readFamilyLists(applied, 'ipv6');
+  if (current === undefined) return undefined;
+  const desired = desiredIpv6Lists(expectedType, profile, iface, totals);
+  return { desired, differs: listsDifferFrom(current, desired) };
+}
+
+/** The profile's static entries (not for VLAN profiles, which OCI owns entirely) then the cloud part. */
+export function desiredIpv4Lists(
+  connectionType: string,
+  profile: SettingsDict | undefined,
+  iface: MetadataInterface,
+  totals: MetadataTotals,
+): FamilyLists {
+  const kept = connectionType === VLAN_TYPE || profile === undefined ? undefined : readIpv4Lists(profile);
+  const cloud = cloudIpv4Lists(iface, totals);
+  return kept === undefined ? mergeLists(cloud) : mergeLists(kept, cloud);
+}
+
+/** desiredIpv4Lists for ipv6: the profile's static ipv6 entries, then the cloud part. */
+export function desiredIpv6Lists(
+  connectionType: string,
+  profile: SettingsDict | undefined,
+  iface: MetadataInterface,
+  totals: MetadataTotals,
+): FamilyLists {
+  const kept = connectionType === VLAN_TYPE || profile === undefined ? undefined : readFamilyLists(profile, 'ipv6');
+  const { addresses, routes, rules } = cloudIpv6Lists(iface, totals);
+  const cloud = { addresses, routes, rules };
+  return kept === undefined ? mergeLists(cloud) : mergeLists(kept, cloud);
+}

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// End-to-end IPv6 (NM_CLOUD_SETUP_IPV6): the built CLI against a REAL NetworkManager 1.42 in
+// network namespaces whose profiles have ipv6.method auto with no router answering
+// (REALNM_IPV6=auto), so every global IPv6 address comes from the tool; metadata on
+// 169.254.169.254 in the "cloud" namespace.
+// Needs root and NetworkManager; without them this file FAILS on purpose (it does not skip).
+//
+// Assertions are on the kernel: `ip -6 addr`, `ip -6 rule`, `ip -6 route show table N`.
+
+import { describe, expect, it } from 'vitest';
+import { pollUntil, type ImdsConfig, type ImdsPathEntry, type RealNm } from '../harness/realnm.js';
+import { MAC0, MAC1, cliRunner, expectInOrder, output, sorted, useRealnm } from '../helpers/realnm-run.js';
+
+const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
+const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
+
+/** EC2: both NICs dual-stack with two IPv6 addresses each (::2 and ::10). */
+function ec2Paths(secondNic: 'dual-stack' | 'ipv6-only'): Record<string, ImdsPathEntry> {
+  const paths: Record<string, ImdsPathEntry> = {
+    [MACS]: `${MAC0}/\n${MAC1}/`,
+    [`${MACS}${MAC0}/`]: 'device-number\nipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks',
+    [`${MACS}${MAC0}/local-ipv4s`]: '172.16.4.2\n172.16.4.10',
+    [`${MACS}${MAC0}/subnet-ipv4-cidr-block`]: '172.16.4.0/24',
+    [`${MACS}${MAC0}/ipv6s`]: 'fd00:16:4::2\nfd00:16:4:0:0:0:0:10',
+    [`${MACS}${MAC0}/subnet-ipv6-cidr-blocks`]: 'fd00:16:4::/64',
+    [`${MACS}${MAC1}/ipv6s`]: 'fd00:16:5::2\nfd00:16:5::10',
+    [`${MACS}${MAC1}/subnet-ipv6-cidr-blocks`]: 'fd00:16:5::/64',
+  };
+  if (secondNic === 'dual-stack') {
+    paths[`${MACS}${MAC1}/`] = 'device-number\nipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks';
+    paths[`${MACS}${MAC1}/local-ipv4s`] = '172.16.5.2';
+    paths[`${MACS}${MAC1}/subnet-ipv4-cidr-block`] = '172.16.5.0/24';
+  } else {
+    // IPv6-only: no local-ipv4s (a GET 404s), and the listing says so.
+    paths[`${MACS}${MAC1}/`] = 'device-number\nipv6s\nsubnet-ipv6-cidr-blocks';
+  }
+  return paths;
+}
+
+const EC2_IPV6_RULES = [
+  '30200: from fd00:16:4::2 lookup 30200',
+  '30200: from fd00:16:4::10 lookup 30200',
+  '30201: from fd00:16:5::2 lookup 30201',
+  '30201: from fd00:16:5::10 lookup 30201',
+  '30350: from all lookup main suppress_prefixlength 0',
+];
+
+const ec2Tool = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_IPV6: 'yes' });
+const ec2ToolIpv6Off = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes' });
+
+async function ipv6State(nm: RealNm, tables: readonly number[]): Promise<Record<string, unknown>> {
+  return {
+    eth0: sorted(await nm.ipv6Addrs('eth0')),
+    eth1: sorted(await nm.ipv6Addrs('eth1')),
+    rules: sorted(await nm.ipv6RuleSummary()),
+    ...Object.fromEntries(await Promise.all(tables.map(async (table) => [table, await nm.ipv6RouteSummary(table)] as const))),
+  };
+}
+
+/** The IPv6 kernel state reaches `expected` (Reapply returns before the kernel has converged). */
+async function expectIpv6State(nm: RealNm, expected: Record<string, unknown>): Promise<void> {
+  await pollUntil(
+    async () => {
+      expect(await ipv6State(nm, [30200, 30201, 30400, 30401])).toEqual(expected);
+    },
+    { timeoutMs: 5000 },
+  );
+}
+
+describe('IPv6 on a real NetworkManager: EC2, two dual-stack NICs with two IPv6 addresses each', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-ec2',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
+  });
+
+  it('IPv6 off (the default): nothing of IPv6 is read or changed, IPv4 is configured as always', async () => {
+    const nm = scenario.nm;
+    const before = await ipv6State(nm, [30200, 30201, 30400, 30401]);
+    const requestsBefore = (await scenario.imds.requests()).length;
+    const r = await ec2ToolIpv6Off(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).not.toMatch(/IPv6|ipv6/);
+    const urls = (await scenario.imds.requests()).slice(requestsBefore).map((q) => q.url);
+    expect(urls.filter((url) => url.includes('ipv6') || url.endsWith(':01/') || url.endsWith(':02/'))).toEqual([]);
+    await expectIpv6State(nm, before);
+    expect(sorted(await nm.ipv4Addrs('eth0'))).toEqual(['172.16.4.10/24', '172.16.4.2/24']);
+  });
+
+  it('IPv6 on: the addresses with the subnet prefix, subnet routes in 30200+i, /128 rules; EC2 names no router', async () => {
+    const nm = scenario.nm;
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expectInOrder(r, [
+      'provider ec2 detected',
+      'meta data received',
+      `config device ${MAC0.toUpperCase()}: the metadata names no IPv6 router; IPv6 addresses and table 30200 only, no default route in table 30400`,
+      'some changes were applied for provider ec2',
+    ]);
+    await expectIpv6State(nm, {
+      eth0: sorted(['fd00:16:4::2/64', 'fd00:16:4::10/64']),
+      eth1: sorted(['fd00:16:5::2/64', 'fd00:16:5::10/64']),
+      rules: sorted(EC2_IPV6_RULES),
+      30200: ['fd00:16:4::/64 dev eth0 metric 10'],
+      30201: ['fd00:16:5::/64 dev eth1 metric 10'],
+      30400: [],
+      30401: [],
+    });
+  });
+
+  it('IPv6 on, second run: no Reapply', async () => {
+    const r = await ec2Tool(scenario.nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('no changes were applied for provider ec2');
+  });
+});
+
+describe('IPv6 on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-only',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('ipv6-only') },
+  });
+
+  it('neither fails nor stalls on the missing local-ipv4s, and configures the IPv6-only NIC', async () => {
+    const nm = scenario.nm;
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain(`get-config: ${MAC1.toUpperCase()}: no IPv4 addresses listed (IPv6-only interface)`);
+    expect(r.stdout, output(r)).toContain('some changes were applied for provider ec2');
+    // No poll ran out: the run took far less than the 10 s a 404 on local-ipv4s would have cost.
+    const urls = (await scenario.imds.requests()).map((q) => q.url);
+    expect(urls).not.toContain(`${MACS}${MAC1}/local-ipv4s`);
+    await pollUntil(
+      async () => {
+        expect(await nm.ipv6RouteSummary(30201)).toEqual(['fd00:16:5::/64 dev eth1 metric 10']);
+        expect(sorted(await nm.ipv6Addrs('eth1'))).toEqual(['fd00:16:5::10/64', 'fd00:16:5::2/64']);
+      },
+      { timeoutMs: 5000 },
+    );
+    // IPv4 is eth0's alone (two addresses): its policy routing, nothing for the IPv6-only eth1.
+    expect(sorted(await nm.ipRuleSummary())).toEqual(
+      sorted([
+        '30200: from 172.16.4.2 lookup 30200',
+        '30200: from 172.16.4.10 lookup 30200',
+        '30350: from all lookup main suppress_prefixlength 0',
+        '30400: from 172.16.4.2 lookup 30400',
+        '30400: from 172.16.4.10 lookup 30400',
+      ]),
+    );
+  });
+});
+
+const OCI_VNICS = [
+  {
+    vnicId: 'ocid1.vnic.a',
+    macAddr: MAC0,
+    privateIp: '172.16.4.2',
+    virtualRouterIp: '172.16.4.1',
+    subnetCidrBlock: '172.16.4.0/24',
+    ipv6Addresses: ['fd00:16:4::2', 'fd00:16:4::20'],
+    ipv6SubnetCidrBlock: 'fd00:16:4::/64',
+    ipv6VirtualRouterIp: 'fd00:16:4::1',
+  },
+  {
+    vnicId: 'ocid1.vnic.b',
+    macAddr: MAC1,
+    privateIp: '172.16.5.2',
+    virtualRouterIp: '172.16.5.1',
+    subnetCidrBlock: '172.16.5.0/24',
+    ipv6Addresses: ['fd00:16:5::2'],
+    ipv6SubnetCidrBlock: 'fd00:16:5::/64',
+    ipv6VirtualRouterIp: 'fd00:16:5::1',
+  },
+];
+const OCI: ImdsConfig = {
+  paths: {
+    '/opc/v2/instance': JSON.stringify({ id: 'ocid1.instance.oc1..test' }),
+    '/opc/v2/vnics': JSON.stringify(OCI_VNICS),
+  },
+};
+
+describe('IPv6 on a real NetworkManager: OCI dual-stack VM, the router from ipv6VirtualRouterIp', () => {
+  const scenario = useRealnm({ name: 'ncs-e2e-v6-oci', nics: 2, ipv4: 'static', ipv6: 'auto', metadata: OCI });
+  const tool = cliRunner({ NM_CLOUD_SETUP_OCI: 'yes', NM_CLOUD_SETUP_IPV6: 'yes' });
+
+  it('default routes via the virtual router in 30400+i, rules into both tables', async () => {
+    const nm = scenario.nm;
+    const r = await tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('some changes were applied for provider oci');
+    await expectIpv6State(nm, {
+      eth0: sorted(['fd00:16:4::2/64', 'fd00:16:4::20/64']),
+      eth1: ['fd00:16:5::2/64'],
+      rules: sorted([
+        '30200: from fd00:16:4::2 lookup 30200',
+        '30200: from fd00:16:4::20 lookup 30200',
+        '30201: from fd00:16:5::2 lookup 30201',
+        '30350: from all lookup main suppress_prefixlength 0',
+        '30400: from fd00:16:4::2 lookup 30400',
+        '30400: from fd00:16:4::20 lookup 30400',
+        '30401: from fd00:16:5::2 lookup 30401',
+      ]),
+      30200: ['fd00:16:4::/64 dev eth0 metric 10'],
+      30201: ['fd00:16:5::/64 dev eth1 metric 10'],
+      30400: ['default via fd00:16:4::1 dev eth0 metric 10'],
+      30401: ['default via fd00:16:5::1 dev eth1 metric 10'],
+    });
+  });
+});
+
+const AZ_Q = '?format=text&api-version=2017-04-02';
+const AZ_IF = '/metadata/instance/network/interface/';
+
+function azurePaths(): Record<string, ImdsPathEntry> {
+  const paths: Record<string, ImdsPathEntry> = { [`/metadata/instance${AZ_Q}`]: 'compute/\nnetwork/\n', [`${AZ_IF}${AZ_Q}`]: '0/\n1/\n' };
+  ['4', '5'].forEach((n, i) => {
+    paths[`${AZ_IF}${i}/macAddress${AZ_Q}`] = `02000000000${i + 1}`;
+    paths[`${AZ_IF}${i}/ipv4/ipAddress/${AZ_Q}`] = '0/\n';
+    paths[`${AZ_IF}${i}/ipv4/ipAddress/0/privateIpAddress${AZ_Q}`] = `172.16.${n}.2`;
+    paths[`${AZ_IF}${i}/ipv4/subnet/0/address/${AZ_Q}`] = `172.16.${n}.0`;
+    paths[`${AZ_IF}${i}/ipv4/subnet/0/prefix/${AZ_Q}`] = '24';
+    paths[`${AZ_IF}${i}/ipv6/ipAddress/${AZ_Q}`] = '0/\n1/\n';
+    paths[`${AZ_IF}${i}/ipv6/ipAddress/0/privateIpAddress${AZ_Q}`] = `fd00:16:${n}::2`;
+    paths[`${AZ_IF}${i}/ipv6/ipAddress/1/privateIpAddress${AZ_Q}`] = `fd00:16:${n}::30`;
+  });
+  return paths;
+}
+
+describe('IPv6 on a real NetworkManager: Azure dual-stack, /64 subnets, no router in IMDS', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-azure',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    metadata: { requireHeaders: { Metadata: 'true' }, paths: azurePaths() },
+  });
+  const tool = cliRunner({ NM_CLOUD_SETUP_AZURE: 'yes', NM_CLOUD_SETUP_IPV6: 'yes' });
+
+  it('the IPv6 addresses with prefix 64, subnet tables and rules; no default route', async () => {
+    const nm = scenario.nm;
+    const r = await tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    await expectIpv6State(nm, {
+      eth0: sorted(['fd00:16:4::2/64', 'fd00:16:4::30/64']),
+      eth1: sorted(['fd00:16:5::2/64', 'fd00:16:5::30/64']),
+      rules: sorted([
+        '30200: from fd00:16:4::2 lookup 30200',
+        '30200: from fd00:16:4::30 lookup 30200',
+        '30201: from fd00:16:5::2 lookup 30201',
+        '30201: from fd00:16:5::30 lookup 30201',
+        '30350: from all lookup main suppress_prefixlength 0',
+      ]),
+      30200: ['fd00:16:4::/64 dev eth0 metric 10'],
+      30201: ['fd00:16:5::/64 dev eth1 metric 10'],
+      30400: [],
+      30401: [],
+    });
+  });
+});

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// IPv6 policy routing (NM_CLOUD_SETUP_IPV6): the mirror of IPv4's tables and rules, the
+// single-address shortcut per family, no default route without a router, and the Reapply lists.
+import { describe, expect, it } from 'vitest';
+import { totalled, type FamilyConfig, type MetadataInterface } from '../../src/model.js';
+import type { SettingsDict } from '../../src/nm/settings.js';
+import { toNmcli } from '../../src/plan/nmcli.js';
+import { planConnection } from '../../src/plan/plan-connection.js';
+import { cloudIpv6Lists } from '../../src/plan/policy-routing.js';
+import { aasv, appliedConnection, describeLists, iface, s } from './fixtures.js';
+
+const MAC1 = '0E:00:00:00:00:01';
+const MAC2 = '0E:00:00:00:00:02';
+
+const withIpv6 = (base: MetadataInterface, ipv6: Partial<FamilyConfig>): MetadataInterface => ({
+  ...base,
+  ipv6: { routes: [], ...ipv6 },
+});
+const dualStack = (hwaddr: string, idx: number, ipv6s: string[], gateway?: string): MetadataInterface =>
+  withIpv6(iface(hwaddr, idx, [`10.0.${idx}.5`], `10.0.${idx}.0/24`), {
+    addresses: ipv6s,
+    subnet: { address: `2001:db8:${idx}::`, prefix: 64 },
+    ...(gateway === undefined ? {} : { gateway }),
+  });
+
+/** An applied connection with an (empty) ipv6 setting, as NM serializes one with method auto. */
+function appliedDualStack(): SettingsDict {
+  return {
+    ...appliedConnection(),
+    ipv6: { method: s('auto'), 'address-data': aasv([]), 'route-data': aasv([]), 'routing-rules': aasv([]) },
+  };
+}
+
+describe('cloudIpv6Lists', () => {
+  it('two addresses on NIC 1 with a router: subnet route in 30201, default in 30401, /128 rules around 30350', () => {
+    const links = [dualStack(MAC1, 0, ['2001:db8::5']), dualStack(MAC2, 1, ['2001:db8:1::5', '2001:db8:1::6'], 'fe80::1')];
+    const lists = cloudIpv6Lists(links[1]!, totalled(links));
+    expect(toNmcli(lists)).toEqual({
+      addresses: ['2001:db8:1::5/64', '2001:db8:1::6/64'],
+      routes: ['2001:db8:1::/64 10 table=30201', '::/0 fe80::1 10 table=30401'],
+      rules: [
+        'priority 30201 from 2001:db8:1::5 table 30201',
+        'priority 30201 from 2001:db8:1::6 table 30201',
+        'priority 30350 table 254 suppress_prefixlength 0',
+        'priority 30401 from 2001:db8:1::5 table 30401',
+        'priority 30401 from 2001:db8:1::6 table 30401',
+      ],
+    });
+    expect(lists.rules[0]).toMatchObject({ family: { signature: 'i', value: 10 }, 'from-len': { signature: 'y', value: 128 } });
+    expect(lists.noRouter).toBeUndefined();
+  });
+
+  it('without a router: addresses and the subnet table only, and says so', () => {
+    const links = [dualStack(MAC1, 0, ['2001:db8::5', '2001:db8::6'])];
+    const lists = cloudIpv6Lists(links[0]!, totalled(links));
+    expect(toNmcli(lists)).toEqual({
+      addresses: ['2001:db8::5/64', '2001:db8::6/64'],
+      routes: ['2001:db8::/64 10 table=30200'],
+      rules: [
+        'priority 30200 from 2001:db8::5 table 30200',
+        'priority 30200 from 2001:db8::6 table 30200',
+        'priority 30350 table 254 suppress_prefixlength 0',
+      ],
+    });
+    expect(lists.noRouter).toBe(true);
+  });
+
+  it('the single-address shortcut is per family: one IPv6 address on one link needs nothing', () => {
+    // Two IPv4 links (IPv4 policy routing needed) but IPv6 only on one, with one address.
+    const links = [dualStack(MAC1, 0, ['2001:db8::5'], 'fe80::1'), iface(MAC2, 1, ['10.0.1.5'], '10.0.1.0/24')];
+    expect(toNmcli(cloudIpv6Lists(links[0]!, totalled(links)))).toEqual({ addresses: [], routes: [], rules: [] });
+  });
+});
+
+describe('planConnection with IPv6', () => {
+  const links = [dualStack(MAC1, 0, ['2001:db8::5', '2001:db8::6'], 'fe80::1')];
+  const metadata = totalled(links);
+
+  it('on: the Reapply carries both families; the second run is unchanged', () => {
+    const plan = planConnection({
+      applied: appliedDualStack(),
+      profile: undefined,
+      iface: links[0]!,
+      totals: metadata,
+      expectedType: '802-3-ethernet',
+      ipv6: true,
+    });
+    if (plan.kind !== 'reapply') throw new Error(plan.kind);
+    expect(describeLists(plan.settings).addresses).toEqual([]);
+    const ipv6 = plan.settings['ipv6'] ?? {};
+    expect(ipv6['method']).toEqual(s('auto'));
+    expect(toNmcli(plan.ipv6!).addresses).toEqual(['2001:db8::5/64', '2001:db8::6/64']);
+    expect((ipv6['address-data']?.value as unknown[]).length).toBe(2);
+    const again = planConnection({
+      applied: plan.settings,
+      profile: undefined,
+      iface: links[0]!,
+      totals: metadata,
+      expectedType: '802-3-ethernet',
+      ipv6: true,
+    });
+    expect(again.kind).toBe('unchanged');
+  });
+
+  it('off: the ipv6 setting is passed through untouched and nothing changes', () => {
+    const applied = appliedDualStack();
+    const plan = planConnection({ applied, profile: undefined, iface: links[0]!, totals: metadata, expectedType: '802-3-ethernet' });
+    expect(plan.kind).toBe('unchanged');
+  });
+});
