@@ -116,29 +116,22 @@ export function shellQuote(word: string): string {
  * applied connection, never the profile on disk. Lists are given whole, as Reapply sets them.
  */
 export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?: NmcliLists): string {
-  const ipv6 =
-    afterIpv6 === undefined
-      ? []
-      : [
-          'ipv6.addresses',
-          afterIpv6.addresses.join(', '),
-          'ipv6.routes',
-          afterIpv6.routes.join(', '),
-          'ipv6.routing-rules',
-          afterIpv6.rules.join(', '),
-        ];
   const words = [
-    'nmcli',
-    'device',
-    'modify',
-    iface,
-    'ipv4.addresses',
-    after.addresses.join(', '),
-    'ipv4.routes',
-    after.routes.join(', '),
-    'ipv4.routing-rules',
-    after.rules.join(', '),
-    ...ipv6,
+    ...['nmcli', 'device', 'modify', iface],
+    ...familyWords('ipv4', after),
+    ...(afterIpv6 === undefined ? [] : familyWords('ipv6', afterIpv6)),
   ];
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
+}
+
+/** `<family>.addresses … <family>.routes … <family>.routing-rules …`, each list whole. */
+function familyWords(family: 'ipv4' | 'ipv6', lists: NmcliLists): string[] {
+  return [
+    `${family}.addresses`,
+    lists.addresses.join(', '),
+    `${family}.routes`,
+    lists.routes.join(', '),
+    `${family}.routing-rules`,
+    lists.rules.join(', '),
+  ];
 }
