@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Bundles src/main.ts and its runtime dependencies into one executable file,
 // dist/nm-cloud-setup.cjs, which `make install` copies to $(libexecdir)/nm-cloud-setup.
-import { chmod } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -14,13 +14,44 @@ export const OUTFILE = 'dist/nm-cloud-setup.cjs';
  * bundle gets stand-ins that throw if ever reached (scripts/build-stubs/).
  */
 const UNUSED_GOT_FEATURES = ['http2-wrapper', 'cacheable-request', 'cacheable-lookup'];
+/**
+ * Loaded lazily instead (scripts/build-stubs/xml2js.js): dbus-next evaluates xml2js, xmlbuilder
+ * and sax on connecting, for introspection we never do; about 5 ms of an EC2 run under --jitless.
+ */
+const LAZY_MODULES = ['xml2js'];
 const stubUnusedGotFeatures = {
   name: 'stub-unused-got-features',
   setup(context) {
-    const filter = new RegExp(`^(${UNUSED_GOT_FEATURES.join('|')})$`);
+    const filter = new RegExp(`^(${[...UNUSED_GOT_FEATURES, ...LAZY_MODULES].join('|')})$`);
     context.onResolve({ filter }, ({ path }) => ({
       path: fileURLToPath(new URL(`build-stubs/${path}.js`, import.meta.url)),
     }));
+  },
+};
+
+/**
+ * @sindresorhus/is (got's validation) builds two Intl.ListFormat objects when it is evaluated, for
+ * its error messages only. The first Intl object loads ICU's data: about 10 ms of every EC2 run
+ * under --jitless, before the first request. Build them on first use instead; the messages are the
+ * same. The build fails if the package's text changes, so the patch never silently stops working.
+ */
+const IS_ENTRY = /node_modules\/@sindresorhus\/is\/distribution\/index\.js$/;
+const EAGER_LIST_FORMAT = /^const (andFormatter|orFormatter) = new Intl\.ListFormat\(('en', \{[^}]*\})\);$/gm;
+const lazyIntlInIs = {
+  name: 'lazy-intl-in-is',
+  setup(context) {
+    context.onLoad({ filter: IS_ENTRY }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      const patched = text.replace(
+        EAGER_LIST_FORMAT,
+        (_, name, args) =>
+          `let ${name}Instance;\nconst ${name} = { format: (list) => (${name}Instance ??= new Intl.ListFormat(${args})).format(list) };`,
+      );
+      if ((patched.match(/Instance \?\?= new Intl\.ListFormat/g) ?? []).length !== 2) {
+        throw new Error(`${path}: its Intl.ListFormat lines changed; update lazyIntlInIs in scripts/build.mjs`);
+      }
+      return { contents: patched, loader: 'js' };
+    });
   },
 };
 
@@ -40,7 +71,7 @@ await build({
   banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
   // Optional dbus-next transports (abstract sockets, X11 session lookup) that we never use.
   external: ['usocket', 'x11'],
-  plugins: [stubUnusedGotFeatures],
+  plugins: [stubUnusedGotFeatures, lazyIntlInIs],
   // Under --jitless every byte is parsed by the interpreter: minifying cuts start-up by ~40 ms.
   minify: true,
   legalComments: 'none',
