@@ -42,17 +42,23 @@ export function findPython(): string {
   return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
 }
 
-/** Runs `file args` (absolute file) with exactly `env`; never rejects on a failing command. */
+/**
+ * Runs `file args` (absolute file) with exactly `env`; never rejects on a failing command.
+ * `via` runs the wrapper itself through a command (e.g. `realnm.sh exec`, into a network
+ * namespace), which then is not measured: the wrapper measures only `file`.
+ */
 export function measure(
   python: string,
   file: string,
   args: readonly string[],
   env: Record<string, string>,
   timeoutMs = 60_000,
+  via: readonly string[] = [],
 ): Promise<Measured> {
   return new Promise((resolve, reject) => {
+    const argv = [...via, python, '-c', WRAPPER, file, ...args];
     // detached: its own process group, so a timeout can kill the wrapper and the command together.
-    const child = spawn(python, ['-c', WRAPPER, file, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     const out = { stdout: '', stderr: '', report: '' };
     // stdio is all pipes but fd 0, which the overload with four entries does not express.
     const [, stdout, stderr, report] = child.stdio as unknown as [null, Readable, Readable, Readable];
