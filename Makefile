@@ -37,7 +37,7 @@ install: $(BUNDLE)
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DISPATCHER)/pre-up.d $(DESTDIR)$(DISPATCHER)/no-wait.d
 	$(INSTALL) -d $(DESTDIR)$(PKGLIBDIR)
-	$(INSTALL) -m 0644 $(BUNDLE) $(DESTDIR)$(PKGLIBDIR)/nm-cloud-setup.cjs
+	$(INSTALL) -m 0644 $(BUNDLE) $(SEPARATE_BUNDLES) $(DESTDIR)$(PKGLIBDIR)/
 	$(INSTALL) -m 0644 loader/make-code-cache.cjs $(DESTDIR)$(PKGLIBDIR)/make-code-cache.cjs
 	sed -e '1s|^#!.*|#!/usr/bin/env -S $(NODE) $(UNIT_NODE_FLAGS)|' \
 		-e "s|'$(SOURCE_BUNDLE_REL)'|'$(BUNDLE_REL)'|" loader/nm-cloud-setup.cjs > $(DESTDIR)$(LIBEXECDIR)/nm-cloud-setup.tmp
@@ -62,17 +62,19 @@ uninstall:
 		$(DESTDIR)$(DISPATCHER)/no-wait.d/90-nm-cloud-setup.sh \
 		$(DESTDIR)$(DISPATCHER)/pre-up.d/90-nm-cloud-setup.sh \
 		$(DESTDIR)$(MANDIR)/man8/nm-cloud-setup.8 \
-		$(DESTDIR)$(PKGLIBDIR)/nm-cloud-setup.cjs $(DESTDIR)$(PKGLIBDIR)/nm-cloud-setup.cjs.v8-cache \
+		$(foreach f,$(notdir $(BUNDLE) $(SEPARATE_BUNDLES)),$(DESTDIR)$(PKGLIBDIR)/$(f) $(DESTDIR)$(PKGLIBDIR)/$(f).v8-cache) \
 		$(DESTDIR)$(PKGLIBDIR)/make-code-cache.cjs
 	rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null || true
 
 # --- V8 code cache (docs/performance.md) ---
-# $(libexecdir)/nm-cloud-setup is a small loader (loader/nm-cloud-setup.cjs); the bundle lives in
-# PKGLIBDIR with the bytecode cache V8 made of it. V8 only accepts a cache made by the same node
+# $(libexecdir)/nm-cloud-setup is a small loader (loader/nm-cloud-setup.cjs); the bundle files live
+# in PKGLIBDIR, each with the bytecode cache V8 made of it. V8 only accepts a cache made by the same node
 # with the same flags, so the cache is written with $(NODE) and the unit's own flags, and must be
 # written again after node is upgraded (`make install-code-cache`, or a package's trigger); a
 # stale or missing cache costs time, never a run.
 PKGLIBDIR  ?= $(PREFIX)/lib/nm-cloud-setup
+# got and dbus-next, bundled apart so that each gets its own cache (scripts/build.mjs).
+SEPARATE_BUNDLES := dist/nm-cloud-setup.got.cjs dist/nm-cloud-setup.dbus-next.cjs
 # node's flags in the unit's ExecStart= (between the node binary and the tool).
 UNIT_NODE_FLAGS := $(shell sed -n 's|^ExecStart=[^ ]* \(.*\) [^ ]*$$|\1|p' systemd/nm-cloud-setup.service)
 # The loader finds the bundle relative to itself (DESTDIR staging works unchanged).

@@ -10,23 +10,22 @@
 'use strict';
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
-const { dirname, join } = require('node:path');
+const { basename, dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
 // Where the bundle is installed, relative to this file; `make install` rewrites it for other PREFIXes.
 const BUNDLE = join(__dirname, '../lib/nm-cloud-setup/nm-cloud-setup.cjs');
-const CACHE = `${BUNDLE}.v8-cache`;
 const MAGIC = 'nm-cloud-setup v8 code cache 1\n';
 
 /**
- * The cache file is MAGIC, a JSON line {node, sourceBytes, dataBytes}, a copy of the bundle it
+ * A cache file is MAGIC, a JSON line {node, sourceBytes, dataBytes}, a copy of the bundle it
  * was made from, then V8's data. V8 itself only checks the source's length, so the copy is what
  * ties the data to this very bundle; comparing it is a memcmp.
  */
-function readCache(source) {
+function readCache(cacheFile, source) {
   let file;
   try {
-    file = readFileSync(CACHE);
+    file = readFileSync(cacheFile);
   } catch {
     return undefined; // no cache installed (or unreadable): compile as usual
   }
@@ -52,20 +51,34 @@ function wrappedSource(source) {
   return Module.wrap(text.startsWith('#!') ? `//${text.slice(2)}` : text);
 }
 
-/** Compiles the bundle (from the cache when it is valid) and runs it as the CommonJS module it is. */
-function runBundle() {
-  const source = readFileSync(BUNDLE);
-  const cachedData = readCache(source);
-  // V8 checksums a cache's payload only when asked to (a damaged payload would otherwise crash
-  // node); make-code-cache.cjs sets the same flag, which is part of the flag hash V8 compares.
-  if (cachedData !== undefined) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
-  const script = new Script(wrappedSource(source), { filename: BUNDLE, cachedData });
-  const bundle = new Module(BUNDLE, module);
-  bundle.filename = BUNDLE;
-  bundle.paths = Module._nodeModulePaths(dirname(BUNDLE));
-  script.runInThisContext().call(bundle.exports, bundle.exports, Module.createRequire(BUNDLE), bundle, BUNDLE, dirname(BUNDLE));
+/** Compiles one bundle file, from its cache (`<file>.v8-cache`) when that fits, as a CommonJS function. */
+function compile(file) {
+  const source = readFileSync(file);
+  // V8 checksums a cache's payload only under --verify-snapshot-checksum (a damaged payload would
+  // otherwise crash node). The unit passes it, the caches are made with it, and V8 rejects a cache
+  // made with other flags than the running node's: a node run without it never reads the payload.
+  const cachedData = readCache(`${file}.v8-cache`, source);
+  return new Script(wrappedSource(source), { filename: file, cachedData }).runInThisContext();
 }
 
-// Required rather than run (test/install/code-cache.test.ts): only hand out the pieces.
-if (require.main === module) runBundle();
-else module.exports = { BUNDLE, readCache, wrappedSource };
+/** Runs a bundle file as the CommonJS module it is; the files it requires beside it go through here too. */
+function runBundle(file) {
+  const bundle = new Module(file, module);
+  bundle.filename = file;
+  bundle.paths = Module._nodeModulePaths(dirname(file));
+  const nodeRequire = Module.createRequire(file);
+  // got and dbus-next are files of their own beside the main bundle (scripts/build.mjs).
+  const separate = /^nm-cloud-setup\.[^/]+\.cjs$/;
+  const loaded = new Map();
+  const bundleRequire = Object.assign((id) => {
+    if (!(dirname(id) === dirname(file) && separate.test(basename(id)))) return nodeRequire(id);
+    if (!loaded.has(id)) loaded.set(id, runBundle(id));
+    return loaded.get(id);
+  }, nodeRequire);
+  compile(file).call(bundle.exports, bundle.exports, bundleRequire, bundle, file, dirname(file));
+  return bundle.exports;
+}
+
+// Required rather than run (bin/nm-cloud-setup, test/install/code-cache.test.ts): hand out the pieces.
+if (require.main === module) runBundle(BUNDLE);
+else module.exports = { BUNDLE, readCache, runBundle, wrappedSource };
