@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Bundles src/main.ts and its runtime dependencies into one executable file,
 // dist/nm-cloud-setup.cjs, which `make install` copies to $(libexecdir)/nm-cloud-setup.
+import { execFileSync } from 'node:child_process';
 import { chmod, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,3 +113,7 @@ await chmod(OUTFILE, 0o755);
 for (const [name, { entry, plugins }] of Object.entries(SEPARATE)) {
   await build({ ...common, stdin: { contents: entry, resolveDir: ROOT, loader: 'js' }, outfile: separateFile(name), plugins });
 }
+// V8 code caches of dist/ for bin/nm-cloud-setup, the checkout's launcher: for this node, run
+// with the launcher's flags. `make install` does not copy them; it writes the installed files'
+// own caches with the unit's flags.
+execFileSync(process.execPath, ['--verify-snapshot-checksum', 'loader/make-code-cache.cjs', OUTFILE], { cwd: ROOT, stdio: 'inherit' });
