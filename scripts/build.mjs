@@ -58,6 +58,18 @@ const lazyIntlInIs = {
   },
 };
 
+/** node:https and node:tls in got, loaded on first use (scripts/build-stubs/lazy-https.cjs). */
+const lazyTlsInGot = {
+  name: 'lazy-tls-in-got',
+  setup(context) {
+    context.onResolve({ filter: /^node:(https|tls)$/ }, ({ path, importer }) =>
+      /\/node_modules\/got\//.test(importer)
+        ? { path: fileURLToPath(new URL(`build-stubs/lazy-${path.slice('node:'.length)}.cjs`, import.meta.url)) }
+        : undefined,
+    );
+  },
+};
+
 /**
  * got and dbus-next are bundled into files of their own beside the main bundle,
  * nm-cloud-setup.<name>.cjs, which the main bundle requires by path when a run first needs them.
@@ -66,7 +78,7 @@ const lazyIntlInIs = {
  * dbus-next's bytecode (docs/performance.md).
  */
 const SEPARATE = {
-  got: { entry: "export * from 'got'; export { default } from 'got';", plugins: [stubUnusedGotFeatures, lazyIntlInIs] },
+  got: { entry: "export * from 'got'; export { default } from 'got';", plugins: [stubUnusedGotFeatures, lazyIntlInIs, lazyTlsInGot] },
   'dbus-next': { entry: "module.exports = require('dbus-next');", plugins: [stubUnusedGotFeatures] },
 };
 export const separateFile = (name) => OUTFILE.replace(/\.cjs$/, `.${name}.cjs`);
