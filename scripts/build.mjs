@@ -71,6 +71,28 @@ const lazyTlsInGot = {
 };
 
 /**
+ * Node modules the main bundle imports at its top level but a run may never use: node:fs/promises
+ * (state.json, only after a fetch) also loads readline and fs watchers in Node 20, about 2 ms of a
+ * run with no provider under --jitless. The bundle gets an object with a getter per export that
+ * loads the real module on first use; import sites read the property at each call (esbuild's
+ * output does), so nothing else changes.
+ */
+const LAZY_BUILTINS = ['node:fs/promises'];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(context) {
+    const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
+    context.onResolve({ filter }, ({ path }) => ({ path, namespace: 'lazy-builtin' }));
+    context.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async ({ path }) => {
+      const names = Object.keys(await import(path)).filter((name) => name !== 'default');
+      const load = `const load = () => require(${JSON.stringify(path)});`;
+      const getters = names.map((name) => `  get ${name}() { return load().${name}; },`);
+      return { contents: `${load}\nmodule.exports = {\n${getters.join('\n')}\n};\n`, loader: 'js' };
+    });
+  },
+};
+
+/**
  * got and dbus-next are bundled into files of their own beside the main bundle,
  * nm-cloud-setup.<name>.cjs, which the main bundle requires by path when a run first needs them.
  * The installed loader (loader/nm-cloud-setup.cjs) gives each file its own V8 code cache, so a
@@ -119,7 +141,7 @@ await build({
   // Manual runs get the unit's flags: under MemoryDenyWriteExecute=yes the JIT cannot work, and
   // --no-expose-wasm silences node's warning that --jitless turned WebAssembly off.
   banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
-  plugins: [requireSeparate],
+  plugins: [requireSeparate, lazyBuiltins],
 });
 await chmod(OUTFILE, 0o755);
 for (const [name, { entry, plugins }] of Object.entries(SEPARATE)) {
