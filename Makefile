@@ -73,8 +73,8 @@ uninstall:
 # written again after node is upgraded (`make install-code-cache`, or a package's trigger); a
 # stale or missing cache costs time, never a run.
 PKGLIBDIR  ?= $(PREFIX)/lib/nm-cloud-setup
-# got and dbus-next, bundled apart so that each gets its own cache (scripts/build.mjs).
-SEPARATE_BUNDLES := dist/nm-cloud-setup.got.cjs dist/nm-cloud-setup.dbus-next.cjs
+# got, dbus-next and xml2js, bundled apart so that each gets its own cache (scripts/build.mjs).
+SEPARATE_BUNDLES := dist/nm-cloud-setup.got.cjs dist/nm-cloud-setup.dbus-next.cjs dist/nm-cloud-setup.xml2js.cjs
 # node's flags in the unit's ExecStart= (between the node binary and the tool).
 UNIT_NODE_FLAGS := $(shell sed -n 's|^ExecStart=[^ ]* \(.*\) [^ ]*$$|\1|p' systemd/nm-cloud-setup.service)
 # The loader finds the bundle relative to itself (DESTDIR staging works unchanged).

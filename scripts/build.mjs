@@ -93,7 +93,7 @@ const lazyBuiltins = {
 };
 
 /**
- * got and dbus-next are bundled into files of their own beside the main bundle,
+ * got, dbus-next and xml2js are bundled into files of their own beside the main bundle,
  * nm-cloud-setup.<name>.cjs, which the main bundle requires by path when a run first needs them.
  * The installed loader (loader/nm-cloud-setup.cjs) gives each file its own V8 code cache, so a
  * run with no provider deserialises only the main bundle's, and an EC2 run gets all of got's and
@@ -102,6 +102,8 @@ const lazyBuiltins = {
 const SEPARATE = {
   got: { entry: "export * from 'got'; export { default } from 'got';", plugins: [stubUnusedGotFeatures, lazyIntlInIs, lazyTlsInGot] },
   'dbus-next': { entry: "module.exports = require('dbus-next');", plugins: [stubUnusedGotFeatures] },
+  // Required only by the xml2js stand-in (scripts/build-stubs/xml2js.js), on first real use.
+  xml2js: { entry: "module.exports = require('xml2js');", plugins: [] },
 };
 export const separateFile = (name) => OUTFILE.replace(/\.cjs$/, `.${name}.cjs`);
 const requireSeparate = {

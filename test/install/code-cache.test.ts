@@ -18,7 +18,7 @@ const LOADER = '/usr/libexec/nm-cloud-setup';
 const LIB = '/usr/lib/nm-cloud-setup';
 const CACHE = `${LIB}/nm-cloud-setup.cjs.v8-cache`;
 /** The main bundle and the files it requires beside it (scripts/build.mjs), each with its cache. */
-const BUNDLES = ['nm-cloud-setup.cjs', 'nm-cloud-setup.got.cjs', 'nm-cloud-setup.dbus-next.cjs'];
+const BUNDLES = ['nm-cloud-setup.cjs', 'nm-cloud-setup.got.cjs', 'nm-cloud-setup.dbus-next.cjs', 'nm-cloud-setup.xml2js.cjs'];
 
 /** node's flags from the unit's ExecStart=, which the cache is made for. */
 function unitFlags(): string[] {

@@ -50,6 +50,8 @@ describe('make install', () => {
         'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.got.cjs.v8-cache',
         'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.dbus-next.cjs',
         'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.dbus-next.cjs.v8-cache',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.xml2js.cjs',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.xml2js.cjs.v8-cache',
         'f 644 /usr/lib/nm-cloud-setup/make-code-cache.cjs',
         `f 755 ${DISPATCHER}/pre-up.d/90-nm-cloud-setup.sh`,
         `l ${DISPATCHER}/90-nm-cloud-setup.sh -> no-wait.d/90-nm-cloud-setup.sh`,
