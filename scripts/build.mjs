@@ -82,7 +82,10 @@ const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(context) {
     const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
-    context.onResolve({ filter }, ({ path }) => ({ path, namespace: 'lazy-builtin' }));
+    // The stand-in's own require() of the module is left to node.
+    context.onResolve({ filter }, ({ path, namespace }) =>
+      namespace === 'lazy-builtin' ? undefined : { path, namespace: 'lazy-builtin' },
+    );
     context.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async ({ path }) => {
       const names = Object.keys(await import(path)).filter((name) => name !== 'default');
       const load = `const load = () => require(${JSON.stringify(path)});`;

@@ -113,7 +113,7 @@ async function versionIds(world: World): Promise<number[]> {
 /** A run that did not do its job: the bench stops with this one line. */
 export class RealnmRunFailed extends Error {}
 
-/** A measured rerun: exit 0 and exactly token + listing + 2 per NIC requests, or the bench stops. */
+/** A measured rerun: exit 0, exactly token + listing + 2 per NIC requests and no output, or the bench stops. */
 async function rerun(bench: Bench, world: World, command: Command, label: string): Promise<Measured> {
   const before = (await world.metadata.requests()).length;
   const result = await runIn(bench, world, command, true);
@@ -121,6 +121,9 @@ async function rerun(bench: Bench, world: World, command: Command, label: string
   const output = (result.stdout + result.stderr).trim().slice(0, 300);
   if (result.code !== 0) throw new RealnmRunFailed(`${label} exited ${result.code}: ${output}`);
   if (requests !== 2 + 2 * world.nics) throw new RealnmRunFailed(`${label} made ${requests} requests: ${output}`);
+  // At the default level (WARN) a rerun with nothing to change prints nothing; a warning means it
+  // did not do its whole job (e.g. state.json not written).
+  if (output !== '') throw new RealnmRunFailed(`${label} printed: ${output}`);
   return result;
 }
 
