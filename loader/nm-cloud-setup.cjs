@@ -3,8 +3,8 @@
 // The installed $(libexecdir)/nm-cloud-setup: runs the bundle, from V8's code cache when there
 // is a valid one. Under --jitless every function is compiled to bytecode on first call and the
 // whole file is pre-parsed first; the cache (written by make-code-cache.cjs with the node and
-// the flags the unit runs) holds that bytecode, which saves a sixth of an EC2 run's CPU
-// (docs/performance.md). Anything wrong with the cache means running without it, never failing:
+// the flags the unit runs) holds that bytecode: most of the compile time of a run, which under
+// --jitless is a large part of its CPU (docs/performance.md). Anything wrong with the cache means running without it, never failing:
 // a cache V8 cannot vouch for (another node, other flags, another bundle, damaged bytes) is
 // either skipped here or rejected by V8 before it is used.
 'use strict';
