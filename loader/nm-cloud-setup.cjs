@@ -4,9 +4,9 @@
 // is a valid one. Under --jitless every function is compiled to bytecode on first call and the
 // whole file is pre-parsed first; the cache (written by make-code-cache.cjs with the node and
 // the flags the unit runs) holds that bytecode: most of the compile time of a run, which under
-// --jitless is a large part of its CPU (docs/performance.md). Anything wrong with the cache means running without it, never failing:
-// a cache V8 cannot vouch for (another node, other flags, another bundle, damaged bytes) is
-// either skipped here or rejected by V8 before it is used.
+// --jitless is a large part of its CPU (docs/performance.md). Anything wrong with a cache means
+// running without it, never failing: a cache V8 cannot vouch for (another node, other flags,
+// another bundle, damaged bytes) is either skipped here or rejected by V8 before it is used.
 'use strict';
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
