@@ -41,7 +41,13 @@ export default tseslint.config(
     },
   },
   // Plain JavaScript (build and harness scripts) has no types to check.
-  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  // The installed loader and its cache writer are CommonJS scripts run by node itself.
+  {
+    files: ['loader/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   {
     // Tests state what they expect: a non-null assertion there is an assertion, and mocks are loose.
     files: ['test/**/*.ts', 'scripts/**/*.ts'],

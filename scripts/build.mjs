@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Bundles src/main.ts and its runtime dependencies into one executable file,
 // dist/nm-cloud-setup.cjs, which `make install` copies to $(libexecdir)/nm-cloud-setup.
-import { chmod } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 export const OUTFILE = 'dist/nm-cloud-setup.cjs';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * got imports its HTTP/2, HTTP-cache and DNS-cache machinery eagerly, though only the http2,
@@ -14,19 +17,112 @@ export const OUTFILE = 'dist/nm-cloud-setup.cjs';
  * bundle gets stand-ins that throw if ever reached (scripts/build-stubs/).
  */
 const UNUSED_GOT_FEATURES = ['http2-wrapper', 'cacheable-request', 'cacheable-lookup'];
+/**
+ * Loaded lazily instead (scripts/build-stubs/xml2js.js): dbus-next evaluates xml2js, xmlbuilder
+ * and sax on connecting, for introspection we never do; about 5 ms of an EC2 run under --jitless.
+ */
+const LAZY_MODULES = ['xml2js'];
 const stubUnusedGotFeatures = {
   name: 'stub-unused-got-features',
   setup(context) {
-    const filter = new RegExp(`^(${UNUSED_GOT_FEATURES.join('|')})$`);
+    const filter = new RegExp(`^(${[...UNUSED_GOT_FEATURES, ...LAZY_MODULES].join('|')})$`);
     context.onResolve({ filter }, ({ path }) => ({
       path: fileURLToPath(new URL(`build-stubs/${path}.js`, import.meta.url)),
     }));
   },
 };
 
-await build({
-  entryPoints: ['src/main.ts'],
-  outfile: OUTFILE,
+/**
+ * @sindresorhus/is (got's validation) builds two Intl.ListFormat objects when it is evaluated, for
+ * its error messages only. The first Intl object loads ICU's data: about 10 ms of every EC2 run
+ * under --jitless, before the first request. Build them on first use instead; the messages are the
+ * same. The build fails if the package's text changes, so the patch never silently stops working.
+ */
+const IS_ENTRY = /node_modules\/@sindresorhus\/is\/distribution\/index\.js$/;
+const EAGER_LIST_FORMAT = /^const (andFormatter|orFormatter) = new Intl\.ListFormat\(('en', \{[^}]*\})\);$/gm;
+const lazyIntlInIs = {
+  name: 'lazy-intl-in-is',
+  setup(context) {
+    context.onLoad({ filter: IS_ENTRY }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      const patched = text.replace(
+        EAGER_LIST_FORMAT,
+        (_, name, args) =>
+          `let ${name}Instance;\nconst ${name} = { format: (list) => (${name}Instance ??= new Intl.ListFormat(${args})).format(list) };`,
+      );
+      if ((patched.match(/Instance \?\?= new Intl\.ListFormat/g) ?? []).length !== 2) {
+        throw new Error(`${path}: its Intl.ListFormat lines changed; update lazyIntlInIs in scripts/build.mjs`);
+      }
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
+/** node:https and node:tls in got, loaded on first use (scripts/build-stubs/lazy-https.cjs). */
+const lazyTlsInGot = {
+  name: 'lazy-tls-in-got',
+  setup(context) {
+    context.onResolve({ filter: /^node:(https|tls)$/ }, ({ path, importer }) =>
+      /\/node_modules\/got\//.test(importer)
+        ? { path: fileURLToPath(new URL(`build-stubs/lazy-${path.slice('node:'.length)}.cjs`, import.meta.url)) }
+        : undefined,
+    );
+  },
+};
+
+/**
+ * Node modules the main bundle imports at its top level but a run may never use: node:fs/promises
+ * (state.json, only after a fetch) also loads readline and fs watchers in Node 20, about 2 ms of a
+ * run with no provider under --jitless. The bundle gets an object with a getter per export that
+ * loads the real module on first use; import sites read the property at each call (esbuild's
+ * output does), so nothing else changes.
+ */
+const LAZY_BUILTINS = ['node:fs/promises'];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(context) {
+    const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
+    // The stand-in's own require() of the module is left to node.
+    context.onResolve({ filter }, ({ path, namespace }) =>
+      namespace === 'lazy-builtin' ? undefined : { path, namespace: 'lazy-builtin' },
+    );
+    context.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async ({ path }) => {
+      const names = Object.keys(await import(path)).filter((name) => name !== 'default');
+      const load = `const load = () => require(${JSON.stringify(path)});`;
+      const getters = names.map((name) => `  get ${name}() { return load().${name}; },`);
+      return { contents: `${load}\nmodule.exports = {\n${getters.join('\n')}\n};\n`, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * got, dbus-next and xml2js are bundled into files of their own beside the main bundle,
+ * nm-cloud-setup.<name>.cjs, which the main bundle requires by path when a run first needs them.
+ * The installed loader (loader/nm-cloud-setup.cjs) gives each file its own V8 code cache, so a
+ * run with no provider deserialises only the main bundle's, and an EC2 run gets all of got's and
+ * dbus-next's bytecode (docs/performance.md).
+ */
+const SEPARATE = {
+  got: { entry: "export * from 'got'; export { default } from 'got';", plugins: [stubUnusedGotFeatures, lazyIntlInIs, lazyTlsInGot] },
+  'dbus-next': { entry: "module.exports = require('dbus-next');", plugins: [stubUnusedGotFeatures] },
+  // Required only by the xml2js stand-in (scripts/build-stubs/xml2js.js), on first real use.
+  xml2js: { entry: "module.exports = require('xml2js');", plugins: [] },
+};
+export const separateFile = (name) => OUTFILE.replace(/\.cjs$/, `.${name}.cjs`);
+const requireSeparate = {
+  name: 'require-separate',
+  setup(context) {
+    const filter = new RegExp(`^(${Object.keys(SEPARATE).join('|')})$`);
+    context.onResolve({ filter }, ({ path }) => ({ path, namespace: 'separate' }));
+    context.onLoad({ filter: /.*/, namespace: 'separate' }, ({ path }) => ({
+      // A path esbuild cannot follow: it stays a run-time require of the file beside this one.
+      contents: `module.exports = require(require('node:path').join(__dirname, ${JSON.stringify(basename(separateFile(path)))}));`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -35,15 +131,28 @@ await build({
   // Node >= 20.19). esbuild turns our dynamic import()s into lazy initialisers, so got and
   // dbus-next are only evaluated when a run needs them.
   format: 'cjs',
-  // Manual runs get the unit's flags: under MemoryDenyWriteExecute=yes the JIT cannot work, and
-  // --no-expose-wasm silences node's warning that --jitless turned WebAssembly off.
-  banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
   // Optional dbus-next transports (abstract sockets, X11 session lookup) that we never use.
   external: ['usocket', 'x11'],
-  plugins: [stubUnusedGotFeatures],
   // Under --jitless every byte is parsed by the interpreter: minifying cuts start-up by ~40 ms.
   minify: true,
   legalComments: 'none',
   logLevel: 'warning',
+};
+
+await build({
+  ...common,
+  entryPoints: ['src/main.ts'],
+  outfile: OUTFILE,
+  // Manual runs get the unit's flags: under MemoryDenyWriteExecute=yes the JIT cannot work, and
+  // --no-expose-wasm silences node's warning that --jitless turned WebAssembly off.
+  banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
+  plugins: [requireSeparate, lazyBuiltins],
 });
 await chmod(OUTFILE, 0o755);
+for (const [name, { entry, plugins }] of Object.entries(SEPARATE)) {
+  await build({ ...common, stdin: { contents: entry, resolveDir: ROOT, loader: 'js' }, outfile: separateFile(name), plugins });
+}
+// V8 code caches of dist/ for bin/nm-cloud-setup, the checkout's launcher: for this node, run
+// with the launcher's flags. `make install` does not copy them; it writes the installed files'
+// own caches with the unit's flags.
+execFileSync(process.execPath, ['--verify-snapshot-checksum', 'loader/make-code-cache.cjs', OUTFILE], { cwd: ROOT, stdio: 'inherit' });

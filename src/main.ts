@@ -8,9 +8,25 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 // A reader that goes away (`nm-cloud-setup status | head -1`) must not crash a run half-way
 // through configuring: its output is lost, the work goes on.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+const ignoreLostReader = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+};
+// Hooked on first use, not here: creating process.stdout loads node's stream modules (and net,
+// for the journal's socket), several ms under --jitless that a run printing nothing, the timer's
+// usual run, never needs (docs/performance.md).
+for (const name of ['stdout', 'stderr'] as const) {
+  const descriptor = Object.getOwnPropertyDescriptor(process, name);
+  if (descriptor?.get === undefined) continue;
+  const create = descriptor.get.bind(process) as () => NodeJS.WriteStream;
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: true,
+    get: () => {
+      const stream = create();
+      Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => stream });
+      stream.on('error', ignoreLostReader);
+      return stream;
+    },
   });
 }
 

@@ -11,6 +11,8 @@ import { startFakeNm } from '../../test/fakes/fake-nm-service.js';
 import { ec2Devices, ec2Metadata, expectedRequests, type Ec2Shape } from './ec2-world.js';
 import { findPython, measure, type Measured } from './measure.js';
 import { EC2_MACS, startBenchMetadataServer, type BenchMetadataServer } from './metadata-server.js';
+import { installTool } from './installed.js';
+import { formatRealnm, RealnmRunFailed, runRealnm } from './realnm.js';
 import { describeMachine, formatJson, formatReport, type BenchResult, type Ec2Result, type Ec2Run, type StartupResult } from './report.js';
 import { criticalPathRoundTrips, max, median, phasesOf } from './stats.js';
 
@@ -35,29 +37,37 @@ interface Options {
   readonly runs: number;
   readonly json: boolean;
   readonly quick: boolean;
+  /** --realnm: the real-NetworkManager mode (scripts/bench/realnm.ts), with its delay line's RTT and an optional C tool. */
+  readonly realnm: boolean;
+  readonly rttMs: number;
+  readonly cTool: string | undefined;
 }
 
 /** A run that did not do its job: the bench stops with this one line. */
 class RunFailed extends Error {}
 
 function usage(message: string): never {
-  throw new RunFailed(`${message}; usage: npm run bench -- [--quick] [--runs N] [--json]`);
+  throw new RunFailed(`${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE]]`);
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let runs: number | undefined;
-  let json = false;
-  let quick = false;
+  const flags = { json: false, quick: false, realnm: false, rttMs: 20, cTool: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--json') json = true;
-    else if (arg === '--quick') quick = true;
-    else if (arg === '--runs') {
-      runs = Number(argv[++i]);
-      if (!Number.isInteger(runs) || runs < 1) usage('--runs needs a positive integer');
+    if (arg === '--json') flags.json = true;
+    else if (arg === '--quick') flags.quick = true;
+    else if (arg === '--realnm') flags.realnm = true;
+    else if (arg === '--c-tool') flags.cTool = argv[++i] ?? usage('--c-tool needs a file');
+    else if (arg === '--runs' || arg === '--rtt') {
+      const value = Number(argv[++i]);
+      if (!Number.isInteger(value) || value < (arg === '--runs' ? 1 : 0)) usage(`${arg} needs a whole number`);
+      if (arg === '--runs') runs = value;
+      else flags.rttMs = value;
     } else usage(`unknown argument ${String(arg)}`);
   }
-  return { runs: runs ?? (quick ? QUICK_RUNS : DEFAULT_RUNS), json, quick };
+  if (flags.realnm && flags.quick) usage('--realnm has no quick mode');
+  return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags };
 }
 
 /** How long --quick holds the leaves' answers at most (a sequential client then shows as many round trips). */
@@ -66,7 +76,8 @@ const LEAF_BARRIER_MS = 5000;
 /** What every measurement needs. */
 interface Bench {
   readonly python: string;
-  readonly bundle: string;
+  /** The installed tool (scripts/bench/installed.ts). */
+  readonly tool: string;
   readonly runs: number;
   readonly quick: boolean;
   readonly bus: PrivateBus;
@@ -90,7 +101,7 @@ const STARTUP_KEYS: readonly StartupKey[] = ['node', 'nodeFlags', 'tool'];
 
 /** One start-up sample: plain node, node with the unit's flags, or the tool with no provider. */
 async function runStartupOnce(bench: Bench, key: StartupKey): Promise<Measured> {
-  const args = { node: ['-e', '0'], nodeFlags: [...bench.nodeFlags, '-e', '0'], tool: [...bench.nodeFlags, bench.bundle] }[key];
+  const args = { node: ['-e', '0'], nodeFlags: [...bench.nodeFlags, '-e', '0'], tool: [...bench.nodeFlags, bench.tool] }[key];
   const result = await runNode(bench, args);
   if (result.code !== 0) throw new RunFailed(`start-up run of ${key} exited ${result.code}: ${oneLine(result.stderr)}`);
   if (key === 'tool' && result.stdout + result.stderr !== '') {
@@ -132,7 +143,7 @@ async function runEc2Once(bench: Bench, shape: Ec2Shape, latencyMs: number): Pro
     bench.metadata.takeRequests();
     result = await runNode(
       bench,
-      [...bench.nodeFlags, bench.bundle],
+      [...bench.nodeFlags, bench.tool],
       toolEnv(bench, {
         NM_CLOUD_SETUP_EC2: 'yes',
         NM_CLOUD_SETUP_EC2_HOST: bench.metadata.url,
@@ -214,9 +225,7 @@ async function runRounds(bench: Bench, cases: readonly Ec2Case[]): Promise<{ sta
   return { startup: startupResult, ec2: cases.map((c, i) => summarizeEc2(c, ec2[i]!, startupResult.toolMs)) };
 }
 
-async function runAll(options: Options, repoRoot: string): Promise<BenchResult> {
-  const bundle = join(repoRoot, 'dist', 'nm-cloud-setup.cjs');
-  if (!existsSync(bundle)) throw new RunFailed('dist/nm-cloud-setup.cjs is missing: run "npm run build" first');
+async function runAll(options: Options, repoRoot: string, tool: string): Promise<BenchResult> {
   const python = findPython();
   const stateDir = mkdtempSync(join(tmpdir(), 'nmcs-bench-state-'));
   let bus: PrivateBus | undefined;
@@ -225,7 +234,7 @@ async function runAll(options: Options, repoRoot: string): Promise<BenchResult> 
     bus = await startPrivateBus();
     metadata = await startBenchMetadataServer();
     const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-    const bench: Bench = { python, bundle, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags };
+    const bench: Bench = { python, tool, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags };
     const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
     const { startup, ec2 } = await runRounds(bench, cases);
     return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
@@ -240,11 +249,26 @@ async function runAll(options: Options, repoRoot: string): Promise<BenchResult> 
 export async function main(argv: readonly string[], repoRoot: string): Promise<number> {
   try {
     const options = parseArgs(argv);
-    const result = await runAll(options, repoRoot);
-    process.stdout.write(options.json ? formatJson(result) : formatReport(result));
-    return 0;
+    const bundle = join(repoRoot, 'dist', 'nm-cloud-setup.cjs');
+    if (!existsSync(bundle)) throw new RunFailed('dist/nm-cloud-setup.cjs is missing: run "npm run build" first');
+    // The installed form (loader + V8 code cache), which is what the unit runs.
+    const tool = installTool(repoRoot, bundle);
+    try {
+      if (options.realnm) {
+        const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
+        const command = { file: process.execPath, args: [...nodeFlags, tool.path] };
+        const result = await runRealnm(options, findPython(), command, nodeFlags);
+        process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatRealnm(result));
+        return 0;
+      }
+      const result = await runAll(options, repoRoot, tool.path);
+      process.stdout.write(options.json ? formatJson(result) : formatReport(result));
+      return 0;
+    } finally {
+      tool.remove();
+    }
   } catch (error) {
-    if (!(error instanceof RunFailed)) throw error;
+    if (!(error instanceof RunFailed) && !(error instanceof RealnmRunFailed)) throw error;
     process.stderr.write(`bench: ${error.message}\n`);
     return 1;
   }

@@ -44,6 +44,15 @@ describe('make install', () => {
         'f 644 /usr/lib/systemd/system/nm-cloud-setup.timer',
         'f 644 /usr/share/man/man8/nm-cloud-setup.8',
         'f 755 /usr/libexec/nm-cloud-setup',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.cjs',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.cjs.v8-cache',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.got.cjs',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.got.cjs.v8-cache',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.dbus-next.cjs',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.dbus-next.cjs.v8-cache',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.xml2js.cjs',
+        'f 644 /usr/lib/nm-cloud-setup/nm-cloud-setup.xml2js.cjs.v8-cache',
+        'f 644 /usr/lib/nm-cloud-setup/make-code-cache.cjs',
         `f 755 ${DISPATCHER}/pre-up.d/90-nm-cloud-setup.sh`,
         `l ${DISPATCHER}/90-nm-cloud-setup.sh -> no-wait.d/90-nm-cloud-setup.sh`,
         `l ${DISPATCHER}/no-wait.d/90-nm-cloud-setup.sh -> ../pre-up.d/90-nm-cloud-setup.sh`,
@@ -60,12 +69,16 @@ describe('make install', () => {
 
   it('the unit starts the installed file with the installed node and the W^X flags', () => {
     const unit = readFileSync(tree.at('/usr/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/usr\/libexec\/nm-cloud-setup$/m);
+    expect(unit).toMatch(
+      /^ExecStart=\/usr\/bin\/node --jitless --no-expose-wasm --optimize-for-size --verify-snapshot-checksum \/usr\/libexec\/nm-cloud-setup$/m,
+    );
   });
 
-  it('the installed executable is the bundle with the same flags in its shebang, and runs outside any checkout', async () => {
+  it('the installed executable is the loader with the unit flags in its shebang, and runs outside any checkout', async () => {
     const exe = tree.at('/usr/libexec/nm-cloud-setup');
-    expect(readFileSync(exe, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env -S /usr/bin/node --jitless --no-expose-wasm');
+    expect(readFileSync(exe, 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env -S /usr/bin/node --jitless --no-expose-wasm --optimize-for-size --verify-snapshot-checksum',
+    );
     // Through the shebang itself, cwd in the DESTDIR: there is no node_modules to find there.
     const env = { PATH: '/usr/bin:/bin' };
     const version = await run(exe, ['--version'], { cwd: tree.destdir, env });
@@ -81,10 +94,10 @@ describe('make install', () => {
     onTestFinished(() => custom.remove());
     const unit = readFileSync(custom.at('/opt/ncs/lib/systemd/system/nm-cloud-setup.service'), 'utf8');
     expect(unit).toMatch(
-      /^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size \/opt\/ncs\/libexec\/nm-cloud-setup$/m,
+      /^ExecStart=\/opt\/node\/bin\/node --jitless --no-expose-wasm --optimize-for-size --verify-snapshot-checksum \/opt\/ncs\/libexec\/nm-cloud-setup$/m,
     );
     expect(readFileSync(custom.at('/opt/ncs/libexec/nm-cloud-setup'), 'utf8').split('\n')[0]).toBe(
-      '#!/usr/bin/env -S /opt/node/bin/node --jitless --no-expose-wasm',
+      '#!/usr/bin/env -S /opt/node/bin/node --jitless --no-expose-wasm --optimize-for-size --verify-snapshot-checksum',
     );
   });
 
