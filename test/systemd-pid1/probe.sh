@@ -82,6 +82,9 @@ early_term() { # SIGTERM while node is starting, before its handler: what the ho
     show early-term "$UNIT" -p Result -p ExecMainCode -p ExecMainStatus
 }
 
+# The pre-up hook restarts the unit once per device while NetworkManager brings them up, and the
+# last restart can still be running when this probe starts: describe the unit once it is idle.
+wait_for "the boot's runs to settle" settled
 show boot-service "$UNIT" -p LoadState -p Result -p ExecMainCode -p ExecMainStatus
 show boot-online network-online.target -p ActiveState
 # systemd's own grading of the unit as loaded (drop-ins included), not the offline one.
