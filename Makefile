@@ -57,3 +57,10 @@ uninstall:
 		$(DESTDIR)$(DISPATCHER)/no-wait.d/90-nm-cloud-setup.sh \
 		$(DESTDIR)$(DISPATCHER)/pre-up.d/90-nm-cloud-setup.sh \
 		$(DESTDIR)$(MANDIR)/man8/nm-cloud-setup.8
+
+# The Debian package (offline; see scripts/build-deb.sh). DEB_OUT names the file.
+DEB_OUT ?= build/nm-cloud-setup.deb
+.PHONY: deb
+deb: $(BUNDLE)
+	@mkdir -p $(dir $(DEB_OUT))
+	./scripts/build-deb.sh $(DEB_OUT)
