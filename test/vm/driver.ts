@@ -53,7 +53,7 @@ export async function runVm(options: VmOptions = {}): Promise<VmReport> {
   let watch: { bootSeconds: number | undefined; finished: boolean } = { bootSeconds: undefined, finished: false };
   try {
     await vmSh('up', stateDir);
-    watch = await serveGuest(stateDir, options.timeoutMs ?? 25 * 60_000, log);
+    watch = await serveGuest(stateDir, options.timeoutMs ?? 20 * 60_000, log);
     await waitQemuExit(stateDir, 60_000);
   } finally {
     await vmSh('down', stateDir).catch((e: unknown) => log(`vm.sh down: ${String(e)}`));
