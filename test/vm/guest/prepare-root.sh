@@ -58,6 +58,12 @@ printf '[Service]\nEnvironment=NM_CLOUD_SETUP_EC2=yes\nEnvironment=NM_CLOUD_SETU
     >/etc/systemd/system/nm-cloud-setup.service.d/ec2.conf
 systemctl enable nm-cloud-setup.service nm-cloud-setup.timer >/dev/console 2>&1
 
+# The dispatcher logs each script it runs (logging only): the hotplug scenario checks that the
+# pre-up hook ran for the new NIC.
+mkdir -p /etc/systemd/system/NetworkManager-dispatcher.service.d
+printf '[Service]\nEnvironment=NM_DISPATCHER_DEBUG_LOG=1\n' \
+    >/etc/systemd/system/NetworkManager-dispatcher.service.d/ncsvm-debug.conf
+
 # The test agent: a snapshot the moment network-online.target is reached, then the scenarios.
 cat >/etc/systemd/system/ncsvm-online-probe.service <<UNIT
 [Unit]

@@ -87,6 +87,9 @@ scenario_hotplug() {
     check "rules for the new NIC (index 2)" wait_for 30 rules_present 30202:172.16.6.2 30202:172.16.6.10 30402:172.16.6.10 || ok=1
     check "the unit was restarted after the hotplug" test "$(prop nm-cloud-setup.service ExecMainStartTimestampMonotonic)" -gt "$plugged" || ok=1
     check "not by the timer" test "$(last_trigger)" = "$trigger" || ok=1
+    hook=$(journalctl -b -u NetworkManager-dispatcher.service -o cat | grep "pre-up" | grep "$nic2" | grep 90-nm-cloud-setup)
+    note "dispatcher: $(echo "$hook" | head -n 2)"
+    check "the dispatcher ran the pre-up hook for $nic2" test -n "$hook" || ok=1
     check "that run succeeded" service_ran_ok || ok=1
     host_do hotplug-del || return 1
     check "$nic2 is gone within 300 s" wait_for 300 sh -c "! test -e /sys/class/net/$nic2" || ok=1
