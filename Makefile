@@ -37,7 +37,11 @@ install: $(BUNDLE)
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DISPATCHER)/pre-up.d $(DESTDIR)$(DISPATCHER)/no-wait.d
 	$(INSTALL) -d $(DESTDIR)$(PKGLIBDIR)
-	$(INSTALL) -m 0644 $(BUNDLE) $(SEPARATE_BUNDLES) $(DESTDIR)$(PKGLIBDIR)/
+	$(INSTALL) -m 0644 $(SEPARATE_BUNDLES) $(DESTDIR)$(PKGLIBDIR)/
+	# Only the loader is run; a library file with a shebang but no exec bit confuses packagers
+	# (lintian), so the bundle's first line becomes a comment of the same role (line numbers kept).
+	sed '1s|^#!.*|// nm-cloud-setup: run through $(LIBEXECDIR)/nm-cloud-setup|' $(BUNDLE) > $(DESTDIR)$(PKGLIBDIR)/nm-cloud-setup.cjs
+	chmod 0644 $(DESTDIR)$(PKGLIBDIR)/nm-cloud-setup.cjs
 	$(INSTALL) -m 0644 loader/make-code-cache.cjs $(DESTDIR)$(PKGLIBDIR)/make-code-cache.cjs
 	sed -e '1s|^#!.*|#!/usr/bin/env -S $(NODE) $(UNIT_NODE_FLAGS)|' \
 		-e "s|'$(SOURCE_BUNDLE_REL)'|'$(BUNDLE_REL)'|" loader/nm-cloud-setup.cjs > $(DESTDIR)$(LIBEXECDIR)/nm-cloud-setup.tmp
@@ -88,3 +92,10 @@ install-code-cache:
 	else \
 		echo 'make: $(NODE) is not here: no V8 code cache written (run make install-code-cache where it runs)'; \
 	fi
+
+# The Debian package (offline; see scripts/build-deb.sh). DEB_OUT names the file.
+DEB_OUT ?= build/nm-cloud-setup.deb
+.PHONY: deb
+deb: $(BUNDLE)
+	@mkdir -p $(dir $(DEB_OUT))
+	./scripts/build-deb.sh $(DEB_OUT)

@@ -6,7 +6,9 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # systemd-container: systemd-nspawn, for the tests that boot the units under systemd as PID 1.
-packages="nodejs npm network-manager dbus-daemon iproute2 dnsmasq-base curl python3 systemd systemd-container util-linux make shellcheck groff-base"
+# qemu-system-x86, linux-image-amd64 (its postinst builds an initramfs, so initramfs-tools) and
+# lintian are for the VM layer (test/vm) and the package check (make deb).
+packages="nodejs npm network-manager dbus-daemon iproute2 dnsmasq-base curl python3 systemd systemd-container util-linux make shellcheck groff-base qemu-system-x86 linux-image-amd64 initramfs-tools lintian"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
