@@ -70,7 +70,7 @@ describe('make deb', () => {
   });
 
   it('is lintian-clean', async () => {
-    const r = await run('lintian', ['--fail-on', 'error,warning', deb]).catch((e: { stdout?: string; code?: number }) => e);
+    const r = await run('lintian', ['--fail-on', 'error,warning', deb]).catch((e: unknown) => e as { stdout?: string; code?: number });
     expect('code' in r ? r.code : 0, 'stdout' in r ? r.stdout : '').toBe(0);
   });
 });

@@ -22,7 +22,7 @@ const SCRIPTS = [
 describe('VM layer and package scripts', () => {
   it('are shellcheck-clean', async () => {
     const lint = await run('shellcheck', ['-x', '--severity=style', ...SCRIPTS.map((s) => join(REPO_ROOT, s))], { cwd: REPO_ROOT }).catch(
-      (e: { stdout?: string; stderr?: string }) => e,
+      (e: unknown) => e as { stdout?: string; stderr?: string },
     );
     expect(`${lint.stdout ?? ''}${lint.stderr ?? ''}`).toBe('');
   });
