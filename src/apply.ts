@@ -80,8 +80,10 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
     if (context.cancellation.signal.aborted) break;
     const log = context.log.with({ hwaddr: iface.hwaddr });
     const steps = planInterface(iface, { ...context, totals: metadata });
+    // Reports key a link by MAC; a link with its own id (OpenStack) carries it too.
+    const link = iface.linkId === iface.hwaddr ? {} : { link: iface.linkId };
     try {
-      for (const step of steps) outcomes.push(await runStep({ ...context, log }, iface, step, metadata));
+      for (const step of steps) outcomes.push({ ...(await runStep({ ...context, log }, iface, step, metadata)), ...link });
     } catch (error) {
       if (isCancellation(error)) break;
       throw error;

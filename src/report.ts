@@ -142,6 +142,8 @@ export function renderStatusText(status: StatusDocument): string {
     ['region', status.instance.region],
     ['zone', status.instance.zone],
     ['type', status.instance.type],
+    ['name', status.instance.name],
+    ['project', status.instance.project],
   ];
   const head = alignColumns(facts.filter(([, value]) => value !== undefined).map(([key, value]) => [`${key}:`, value ?? '']));
   const rows = alignColumns([

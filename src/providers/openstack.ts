@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+import { MetadataError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  ETHERNET_LINK,
+  NO_FAMILY_CONFIG,
+  type ExplicitConfig,
+  type ExplicitFamilyConfig,
+  type FamilyConfig,
+  type InstanceFacts,
+  type ProviderInterface,
+  type ProviderResult,
+} from '../model.js';
+import { errorMessage, isCancellation } from '../errors.js';
+import { DETECT_LIMITS, fetchFact, fetchText, joinUrl, LEAF_LIMITS } from './fetch.js';
+import {
+  parseMetaData,
+  parseNetworkData,
+  toLinkProfileIntents,
+  type LinkProfileIntent,
+  type NetworkData,
+  type SettingValue,
+} from './openstack-network-data.js';
+import type { MetadataSession, Provider, ProviderContext } from './types.js';
+
+const META_DATA_PATH = '/openstack/latest/meta_data.json';
+const NETWORK_DATA_PATH = '/openstack/latest/network_data.json';
+
+/**
+ * OpenStack: meta_data.json says "this is OpenStack" (a uuid), network_data.json describes every
+ * link completely (addresses, gateway, routes, DNS per family), so links are configured as the
+ * document says, without the policy routing tables of the other clouds. With
+ * NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE the same paths are read from the mounted config drive
+ * (src/config-drive.ts serves them; this file does not know the difference).
+ */
+export const openstack: Provider = {
+  name: 'openstack',
+  envName: 'OPENSTACK',
+  defaultBaseUrl: 'http://169.254.169.254',
+  // A NIC without DHCP (a static-only Neutron subnet) stays unconfigured without a new profile.
+  allowNewConnectionsByDefault: true,
+  // An ipv6 network in network_data.json is the operator's configuration, not an optional extra.
+  ipv6ByDefault: true,
+
+  async detect(context) {
+    const url = joinUrl(context.baseUrl, META_DATA_PATH);
+    try {
+      const body = await fetchText(context, url, { limits: DETECT_LIMITS, signal: context.signal });
+      parseMetaData(body);
+      return { detected: true, session: createSession(context) };
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return { detected: false, reason: `failure to get OpenStack meta_data.json: ${errorMessage(error)}` };
+    }
+  },
+};
+
+function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+  return {
+    async getConfig(request, signal) {
+      const body = await fetchText({ http }, joinUrl(baseUrl, NETWORK_DATA_PATH), { limits: LEAF_LIMITS, signal });
+      // A document that cannot be trusted as a whole throws OpenStackDataError: nothing is applied.
+      return toProviderResult(parseNetworkData(body, log), { ipv6: request.ipv6 }, log);
+    },
+    async instanceFacts(signal) {
+      const body = await fetchFact({ http }, joinUrl(baseUrl, META_DATA_PATH), { signal });
+      if (body === undefined) return {};
+      try {
+        const facts = parseMetaData(body);
+        const all: InstanceFacts = { id: facts.uuid, name: facts.name, zone: facts.availabilityZone, project: facts.projectId };
+        return Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined));
+      } catch (error) {
+        if (error instanceof MetadataError) return {};
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * The parsed document as the run's links (exported for tests). Ethernet links that are not bond
+ * ports become links found by MAC; bonds, VLANs and bond ports need profiles the tool does not
+ * create yet, and are left alone with one line each.
+ */
+export function toProviderResult(data: NetworkData, options: { readonly ipv6: boolean }, log: Pick<Logger, 'warn'>): ProviderResult {
+  const intents = new Map(toLinkProfileIntents(data).map((intent) => [intent.linkId, intent]));
+  const interfaces: ProviderInterface[] = [];
+  for (const link of data.links) {
+    if (link.kind !== 'ethernet' || link.controller !== undefined) {
+      const what = link.kind === 'ethernet' ? `a port of bond "${link.controller ?? ''}"` : `a ${link.kind}`;
+      log.warn(`get-config: link "${link.id}" is ${what}; bonds and VLANs are not configured yet, left alone`);
+      continue;
+    }
+    const intent = intents.get(link.id);
+    if (intent === undefined) continue;
+    const explicit = explicitOf(intent, options);
+    interfaces.push({
+      linkId: link.id,
+      hwaddr: link.hwaddr,
+      ifaceIdx: interfaces.length,
+      link: ETHERNET_LINK,
+      ipv4: shown(explicit.ipv4),
+      ipv6: shown(explicit.ipv6),
+      dns: [...(explicit.ipv4?.dns ?? []), ...(explicit.ipv6?.dns ?? [])],
+      explicit,
+    });
+  }
+  return { interfaces, withdrawn: [] };
+}
+
+/** The families of a link's intent; ipv6 only when the run configures IPv6. */
+function explicitOf(intent: LinkProfileIntent, options: { readonly ipv6: boolean }): ExplicitConfig {
+  const ipv4 = familyOf(intent.settings['ipv4']);
+  const ipv6 = options.ipv6 ? familyOf(intent.settings['ipv6']) : undefined;
+  return { ...(ipv4 === undefined ? {} : { ipv4 }), ...(ipv6 === undefined ? {} : { ipv6 }) };
+}
+
+type Entries = readonly Readonly<Record<string, string | number>>[];
+
+/** One ipvX setting of an intent, in the model's terms. */
+function familyOf(setting: Readonly<Record<string, SettingValue>> | undefined): ExplicitFamilyConfig | undefined {
+  if (setting === undefined) return undefined;
+  const addresses = ((setting['address-data'] ?? []) as Entries).map((entry) => ({
+    address: String(entry['address']),
+    prefix: Number(entry['prefix']),
+  }));
+  const routes = ((setting['route-data'] ?? []) as Entries).map((entry) => ({
+    dest: String(entry['dest']),
+    prefix: Number(entry['prefix']),
+    ...(entry['next-hop'] === undefined ? {} : { nextHop: String(entry['next-hop']) }),
+  }));
+  const gateway = setting['gateway'];
+  return {
+    method: setting['method'] === 'auto' ? 'auto' : 'manual',
+    addresses,
+    ...(typeof gateway === 'string' ? { gateway } : {}),
+    routes,
+    dns: (setting['dns'] ?? []) as readonly string[],
+  };
+}
+
+/** What plan/status show for the family: the addresses and gateway (no subnet: several may apply). */
+function shown(family: ExplicitFamilyConfig | undefined): FamilyConfig {
+  if (family === undefined) return NO_FAMILY_CONFIG;
+  return {
+    addresses: family.addresses.map((cidr) => cidr.address),
+    ...(family.gateway === undefined ? {} : { gateway: family.gateway }),
+    routes: [],
+  };
+}
