@@ -56,6 +56,16 @@ export type Link =
       readonly vlanTag: number;
       /** The MAC of the physical parent NIC; undefined when the metadata names none. */
       readonly parentHwaddr?: string;
+    }
+  | {
+      /** An 802.1Q VLAN on a NIC (OpenStack trunk ports): a profile of its own, created when missing. */
+      readonly kind: 'vlan';
+      readonly vlanId: number;
+      /** The parent NIC's link id and MAC. */
+      readonly parentLink: string;
+      readonly parentHwaddr: string;
+      /** The VLAN's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
+      readonly clonedHwaddr?: string;
     };
 
 export const ETHERNET_LINK: Link = { kind: 'ethernet' };

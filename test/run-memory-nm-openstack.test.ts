@@ -316,6 +316,94 @@ describe('run() in-process: OpenStack against NetworkManager in memory', () => {
   });
 });
 
+/** A NIC carrying a VLAN (trunk port) with its own MAC, and a bond the tool leaves alone. */
+const TRUNK = JSON.stringify({
+  links: [
+    { id: 'tap-eth0', type: 'phy', ethernet_mac_address: 'fa:16:3e:00:00:01' },
+    { id: 'vlan-100', type: 'vlan', vlan_link: 'tap-eth0', vlan_id: 100, vlan_mac_address: 'fa:16:3e:00:01:00' },
+    { id: 'vlan-200', type: 'vlan', vlan_link: 'missing', vlan_id: 200 },
+  ],
+  networks: [
+    { link: 'tap-eth0', type: 'ipv4_dhcp' },
+    {
+      link: 'vlan-100',
+      type: 'ipv4',
+      ip_address: '10.100.0.5',
+      netmask: '255.255.255.0',
+      routes: [{ network: '10.200.0.0', netmask: '255.255.0.0', gateway: '10.100.0.1' }],
+    },
+  ],
+});
+
+describe('run() in-process: OpenStack VLANs', () => {
+  it('a VLAN on a NIC: a saved profile on "/" named after the link, parent by interface name; the second run creates nothing', async () => {
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const first = await runOnce(nm, memoryHttp(TRUNK));
+    expect(first.report.result).toBe('changed');
+    expect(creations(nm).map((call) => call.device)).toEqual(['/']);
+    const settings = creations(nm)[0]!.settings!;
+    expect(settings['connection']).toEqual({ id: s('cloud-vlan-100'), type: s('vlan'), 'interface-name': s('eth0.100') });
+    expect(settings['vlan']).toEqual({ parent: s('eth0'), id: { signature: 'u', value: 100 } });
+    expect(settings['802-3-ethernet']?.['cloned-mac-address']?.value).toEqual(Buffer.from([0xfa, 0x16, 0x3e, 0, 1, 0]));
+    expect(family(settings, 'ipv4')).toEqual({
+      method: 'manual',
+      addresses: ['10.100.0.5/24'],
+      gateway: undefined,
+      routes: ['10.200.0.0/16 10.100.0.1'],
+      dns: [],
+    });
+    expect(getString(settings, 'ipv6', 'method')).toBe('ignore');
+    expect(getUserData(settings, 'org.freedesktop.nm-cloud-setup.link')).toBe('vlan-100');
+    // eth0 is DHCP only: nothing to reapply there
+    expect(reapplies(nm)).toEqual([]);
+    expect(first.report.outcomes).toMatchObject([
+      { link: 'tap-eth0', device: 'eth0', result: 'unchanged' },
+      { link: 'vlan-100', result: 'applied', connection: { id: 'cloud-vlan-100' } },
+    ]);
+    expect(first.lines.filter((line) => line.startsWith('<warn>'))).toEqual([expect.stringMatching(/vlan-200.*missing/) as unknown]);
+    expect(nm.deviceNames()).toEqual(['eth0', 'eth0.100']);
+
+    const second = await runOnce(nm, memoryHttp(TRUNK));
+    expect(second.report.result).toBe('unchanged');
+    expect(creations(nm)).toHaveLength(1);
+    expect(reapplies(nm)).toEqual([]);
+  });
+
+  it('activation fails: one warning, reported as failed, nothing else changes, the run still ends normally', async () => {
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6, addAndActivateFails: 'Operation not supported' });
+    const { report, lines } = await runOnce(nm, memoryHttp(TRUNK));
+    expect(report.result).toBe('unchanged');
+    expect(report.outcomes[1]).toMatchObject({ link: 'vlan-100', result: 'failed', reason: 'Operation not supported', wrote: false });
+    expect(lines).toContain('<warn>  config device FA:16:3E:00:01:00: failure to activate connection: Operation not supported');
+  });
+
+  it('NM_CLOUD_SETUP_ALLOW_NEW_CONN=no: the VLAN is skipped, nothing created', async () => {
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const { report } = await runOnce(nm, memoryHttp(TRUNK), { env: { NM_CLOUD_SETUP_ALLOW_NEW_CONN: 'no' } });
+    expect(creations(nm)).toEqual([]);
+    expect(report.outcomes[1]).toMatchObject({ link: 'vlan-100', result: 'skipped', reason: 'VLAN device eth0.100 not found' });
+  });
+
+  it('a bond and its ports are left alone with one line each', async () => {
+    const bond = JSON.stringify({
+      links: [
+        { id: 'p1', ethernet_mac_address: 'fa:16:3e:00:00:01' },
+        { id: 'p2', ethernet_mac_address: 'fa:16:3e:00:00:02' },
+        { id: 'bond0', type: 'bond', bond_links: ['p1', 'p2'], bond_mode: 'active-backup' },
+      ],
+      networks: [{ link: 'bond0', type: 'ipv4', ip_address: '10.0.0.5', netmask: '255.255.255.0' }],
+    });
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const { lines } = await runOnce(nm, memoryHttp(bond));
+    expect(lines.filter((line) => line.startsWith('<warn>'))).toEqual([
+      '<warn>  get-config: link "p1" is a port of bond "bond0"; not configured (bonds are not supported yet), left alone',
+      '<warn>  get-config: link "p2" is a port of bond "bond0"; not configured (bonds are not supported yet), left alone',
+      '<warn>  get-config: link "bond0" is a bond; not configured (bonds are not supported yet), left alone',
+    ]);
+    expect(nm.calls.filter((call) => call.member === 'Reapply' || call.member === 'AddAndActivateConnection')).toEqual([]);
+  });
+});
+
 describe('run() in-process: OpenStack from a config drive', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ncs-config-drive-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -14,6 +14,7 @@ import type { NmDevice } from '../nm/types.js';
 import { ethernetHwaddr, isEthernetClass } from './devices.js';
 import { desiredIpv4Lists, desiredIpv6Lists, ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE } from './plan-connection.js';
 import { explicitProfileSettings } from './plan-explicit.js';
+import { planVlanLink } from './plan-vlan-link.js';
 import { MAX_INTERFACES } from './policy-routing.js';
 
 /** macvlan.mode of the MACVLAN under an OCI VLAN VNIC: VEPA, as upstream. */
@@ -69,6 +70,7 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   if (!isValid) return skip('meta data not successfully fetched');
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
+  if (iface.link.kind === 'vlan') return planVlanLink(iface, iface.link, context);
   const device = context.devices.find(
     (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === hwaddr,
   );

@@ -19,6 +19,7 @@ import {
   toLinkProfileIntents,
   type LinkProfileIntent,
   type NetworkData,
+  type OpenStackLink,
   type SettingValue,
 } from './openstack-network-data.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
@@ -78,34 +79,50 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
 }
 
 /**
- * The parsed document as the run's links (exported for tests). Ethernet links that are not bond
- * ports become links found by MAC; bonds, VLANs and bond ports need profiles the tool does not
- * create yet, and are left alone with one line each.
+ * The parsed document as the run's links (exported for tests), parents before children: NICs
+ * that are not bond ports are found by MAC; a VLAN on such a NIC is a link of its own (keyed by
+ * its link id, as it shares the NIC's MAC). Bonds, their ports and VLANs on anything but a plain
+ * NIC need profiles the tool does not create yet: each is left alone with one line.
  */
 export function toProviderResult(data: NetworkData, options: { readonly ipv6: boolean }, log: Pick<Logger, 'warn'>): ProviderResult {
   const intents = new Map(toLinkProfileIntents(data).map((intent) => [intent.linkId, intent]));
   const interfaces: ProviderInterface[] = [];
+  const nics = new Map<string, string>();
   for (const link of data.links) {
-    if (link.kind !== 'ethernet' || link.controller !== undefined) {
-      const what = link.kind === 'ethernet' ? `a port of bond "${link.controller ?? ''}"` : `a ${link.kind}`;
-      log.warn(`get-config: link "${link.id}" is ${what}; bonds and VLANs are not configured yet, left alone`);
-      continue;
-    }
     const intent = intents.get(link.id);
     if (intent === undefined) continue;
-    const explicit = explicitOf(intent, options);
-    interfaces.push({
-      linkId: link.id,
-      hwaddr: link.hwaddr,
-      ifaceIdx: interfaces.length,
-      link: ETHERNET_LINK,
-      ipv4: shown(explicit.ipv4),
-      ipv6: shown(explicit.ipv6),
-      dns: [...(explicit.ipv4?.dns ?? []), ...(explicit.ipv6?.dns ?? [])],
-      explicit,
-    });
+    const base = { linkId: link.id, ifaceIdx: interfaces.length, ...families(explicitOf(intent, options)) };
+    if (link.kind === 'ethernet' && link.controller === undefined) {
+      nics.set(link.id, link.hwaddr);
+      interfaces.push({ ...base, hwaddr: link.hwaddr, link: ETHERNET_LINK });
+      continue;
+    }
+    const parentHwaddr = link.kind === 'vlan' ? nics.get(link.parent) : undefined;
+    if (link.kind !== 'vlan' || parentHwaddr === undefined) {
+      log.warn(`get-config: link "${link.id}" is ${unsupported(link)}; not configured (bonds are not supported yet), left alone`);
+      continue;
+    }
+    const vlan = { kind: 'vlan', vlanId: link.vlanId, parentLink: link.parent, parentHwaddr } as const;
+    const vlanLink = link.hwaddr === undefined ? vlan : { ...vlan, clonedHwaddr: link.hwaddr };
+    interfaces.push({ ...base, hwaddr: link.hwaddr ?? parentHwaddr, link: vlanLink });
   }
   return { interfaces, withdrawn: [] };
+}
+
+function unsupported(link: OpenStackLink): string {
+  if (link.kind === 'ethernet') return `a port of bond "${link.controller ?? ''}"`;
+  if (link.kind === 'vlan') return `a VLAN on "${link.parent}", which is not a plain NIC`;
+  return 'a bond';
+}
+
+/** The explicit families and what plan/status show of them. */
+function families(explicit: ExplicitConfig): Pick<ProviderInterface, 'ipv4' | 'ipv6' | 'dns' | 'explicit'> {
+  return {
+    ipv4: shown(explicit.ipv4),
+    ipv6: shown(explicit.ipv6),
+    dns: [...(explicit.ipv4?.dns ?? []), ...(explicit.ipv6?.dns ?? [])],
+    explicit,
+  };
 }
 
 /** The families of a link's intent; ipv6 only when the run configures IPv6. */
