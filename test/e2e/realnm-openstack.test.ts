@@ -187,3 +187,84 @@ describe('nm-cloud-setup on a real NetworkManager: OpenStack from a config drive
     expect(again.stdout, output(again)).not.toMatch(/reapply connection/);
   });
 });
+
+/** true if the kernel can create 802.1Q links (probed in the harness's cloud netns) */
+async function kernelHasVlan(nm: RealNm): Promise<boolean> {
+  const r = await nm.cloudExec(['ip', 'link', 'add', 'link', 'c0', 'name', 'vprobe', 'type', 'vlan', 'id', '4000']);
+  if (r.code !== 0) return false;
+  await nm.cloudExec(['ip', 'link', 'del', 'vprobe']);
+  return true;
+}
+
+const TRUNK_DATA = JSON.stringify({
+  links: [
+    { id: 'tap-eth0', type: 'ovs', ethernet_mac_address: MAC0.toLowerCase() },
+    { id: 'trunk-100', type: 'vlan', vlan_link: 'tap-eth0', vlan_id: 100, vlan_mac_address: '02:00:00:00:01:00' },
+  ],
+  networks: [
+    {
+      link: 'tap-eth0',
+      type: 'ipv4',
+      ip_address: '172.16.4.2',
+      netmask: '255.255.255.0',
+      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '172.16.4.1' }],
+    },
+    { link: 'trunk-100', type: 'ipv4', ip_address: '10.100.0.5', netmask: '255.255.255.0' },
+  ],
+});
+
+// A kernel without 802.1Q (this CI's) cannot activate the VLAN: the profile is removed again and
+// the failure is one warning; the NIC is still configured. A kernel with it gets the VLAN.
+describe('nm-cloud-setup on a real NetworkManager: OpenStack, a VLAN on a NIC (trunk port)', () => {
+  let vlanSupported = false;
+  const scenario = useRealnm({
+    name: 'ncs-e2e-os-vlan',
+    nics: 2,
+    ipv4: 'static',
+    metadata: {
+      paths: { '/openstack/latest/meta_data.json': META_DATA, '/openstack/latest/network_data.json': TRUNK_DATA },
+    },
+    setUp: async (nm) => {
+      vlanSupported = await kernelHasVlan(nm);
+    },
+  });
+  const profileNames = async (nm: RealNm): Promise<string[]> =>
+    // NM 1.42 also lists "lo" (connected externally), which is not a saved profile of ours.
+    (await nm.nmcli(['-t', '-f', 'NAME', 'connection', 'show']))
+      .split('\n')
+      .filter((line) => line !== '' && line !== 'lo')
+      .sort();
+
+  it('creates the VLAN profile cloud-trunk-100 (eth0.100 on eth0), or, without 802.1Q, rolls it back and says so', async () => {
+    const nm = scenario.nm;
+    const before = await nm.keyfiles();
+    const r = await tool(nm, { NM_CLOUD_SETUP_IPV6: 'no' });
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('config link trunk-100: creating VLAN 100 connection eth0.100 on eth0...');
+    if (vlanSupported) {
+      expect(r.stdout, output(r)).toMatch(/config device 02:00:00:00:01:00: connection "cloud-trunk-100" \([0-9a-f-]{36}\) created/);
+      await nm.waitDeviceConnected('eth0.100');
+      await expectKernelState(nm, { addrs: { 'eth0.100': ['10.100.0.5/24'] } });
+      expect(
+        (await nm.nmcli(['-t', '-g', 'vlan.parent,vlan.id,connection.interface-name', 'connection', 'show', 'cloud-trunk-100'])).trim(),
+      ).toBe('eth0\n100\neth0.100');
+      return;
+    }
+    expect(r.stdout, output(r)).toMatch(
+      /<warn> +config device 02:00:00:00:01:00: failure to activate connection: .*Failed to create VLAN interface 'eth0.100'/,
+    );
+    // Rolled back: NetworkManager holds exactly the profiles it had, byte for byte.
+    expect(await profileNames(nm)).toEqual(['eth0', 'eth1']);
+    expect(Object.keys(await nm.keyfiles())).toEqual(Object.keys(before));
+    expect(await nm.ipv4Addrs('eth0')).toEqual(['172.16.4.2/24']);
+  });
+
+  it('second run: no duplicate profile, the VLAN is tried again (or found and left as it is)', async () => {
+    const nm = scenario.nm;
+    const r = await tool(nm, { NM_CLOUD_SETUP_IPV6: 'no' });
+    expect(r.code, output(r)).toBe(0);
+    const names = await profileNames(nm);
+    expect(names.filter((name) => name === 'cloud-trunk-100')).toHaveLength(vlanSupported ? 1 : 0);
+    if (vlanSupported) expect(r.stdout, output(r)).not.toContain('creating VLAN 100');
+  });
+});
