@@ -61,7 +61,10 @@ const NETWORK_DATA = JSON.stringify(
       },
       { id: 'v4-b', link: 'tap-eth1', type: 'ipv4', ip_address: '172.16.5.20', netmask: '24' },
     ],
-    services: [{ type: 'dns', address: '172.16.0.53' }],
+    services: [
+      { type: 'dns', address: '172.16.0.53' },
+      { type: 'dns', address: 'fd00:16::53' },
+    ],
   },
   null,
   2,
@@ -110,6 +113,10 @@ async function expectConfigured(nm: RealNm): Promise<void> {
   });
   expect(ipv4Dns(eth0)).toEqual(['172.16.4.53', '172.16.0.53']);
   expect(familyOf(eth0, 'ipv6')).toEqual({ method: 'auto', addresses: ['fd00:16:4::5/64'], gateway: 'fd00:16:4::1', routes: [] });
+  // ipv6.dns as NM 1.42 sends it (aay: 16 bytes each)
+  expect(((eth0['ipv6']?.['dns'] ?? []) as Uint8Array[]).map((bytes) => Buffer.from(bytes).toString('hex'))).toEqual([
+    'fd000016000000000000000000000053',
+  ]);
   // No policy routing: no rules, no tables
   expect(eth0['ipv4']?.['routing-rules'] ?? []).toEqual([]);
   const eth1 = (await nm.appliedConnection('eth1')).settings;
