@@ -18,7 +18,9 @@ import { getString, getUserData, readFamilyLists, type DbusValue, type SettingsD
 import { toNmcli } from '../src/plan/nmcli.js';
 import { openstack } from '../src/providers/openstack.js';
 import { run } from '../src/run.js';
+import { planDocument, statusDocument } from '../src/report.js';
 import { stateDocument } from '../src/state.js';
+import { loadSchema, validate } from './helpers/json-schema.js';
 import { MemoryNm, type MemoryDeviceSpec } from './fakes/memory-nm.js';
 import { appliedConnection } from './plan/fixtures.js';
 
@@ -401,6 +403,24 @@ describe('run() in-process: OpenStack VLANs', () => {
       '<warn>  get-config: link "bond0" is a bond; not configured (bonds are not supported yet), left alone',
     ]);
     expect(nm.calls.filter((call) => call.member === 'Reapply' || call.member === 'AddAndActivateConnection')).toEqual([]);
+  });
+});
+
+describe('OpenStack reports against their schemas', () => {
+  it('state.json, plan and status of a NIC and its VLAN (a row per link, keyed by link id) are valid', async () => {
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const apply = await runOnce(nm, memoryHttp(TRUNK));
+    const state = stateDocument(apply.report, { time: new Date(0), toolVersion: 'test' });
+    expect(validate(loadSchema('state.schema.json'), state)).toEqual([]);
+    expect(state?.interfaces.map((row) => [row.hwaddr, row.link, row.valid])).toEqual([
+      [MAC1, 'tap-eth0', true],
+      ['FA:16:3E:00:01:00', 'vlan-100', true],
+    ]);
+    const fresh = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const plan = await runOnce(fresh, memoryHttp(STATIC_DUAL), { mode: 'plan' });
+    expect(validate(loadSchema('plan.schema.json'), planDocument(plan.report))).toEqual([]);
+    const status = await runOnce(fresh, memoryHttp(TRUNK), { mode: 'status' });
+    expect(validate(loadSchema('status.schema.json'), statusDocument(status.report))).toEqual([]);
   });
 });
 
