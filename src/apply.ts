@@ -14,7 +14,7 @@ import type { NmClient } from './nm/nm-client.js';
 import { getString, type SettingsDict } from './nm/settings.js';
 import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
-import { nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
+import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
 import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
@@ -183,9 +183,11 @@ async function configureOnce(
     log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);
     return { ...seen, result: 'unchanged', wrote: false };
   }
-  const ipv4 = { before: nmcliIpv4Of(applied.settings), after: nmcliIpv4Of(plan.settings) };
-  const lists =
-    plan.ipv6 === undefined ? { ipv4 } : { ipv4, ipv6: { before: nmcliListsOf(applied.settings, 'ipv6'), after: toNmcli(plan.ipv6) } };
+  // A link the metadata describes completely (OpenStack) also shows its method, gateway and DNS.
+  const show = iface.explicit === undefined ? nmcliListsOf : nmcliFamilyOf;
+  const ipv4 = { before: show(applied.settings, 'ipv4'), after: show(plan.settings, 'ipv4') };
+  const ipv6After = plan.ipv6 === undefined ? undefined : iface.explicit === undefined ? toNmcli(plan.ipv6) : show(plan.settings, 'ipv6');
+  const lists = ipv6After === undefined ? { ipv4 } : { ipv4, ipv6: { before: show(applied.settings, 'ipv6'), after: ipv6After } };
   if (context.dryRun) {
     log.debug(`${scope}: would reapply connection ${name}`);
     return { ...seen, result: 'pending', ...lists, wrote: false };

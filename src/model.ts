@@ -242,6 +242,10 @@ export interface NmcliLists {
   readonly addresses: readonly string[];
   readonly routes: readonly string[];
   readonly rules: readonly string[];
+  /** The rest of the family, for links the metadata describes completely (OpenStack); "" = none. */
+  readonly method?: string;
+  readonly gateway?: string;
+  readonly dns?: readonly string[];
 }
 
 /**

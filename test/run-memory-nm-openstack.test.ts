@@ -264,6 +264,11 @@ describe('run() in-process: OpenStack against NetworkManager in memory', () => {
     expect(report.result).toBe('pending');
     expect(reapplies(nm)).toEqual([]);
     expect(report.outcomes[0]?.ipv4?.after.addresses).toEqual(['10.0.0.5/24']);
+    expect(planDocument(report).devices[0]?.command).toBe(
+      "nmcli device modify eth0 ipv4.addresses 10.0.0.5/24 ipv4.routes '192.168.50.0/24 10.0.0.254' ipv4.routing-rules '' " +
+        'ipv4.method auto ipv4.gateway 10.0.0.1 ipv4.dns 10.0.0.2 ' +
+        "ipv6.addresses 2001:db8:1::5/64 ipv6.routes '' ipv6.routing-rules '' ipv6.method auto ipv6.gateway 2001:db8:1::1 ipv6.dns 2001:db8::53",
+    );
   });
 
   it('status shows uuid, name, availability zone and project', async () => {

@@ -4,7 +4,8 @@
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
 import type { AddressFamily, NmcliLists } from '../model.js';
-import { readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
+import { readDns } from '../nm/dns.js';
+import { getString, readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
 
 /** What changes in each list: entries only in the new list, and only in the old one. */
 export interface Ipv4Diff {
@@ -84,6 +85,16 @@ export function nmcliListsOf(settings: SettingsDict, family: AddressFamily): Nmc
   return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
+/** nmcliListsOf() plus the family's method, gateway ("" when none) and DNS servers. */
+export function nmcliFamilyOf(settings: SettingsDict, family: AddressFamily): NmcliLists {
+  return {
+    ...nmcliListsOf(settings, family),
+    method: getString(settings, family, 'method') ?? '',
+    gateway: getString(settings, family, 'gateway') ?? '',
+    dns: readDns(settings, family),
+  };
+}
+
 /** Renders NM's aa{sv} lists as nmcli strings. */
 export function toNmcli(lists: FamilyLists): NmcliLists {
   return {
@@ -126,6 +137,7 @@ export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?:
           afterIpv6.routes.join(', '),
           'ipv6.routing-rules',
           afterIpv6.rules.join(', '),
+          ...restOf('ipv6', afterIpv6),
         ];
   const words = [
     'nmcli',
@@ -138,7 +150,17 @@ export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?:
     after.routes.join(', '),
     'ipv4.routing-rules',
     after.rules.join(', '),
+    ...restOf('ipv4', after),
     ...ipv6,
   ];
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
+}
+
+/** method, gateway and dns words, for lists that carry them. */
+function restOf(family: AddressFamily, lists: NmcliLists): string[] {
+  return [
+    ...(lists.method === undefined ? [] : [`${family}.method`, lists.method]),
+    ...(lists.gateway === undefined ? [] : [`${family}.gateway`, lists.gateway]),
+    ...(lists.dns === undefined ? [] : [`${family}.dns`, lists.dns.join(',')]),
+  ];
 }
