@@ -83,7 +83,12 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
     // Reports key a link by MAC; a link with its own id (OpenStack) carries it too.
     const link = iface.linkId === iface.hwaddr ? {} : { link: iface.linkId };
     try {
-      for (const step of steps) outcomes.push({ ...(await runStep({ ...context, log }, iface, step, metadata)), ...link });
+      let previous: DeviceOutcome | undefined;
+      for (const step of steps) {
+        const own = step.kind === 'create' && step.link !== undefined ? { link: step.link } : link;
+        previous = { ...(await runStep({ ...context, log }, iface, step, metadata, previous)), ...own };
+        outcomes.push(previous);
+      }
     } catch (error) {
       if (isCancellation(error)) break;
       throw error;
@@ -92,7 +97,13 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
   return outcomes;
 }
 
-async function runStep(context: ApplyContext, iface: MetadataInterface, step: InterfaceStep, metadata: Metadata): Promise<DeviceOutcome> {
+async function runStep(
+  context: ApplyContext,
+  iface: MetadataInterface,
+  step: InterfaceStep,
+  metadata: Metadata,
+  previous: DeviceOutcome | undefined,
+): Promise<DeviceOutcome> {
   switch (step.kind) {
     case 'skip':
       context.log[step.level](step.message);
@@ -100,11 +111,39 @@ async function runStep(context: ApplyContext, iface: MetadataInterface, step: In
     case 'existing':
       return configureExisting(context, step.device, iface, metadata, step.expectedType);
     case 'create': {
+      const port = step.portOf === undefined ? undefined : await portDone(context, step, previous);
+      if (port !== undefined) return port;
       if (step.announce !== undefined) context.log.debug(step.announce);
       const log = step.device === undefined ? context.log : context.log.with({ device: step.device.iface });
       return createConnection({ ...context, log }, step);
     }
   }
+}
+
+/**
+ * A bond port that needs no profile: its bond failed (the NIC keeps its connection), or the
+ * device's applied connection already is a port of that bond.
+ */
+async function portDone(
+  context: ApplyContext,
+  step: Extract<InterfaceStep, { kind: 'create' }>,
+  previous: DeviceOutcome | undefined,
+): Promise<DeviceOutcome | undefined> {
+  const seen = { hwaddr: step.hwaddr, ...(step.device === undefined ? {} : { device: step.device.iface }), wrote: false };
+  if (previous?.result === 'failed' || previous?.result === 'skipped') {
+    const reason = `bond ${step.portOf ?? ''} is not active`;
+    context.log.debug(`config device ${step.hwaddr}: skip because ${reason}`);
+    return { ...seen, result: 'skipped', reason };
+  }
+  if (step.device?.activeConnection === undefined) return undefined;
+  const applied = await context.nm.getAppliedConnection(step.device.path, context.cancellation.signal).catch(() => undefined);
+  if (applied === undefined || getString(applied.settings, 'connection', 'master') !== step.portOf) return undefined;
+  const connection = {
+    id: getString(applied.settings, 'connection', 'id') ?? '',
+    uuid: getString(applied.settings, 'connection', 'uuid') ?? '',
+  };
+  context.log.debug(`config device ${step.hwaddr}: already a port of bond ${step.portOf ?? ''}. Skip`);
+  return { ...seen, connection, result: 'unchanged' };
 }
 
 /** One existing device, in upstream's words for it. */

@@ -66,6 +66,16 @@ export type Link =
       readonly parentHwaddr: string;
       /** The VLAN's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
       readonly clonedHwaddr?: string;
+    }
+  | {
+      /** A Linux bond over NICs (OpenStack): its profile and its ports' profiles are created when missing. */
+      readonly kind: 'bond';
+      /** bond.options (mode, miimon, xmit_hash_policy). */
+      readonly options: Readonly<Record<string, string>>;
+      /** The NICs it bonds, by link id and MAC, in the metadata's order. */
+      readonly ports: readonly { readonly linkId: string; readonly hwaddr: string }[];
+      /** The bond's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
+      readonly clonedHwaddr?: string;
     };
 
 export const ETHERNET_LINK: Link = { kind: 'ethernet' };

@@ -390,24 +390,96 @@ describe('run() in-process: OpenStack VLANs', () => {
     expect(creations(nm)).toEqual([]);
     expect(report.outcomes[1]).toMatchObject({ link: 'vlan-100', result: 'skipped', reason: 'VLAN device eth0.100 not found' });
   });
+});
 
-  it('a bond and its ports are left alone with one line each', async () => {
-    const bond = JSON.stringify({
-      links: [
-        { id: 'p1', ethernet_mac_address: 'fa:16:3e:00:00:01' },
-        { id: 'p2', ethernet_mac_address: 'fa:16:3e:00:00:02' },
-        { id: 'bond0', type: 'bond', bond_links: ['p1', 'p2'], bond_mode: 'active-backup' },
-      ],
-      networks: [{ link: 'bond0', type: 'ipv4', ip_address: '10.0.0.5', netmask: '255.255.255.0' }],
-    });
-    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
-    const { lines } = await runOnce(nm, memoryHttp(bond));
-    expect(lines.filter((line) => line.startsWith('<warn>'))).toEqual([
-      '<warn>  get-config: link "p1" is a port of bond "bond0"; not configured (bonds are not supported yet), left alone',
-      '<warn>  get-config: link "p2" is a port of bond "bond0"; not configured (bonds are not supported yet), left alone',
-      '<warn>  get-config: link "bond0" is a bond; not configured (bonds are not supported yet), left alone',
+/** Two NICs bonded (active-backup, its own MAC) with a static address, and a VLAN on the bond the tool leaves alone. */
+const BONDED = JSON.stringify({
+  links: [
+    { id: 'p1', type: 'phy', ethernet_mac_address: 'fa:16:3e:00:00:01' },
+    { id: 'p2', type: 'phy', ethernet_mac_address: 'fa:16:3e:00:00:02' },
+    {
+      id: 'bond0',
+      type: 'bond',
+      bond_links: ['p1', 'p2'],
+      bond_mode: 'active-backup',
+      bond_miimon: 100,
+      ethernet_mac_address: 'fa:16:3e:00:0b:00',
+    },
+    { id: 'vlan-9', type: 'vlan', vlan_link: 'bond0', vlan_id: 9 },
+  ],
+  networks: [
+    {
+      link: 'bond0',
+      type: 'ipv4',
+      ip_address: '10.0.0.5',
+      netmask: '255.255.255.0',
+      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.0.1' }],
+    },
+  ],
+});
+
+describe('run() in-process: OpenStack bonds', () => {
+  const ETH1: MemoryDeviceSpec = { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: dhcpProfile('con-eth1') };
+
+  it('the bond on "/" first, then a port profile on each NIC; the second run creates nothing', async () => {
+    const nm = new MemoryNm([ETH0, ETH1], { version: NM_VERSION_1_41_6 });
+    const first = await runOnce(nm, memoryHttp(BONDED));
+    expect(first.report.result).toBe('changed');
+    expect(creations(nm).map((call) => [call.device, getString(call.settings!, 'connection', 'id')])).toEqual([
+      ['/', 'cloud-bond0'],
+      ['eth0', 'cloud-p1'],
+      ['eth1', 'cloud-p2'],
     ]);
-    expect(nm.calls.filter((call) => call.member === 'Reapply' || call.member === 'AddAndActivateConnection')).toEqual([]);
+    const [bond, port1] = creations(nm).map((call) => call.settings!);
+    expect(bond!['connection']).toEqual({ id: s('cloud-bond0'), type: s('bond'), 'interface-name': s('bond0') });
+    expect(bond!['bond']).toEqual({ options: { signature: 'a{ss}', value: { mode: 'active-backup', miimon: '100' } } });
+    expect(bond!['802-3-ethernet']?.['cloned-mac-address']?.value).toEqual(Buffer.from([0xfa, 0x16, 0x3e, 0, 0x0b, 0]));
+    expect(family(bond!, 'ipv4')).toEqual({ method: 'manual', addresses: ['10.0.0.5/24'], gateway: '10.0.0.1', routes: [], dns: [] });
+    expect(getUserData(bond!, 'org.freedesktop.nm-cloud-setup.link')).toBe('bond0');
+    expect(port1!['connection']).toEqual({ id: s('cloud-p1'), type: s('802-3-ethernet'), master: s('bond0'), 'slave-type': s('bond') });
+    expect(port1!['802-3-ethernet']?.['mac-address']?.value).toEqual(Buffer.from([0xfa, 0x16, 0x3e, 0, 0, 1]));
+    expect(port1!['ipv4']).toBeUndefined();
+    expect(first.report.outcomes.map((outcome) => [outcome.link, outcome.result])).toEqual([
+      ['bond0', 'applied'],
+      ['p1', 'applied'],
+      ['p2', 'applied'],
+    ]);
+    expect(first.lines.filter((line) => line.startsWith('<warn>'))).toEqual([
+      '<warn>  get-config: link "vlan-9" is a VLAN on "bond0", which is not a plain NIC; not configured (VLANs on bonds are not supported yet), left alone',
+    ]);
+
+    const second = await runOnce(nm, memoryHttp(BONDED));
+    expect(second.report.result).toBe('unchanged');
+    expect(creations(nm)).toHaveLength(3);
+    expect(reapplies(nm)).toEqual([]);
+    expect(second.report.outcomes.map((outcome) => [outcome.link, outcome.result])).toEqual([
+      ['bond0', 'unchanged'],
+      ['p1', 'unchanged'],
+      ['p2', 'unchanged'],
+    ]);
+  });
+
+  it('the bond cannot be activated: its ports are not touched, the NICs keep their connections', async () => {
+    const nm = new MemoryNm([ETH0, ETH1], { version: NM_VERSION_1_41_6, addAndActivateFails: 'Operation not supported' });
+    const { report } = await runOnce(nm, memoryHttp(BONDED));
+    expect(creations(nm).map((call) => call.device)).toEqual(['/']);
+    expect(report.outcomes.map((outcome) => [outcome.link, outcome.result, outcome.reason])).toEqual([
+      ['bond0', 'failed', 'Operation not supported'],
+      ['p1', 'skipped', 'bond bond0 is not active'],
+      ['p2', 'skipped', 'bond bond0 is not active'],
+    ]);
+    expect(nm.appliedOf('eth0')).toEqual(ETH0.profile);
+  });
+
+  it('a port NIC that NetworkManager does not have: the bond is skipped whole', async () => {
+    const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
+    const { report } = await runOnce(nm, memoryHttp(BONDED));
+    expect(creations(nm)).toEqual([]);
+    expect(report.outcomes.at(-1)).toMatchObject({
+      link: 'bond0',
+      result: 'skipped',
+      reason: 'port device FA:16:3E:00:00:02 (link p2) not found',
+    });
   });
 });
 

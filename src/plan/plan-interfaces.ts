@@ -14,6 +14,7 @@ import type { NmDevice } from '../nm/types.js';
 import { ethernetHwaddr, isEthernetClass } from './devices.js';
 import { desiredIpv4Lists, desiredIpv6Lists, ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE } from './plan-connection.js';
 import { explicitProfileSettings } from './plan-explicit.js';
+import { planBondLink } from './plan-bond-link.js';
 import { planVlanLink } from './plan-vlan-link.js';
 import { MAX_INTERFACES } from './policy-routing.js';
 
@@ -47,6 +48,13 @@ export type InterfaceStep =
       readonly device?: NmDevice;
       /** Upstream's debug line before creating a VLAN VNIC's profile. */
       readonly announce?: string;
+      /** The link the outcome is for, when not the step's link (an OpenStack bond's port). */
+      readonly link?: string;
+      /**
+       * A bond port: created only when the step before it (its bond) did not fail, and not at all
+       * when the device's applied connection already is a port of this controller.
+       */
+      readonly portOf?: string;
     };
 
 /** What the link planner needs besides the link. */
@@ -71,6 +79,7 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
   if (iface.link.kind === 'vlan') return planVlanLink(iface, iface.link, context);
+  if (iface.link.kind === 'bond') return planBondLink(iface, iface.link, context);
   const device = context.devices.find(
     (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === hwaddr,
   );

@@ -81,13 +81,16 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
 /**
  * The parsed document as the run's links (exported for tests), parents before children: NICs
  * that are not bond ports are found by MAC; a VLAN on such a NIC is a link of its own (keyed by
- * its link id, as it shares the NIC's MAC). Bonds, their ports and VLANs on anything but a plain
- * NIC need profiles the tool does not create yet: each is left alone with one line.
+ * its link id, as it shares the NIC's MAC). A VLAN on anything but a plain
+ * NIC is left alone with one line. A bond carries its ports (the parser guarantees they are NICs of
+ * the document, each in one bond only).
  */
 export function toProviderResult(data: NetworkData, options: { readonly ipv6: boolean }, log: Pick<Logger, 'warn'>): ProviderResult {
   const intents = new Map(toLinkProfileIntents(data).map((intent) => [intent.linkId, intent]));
   const interfaces: ProviderInterface[] = [];
   const nics = new Map<string, string>();
+  // Bond ports precede their bond (the parser's order): the bond takes them as its own.
+  const ports = new Map<string, string>();
   for (const link of data.links) {
     const intent = intents.get(link.id);
     if (intent === undefined) continue;
@@ -97,22 +100,42 @@ export function toProviderResult(data: NetworkData, options: { readonly ipv6: bo
       interfaces.push({ ...base, hwaddr: link.hwaddr, link: ETHERNET_LINK });
       continue;
     }
-    const parentHwaddr = link.kind === 'vlan' ? nics.get(link.parent) : undefined;
-    if (link.kind !== 'vlan' || parentHwaddr === undefined) {
-      log.warn(`get-config: link "${link.id}" is ${unsupported(link)}; not configured (bonds are not supported yet), left alone`);
+    if (link.kind === 'ethernet') {
+      ports.set(link.id, link.hwaddr);
+      continue;
+    }
+    if (link.kind === 'bond') {
+      interfaces.push(bondInterface(link, intent, base, ports));
+      continue;
+    }
+    const parentHwaddr = nics.get(link.parent);
+    if (parentHwaddr === undefined) {
+      log.warn(
+        `get-config: link "${link.id}" is a VLAN on "${link.parent}", which is not a plain NIC; not configured (VLANs on bonds are not supported yet), left alone`,
+      );
       continue;
     }
     const vlan = { kind: 'vlan', vlanId: link.vlanId, parentLink: link.parent, parentHwaddr } as const;
     const vlanLink = link.hwaddr === undefined ? vlan : { ...vlan, clonedHwaddr: link.hwaddr };
     interfaces.push({ ...base, hwaddr: link.hwaddr ?? parentHwaddr, link: vlanLink });
   }
-  return { interfaces, withdrawn: [] };
+  // A bond's ports are configured through their bond, not as links of their own: listing them
+  // keeps the run from reporting them as NICs the metadata does not know.
+  return { interfaces, withdrawn: [...ports.values()] };
 }
 
-function unsupported(link: OpenStackLink): string {
-  if (link.kind === 'ethernet') return `a port of bond "${link.controller ?? ''}"`;
-  if (link.kind === 'vlan') return `a VLAN on "${link.parent}", which is not a plain NIC`;
-  return 'a bond';
+/** A bond with its ports (each a NIC of the document, by MAC); its MAC is its own or its first port's. */
+function bondInterface(
+  link: Extract<OpenStackLink, { kind: 'bond' }>,
+  intent: LinkProfileIntent,
+  base: Omit<ProviderInterface, 'hwaddr' | 'link'>,
+  ports: ReadonlyMap<string, string>,
+): ProviderInterface {
+  const members = link.members.map((linkId) => ({ linkId, hwaddr: ports.get(linkId) ?? '' }));
+  const options = (intent.settings['bond']?.['options'] ?? {}) as Readonly<Record<string, string>>;
+  const bond = { kind: 'bond', options, ports: members } as const;
+  const hwaddr = link.hwaddr ?? members[0]?.hwaddr ?? '';
+  return { ...base, hwaddr, link: link.hwaddr === undefined ? bond : { ...bond, clonedHwaddr: link.hwaddr } };
 }
 
 /** The explicit families and what plan/status show of them. */
