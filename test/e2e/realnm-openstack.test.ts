@@ -275,3 +275,74 @@ describe('nm-cloud-setup on a real NetworkManager: OpenStack, a VLAN on a NIC (t
     if (vlanSupported) expect(r.stdout, output(r)).not.toContain('creating VLAN 100');
   });
 });
+
+/** true if the kernel can create bonds (probed in the harness's cloud netns) */
+async function kernelHasBonding(nm: RealNm): Promise<boolean> {
+  const r = await nm.cloudExec(['ip', 'link', 'add', 'name', 'bprobe', 'type', 'bond']);
+  if (r.code !== 0) return false;
+  await nm.cloudExec(['ip', 'link', 'del', 'bprobe']);
+  return true;
+}
+
+const BOND_DATA = JSON.stringify({
+  links: [
+    { id: 'p1', type: 'phy', ethernet_mac_address: MAC0.toLowerCase() },
+    { id: 'p2', type: 'phy', ethernet_mac_address: MAC1.toLowerCase() },
+    { id: 'bond0', type: 'bond', bond_links: ['p1', 'p2'], bond_mode: 'active-backup', bond_miimon: 100 },
+  ],
+  networks: [{ link: 'bond0', type: 'ipv4', ip_address: '10.50.0.5', netmask: '255.255.255.0' }],
+});
+
+// A kernel without bonding (this CI's): the bond profile is rolled back with one warning and the
+// NICs keep their connections (no port profile is made for a bond that does not exist). A kernel
+// with bonding gets bond0 with both NICs as ports.
+describe('nm-cloud-setup on a real NetworkManager: OpenStack, a bond over both NICs', () => {
+  let bondingSupported = false;
+  const scenario = useRealnm({
+    name: 'ncs-e2e-os-bond',
+    nics: 2,
+    ipv4: 'static',
+    metadata: {
+      paths: { '/openstack/latest/meta_data.json': META_DATA, '/openstack/latest/network_data.json': BOND_DATA },
+    },
+    setUp: async (nm) => {
+      bondingSupported = await kernelHasBonding(nm);
+    },
+  });
+  const profileNames = async (nm: RealNm): Promise<string[]> =>
+    (await nm.nmcli(['-t', '-f', 'NAME', 'connection', 'show']))
+      .split('\n')
+      .filter((line) => line !== '' && line !== 'lo')
+      .sort();
+
+  it('creates bond0 then its ports, or, without bonding, rolls the bond back and leaves the NICs alone', async () => {
+    const nm = scenario.nm;
+    const before = await nm.keyfiles();
+    const r = await tool(nm, { NM_CLOUD_SETUP_IPV6: 'no' });
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('config link bond0: creating bond connection bond0...');
+    if (bondingSupported) {
+      await nm.waitDeviceConnected('bond0');
+      await expectKernelState(nm, { addrs: { bond0: ['10.50.0.5/24'] } });
+      expect(await profileNames(nm)).toEqual(['cloud-bond0', 'cloud-p1', 'cloud-p2', 'eth0', 'eth1']);
+      return;
+    }
+    expect(r.stdout, output(r)).toMatch(
+      /<warn> +config device 02:00:00:00:00:01: failure to activate connection: .*Failed to create bond interface 'bond0'/,
+    );
+    expect(r.stdout, output(r)).toContain('config device 02:00:00:00:00:01: skip because bond bond0 is not active');
+    expect(r.stdout, output(r)).not.toContain('making eth0 a port');
+    expect(await profileNames(nm)).toEqual(['eth0', 'eth1']);
+    expect(Object.keys(await nm.keyfiles())).toEqual(Object.keys(before));
+    expect(await nm.ipv4Addrs('eth0')).toEqual(['172.16.4.2/24']);
+    expect((await nm.nmcli(['-g', 'GENERAL.CONNECTION', 'device', 'show', 'eth0'])).trim()).toBe('eth0');
+  });
+
+  it('second run: no duplicate profiles', async () => {
+    const nm = scenario.nm;
+    const r = await tool(nm, { NM_CLOUD_SETUP_IPV6: 'no' });
+    expect(r.code, output(r)).toBe(0);
+    const names = await profileNames(nm);
+    expect(names.filter((name) => name.startsWith('cloud-'))).toEqual(bondingSupported ? ['cloud-bond0', 'cloud-p1', 'cloud-p2'] : []);
+  });
+});
