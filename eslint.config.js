@@ -9,7 +9,13 @@ const EDGE_IMPORTS = [
   { name: 'got', message: 'Only src/http.ts talks HTTP (docs/architecture.md).' },
   { name: 'dbus-next', message: 'Only src/nm/dbus-client.ts talks D-Bus (docs/architecture.md).' },
   { name: 'commander', message: 'Only src/cli.ts owns argv (docs/architecture.md).' },
+  // The file system: /proc/uptime (cli.ts), state.json (state-file.ts), the OpenStack config drive.
+  ...['node:fs', 'node:fs/promises'].map((name) => ({
+    name,
+    message: 'Only src/cli.ts, src/state-file.ts and src/config-drive.ts touch files (docs/architecture.md).',
+  })),
 ];
+const FS = ['node:fs', 'node:fs/promises'];
 const restrictEdges = (...allowed) => ({
   'no-restricted-imports': ['error', { paths: EDGE_IMPORTS.filter((entry) => !allowed.includes(entry.name)) }],
 });
@@ -77,7 +83,8 @@ export default tseslint.config(
   },
   { files: ['src/http.ts'], rules: restrictEdges('got') },
   { files: ['src/nm/dbus-client.ts'], rules: restrictEdges('dbus-next') },
-  { files: ['src/cli.ts'], rules: { ...restrictEdges('commander'), 'no-restricted-properties': 'off' } },
+  { files: ['src/cli.ts'], rules: { ...restrictEdges('commander', ...FS), 'no-restricted-properties': 'off' } },
+  { files: ['src/state-file.ts', 'src/config-drive.ts'], rules: restrictEdges(...FS) },
   { files: ['src/config.ts', 'src/main.ts'], rules: { 'no-restricted-properties': 'off' } },
   {
     // The pure core (providers, planner) never talks to NetworkManager, argv or the run.

@@ -14,7 +14,7 @@ import type { NmClient } from './nm/nm-client.js';
 import { getString, type SettingsDict } from './nm/settings.js';
 import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
-import { nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
+import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
 import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
@@ -80,8 +80,15 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
     if (context.cancellation.signal.aborted) break;
     const log = context.log.with({ hwaddr: iface.hwaddr });
     const steps = planInterface(iface, { ...context, totals: metadata });
+    // Reports key a link by MAC; a link with its own id (OpenStack) carries it too.
+    const link = iface.linkId === iface.hwaddr ? {} : { link: iface.linkId };
     try {
-      for (const step of steps) outcomes.push(await runStep({ ...context, log }, iface, step, metadata));
+      let previous: DeviceOutcome | undefined;
+      for (const step of steps) {
+        const own = step.kind === 'create' && step.link !== undefined ? { link: step.link } : link;
+        previous = { ...(await runStep({ ...context, log }, iface, step, metadata, previous)), ...own };
+        outcomes.push(previous);
+      }
     } catch (error) {
       if (isCancellation(error)) break;
       throw error;
@@ -90,7 +97,13 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
   return outcomes;
 }
 
-async function runStep(context: ApplyContext, iface: MetadataInterface, step: InterfaceStep, metadata: Metadata): Promise<DeviceOutcome> {
+async function runStep(
+  context: ApplyContext,
+  iface: MetadataInterface,
+  step: InterfaceStep,
+  metadata: Metadata,
+  previous: DeviceOutcome | undefined,
+): Promise<DeviceOutcome> {
   switch (step.kind) {
     case 'skip':
       context.log[step.level](step.message);
@@ -98,11 +111,39 @@ async function runStep(context: ApplyContext, iface: MetadataInterface, step: In
     case 'existing':
       return configureExisting(context, step.device, iface, metadata, step.expectedType);
     case 'create': {
+      const port = step.portOf === undefined ? undefined : await portDone(context, step, previous);
+      if (port !== undefined) return port;
       if (step.announce !== undefined) context.log.debug(step.announce);
       const log = step.device === undefined ? context.log : context.log.with({ device: step.device.iface });
       return createConnection({ ...context, log }, step);
     }
   }
+}
+
+/**
+ * A bond port that needs no profile: its bond failed (the NIC keeps its connection), or the
+ * device's applied connection already is a port of that bond.
+ */
+async function portDone(
+  context: ApplyContext,
+  step: Extract<InterfaceStep, { kind: 'create' }>,
+  previous: DeviceOutcome | undefined,
+): Promise<DeviceOutcome | undefined> {
+  const seen = { hwaddr: step.hwaddr, ...(step.device === undefined ? {} : { device: step.device.iface }), wrote: false };
+  if (previous?.result === 'failed' || previous?.result === 'skipped') {
+    const reason = `bond ${step.portOf ?? ''} is not active`;
+    context.log.debug(`config device ${step.hwaddr}: skip because ${reason}`);
+    return { ...seen, result: 'skipped', reason };
+  }
+  if (step.device?.activeConnection === undefined) return undefined;
+  const applied = await context.nm.getAppliedConnection(step.device.path, context.cancellation.signal).catch(() => undefined);
+  if (applied === undefined || getString(applied.settings, 'connection', 'master') !== step.portOf) return undefined;
+  const connection = {
+    id: getString(applied.settings, 'connection', 'id') ?? '',
+    uuid: getString(applied.settings, 'connection', 'uuid') ?? '',
+  };
+  context.log.debug(`config device ${step.hwaddr}: already a port of bond ${step.portOf ?? ''}. Skip`);
+  return { ...seen, connection, result: 'unchanged' };
 }
 
 /** One existing device, in upstream's words for it. */
@@ -181,9 +222,11 @@ async function configureOnce(
     log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);
     return { ...seen, result: 'unchanged', wrote: false };
   }
-  const ipv4 = { before: nmcliIpv4Of(applied.settings), after: nmcliIpv4Of(plan.settings) };
-  const lists =
-    plan.ipv6 === undefined ? { ipv4 } : { ipv4, ipv6: { before: nmcliListsOf(applied.settings, 'ipv6'), after: toNmcli(plan.ipv6) } };
+  // A link the metadata describes completely (OpenStack) also shows its method, gateway and DNS.
+  const show = iface.explicit === undefined ? nmcliListsOf : nmcliFamilyOf;
+  const ipv4 = { before: show(applied.settings, 'ipv4'), after: show(plan.settings, 'ipv4') };
+  const ipv6After = plan.ipv6 === undefined ? undefined : iface.explicit === undefined ? toNmcli(plan.ipv6) : show(plan.settings, 'ipv6');
+  const lists = ipv6After === undefined ? { ipv4 } : { ipv4, ipv6: { before: show(applied.settings, 'ipv6'), after: ipv6After } };
   if (context.dryRun) {
     log.debug(`${scope}: would reapply connection ${name}`);
     return { ...seen, result: 'pending', ...lists, wrote: false };

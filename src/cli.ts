@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readConfig, type Config } from './config.js';
+import { withConfigDrive } from './config-drive.js';
 import { errorMessage, NmError } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
@@ -143,7 +144,9 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
 
   const cancellation = createCancellation(log);
   const removeHandler = io.onSigterm(cancellation.onSigterm);
-  const http = lazyMetadataHttp(log);
+  const network = lazyMetadataHttp(log);
+  const drive = config.openstackConfigDrive;
+  const http = drive === undefined ? network : withConfigDrive(drive, network);
   try {
     const report = await run(
       {

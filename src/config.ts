@@ -3,7 +3,7 @@ import { LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { normalizeHwaddr } from './net/hwaddr.js';
 
 /** The opt-in names of the providers, as in the NM_CLOUD_SETUP_<NAME> variables. */
-export const PROVIDER_ENV_NAMES = ['EC2', 'GCP', 'AZURE', 'ALIYUN', 'OCI'] as const;
+export const PROVIDER_ENV_NAMES = ['EC2', 'GCP', 'AZURE', 'ALIYUN', 'OCI', 'OPENSTACK'] as const;
 export type ProviderEnvName = (typeof PROVIDER_ENV_NAMES)[number];
 
 /** One NM_CLOUD_SETUP_MAP_INTERFACES entry: this interface name takes this MAC. */
@@ -23,6 +23,10 @@ export interface Config {
   readonly mapInterfaces: readonly InterfaceMapping[];
   /** NM_CLOUD_SETUP_IPV6: configure the metadata's IPv6 addresses and policy routing too (default off). */
   readonly ipv6: boolean;
+  /** NM_CLOUD_SETUP_IPV6 was set to a valid boolean: it then overrides a provider's own default. */
+  readonly ipv6Given?: boolean;
+  /** NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE: where the config drive is mounted; read instead of HTTP. */
+  readonly openstackConfigDrive?: string;
   /** NM_CLOUD_SETUP_ALLOW_NEW_CONN; undefined means "the provider's default". */
   readonly allowNewConnections: boolean | undefined;
   /** LIBNM_USE_SESSION_BUS is set (to anything): talk to NM on the session bus, as libnm does. */
@@ -120,6 +124,7 @@ export function readConfig(env: Env = process.env): Config {
   const mapInterfacesRaw = rawMap === undefined || rawMap === '' ? undefined : rawMap;
   const mapInterfaces = mapInterfacesRaw === undefined ? [] : parseInterfaceMap(mapInterfacesRaw, warnings);
 
+  const ipv6 = readBoolean('NM_CLOUD_SETUP_IPV6');
   const useSessionBus = env['LIBNM_USE_SESSION_BUS'] !== undefined;
   const busAddress = useSessionBus
     ? nonEmpty(env['DBUS_SESSION_BUS_ADDRESS'])
@@ -133,13 +138,21 @@ export function readConfig(env: Env = process.env): Config {
     mapInterfaces,
     allowNewConnections: readBoolean('NM_CLOUD_SETUP_ALLOW_NEW_CONN'),
     // Off unless asked for: an upgraded host keeps exactly upstream's IPv4-only behaviour.
-    ipv6: readBoolean('NM_CLOUD_SETUP_IPV6') ?? false,
+    ipv6: ipv6 ?? false,
+    ipv6Given: ipv6 !== undefined,
+    ...configDriveOf(env),
     useSessionBus,
     busAddress,
     logFormat,
     stateDir,
     warnings,
   };
+}
+
+/** NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE, when set and not empty. */
+function configDriveOf(env: Env): Pick<Config, 'openstackConfigDrive'> {
+  const dir = nonEmpty(env['NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE']);
+  return dir === undefined ? {} : { openstackConfigDrive: dir };
 }
 
 /** Parses `IFNAME=HWADDR;...`, dropping (with a warning) entries upstream would silently ignore. */

@@ -6,7 +6,7 @@
  */
 
 /** Provider names exactly as upstream logs them ("GCP" is upper case there). */
-export type ProviderName = 'ec2' | 'GCP' | 'azure' | 'aliyun' | 'oci';
+export type ProviderName = 'ec2' | 'GCP' | 'azure' | 'aliyun' | 'oci' | 'openstack';
 
 /** An address family, named as NetworkManager names its settings. */
 export type AddressFamily = 'ipv4' | 'ipv6';
@@ -56,9 +56,49 @@ export type Link =
       readonly vlanTag: number;
       /** The MAC of the physical parent NIC; undefined when the metadata names none. */
       readonly parentHwaddr?: string;
+    }
+  | {
+      /** An 802.1Q VLAN on a NIC (OpenStack trunk ports): a profile of its own, created when missing. */
+      readonly kind: 'vlan';
+      readonly vlanId: number;
+      /** The parent NIC's link id and MAC. */
+      readonly parentLink: string;
+      readonly parentHwaddr: string;
+      /** The VLAN's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
+      readonly clonedHwaddr?: string;
+    }
+  | {
+      /** A Linux bond over NICs (OpenStack): its profile and its ports' profiles are created when missing. */
+      readonly kind: 'bond';
+      /** bond.options (mode, miimon, xmit_hash_policy). */
+      readonly options: Readonly<Record<string, string>>;
+      /** The NICs it bonds, by link id and MAC, in the metadata's order. */
+      readonly ports: readonly { readonly linkId: string; readonly hwaddr: string }[];
+      /** The bond's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
+      readonly clonedHwaddr?: string;
     };
 
 export const ETHERNET_LINK: Link = { kind: 'ethernet' };
+
+/**
+ * One address family of a link whose metadata is a complete description of it (OpenStack's
+ * network_data.json): applied as given, with no policy routing, because the document already
+ * says which routes the operator wants.
+ */
+export interface ExplicitFamilyConfig {
+  /** 'auto' when a network of this family leaves addressing to DHCP or router advertisements. */
+  readonly method: 'manual' | 'auto';
+  readonly addresses: readonly Cidr[];
+  readonly gateway?: string;
+  readonly routes: readonly Route[];
+  readonly dns: readonly string[];
+}
+
+/** The families an explicit description gives; a family it does not mention is left as it is. */
+export interface ExplicitConfig {
+  readonly ipv4?: ExplicitFamilyConfig;
+  readonly ipv6?: ExplicitFamilyConfig;
+}
 
 /** What a provider reports about one link (upstream's "iface data"), immutable. */
 export interface ProviderInterface {
@@ -76,6 +116,11 @@ export interface ProviderInterface {
   readonly ipv6: FamilyConfig;
   /** DNS servers the metadata gives for this link, in order. */
   readonly dns: readonly string[];
+  /**
+   * Set by providers whose metadata describes the whole link (OpenStack): the planner applies
+   * it as given instead of deriving policy routing from `ipv4`/`ipv6`.
+   */
+  readonly explicit?: ExplicitConfig;
 }
 
 /** What a provider's get-config returns. */
@@ -196,6 +241,10 @@ export interface InstanceFacts {
   readonly zone?: string;
   /** Instance type, machine type, VM size or shape, in the cloud's own words. */
   readonly type?: string;
+  /** The instance's name (OpenStack). */
+  readonly name?: string;
+  /** The project (tenant) it belongs to (OpenStack). */
+  readonly project?: string;
 }
 
 /** One family's three lists in nmcli syntax (nm-settings-nmcli(5)), one string per entry. */
@@ -203,6 +252,10 @@ export interface NmcliLists {
   readonly addresses: readonly string[];
   readonly routes: readonly string[];
   readonly rules: readonly string[];
+  /** The rest of the family, for links the metadata describes completely (OpenStack); "" = none. */
+  readonly method?: string;
+  readonly gateway?: string;
+  readonly dns?: readonly string[];
 }
 
 /**
@@ -227,6 +280,8 @@ export interface DeviceOutcome {
   readonly created?: { readonly id: string; readonly type: string; readonly ipv4: NmcliLists };
   /** Upstream's "changed": a write was attempted, whether or not it succeeded. */
   readonly wrote: boolean;
+  /** The metadata's link id when it is not the MAC (OpenStack: a bond and its VLAN share one). */
+  readonly link?: string;
 }
 
 /** SIGTERM handling seen from the pipeline: abort reads, but never a write half-way. */

@@ -29,6 +29,8 @@ export type PlanAction = 'reapply' | 'create' | 'none' | 'skip';
 
 export interface PlanRow {
   readonly hwaddr: string;
+  /** The metadata's link id, when it is not the MAC (OpenStack). */
+  readonly link?: string;
   readonly device?: string;
   readonly connection?: { readonly id: string; readonly uuid?: string; readonly type?: string };
   readonly action: PlanAction;
@@ -69,7 +71,8 @@ export function statusDocument(report: RunReport): StatusDocument {
     provider: providerOf(report),
     instance: report.facts ?? {},
     interfaces: states.map((state) => {
-      const outcomes = report.outcomes.filter((outcome) => outcome.hwaddr === state.hwaddr);
+      // A link with its own id (OpenStack) may share its MAC with another: match by link id then.
+      const outcomes = report.outcomes.filter((outcome) => outcome.hwaddr === state.hwaddr && outcome.link === state.link);
       // The device the tool reapplies; for a VLAN VNIC that is the VLAN, the last one.
       const main = outcomes.findLast((outcome) => outcome.device !== undefined);
       return {
@@ -94,6 +97,7 @@ export function planDocument(report: RunReport): PlanDocument {
 function planRow(outcome: DeviceOutcome): PlanRow {
   const base = {
     hwaddr: outcome.hwaddr,
+    ...(outcome.link === undefined ? {} : { link: outcome.link }),
     ...(outcome.device === undefined ? {} : { device: outcome.device }),
     ...(outcome.connection === undefined ? {} : { connection: outcome.connection }),
   };
@@ -142,6 +146,8 @@ export function renderStatusText(status: StatusDocument): string {
     ['region', status.instance.region],
     ['zone', status.instance.zone],
     ['type', status.instance.type],
+    ['name', status.instance.name],
+    ['project', status.instance.project],
   ];
   const head = alignColumns(facts.filter(([, value]) => value !== undefined).map(([key, value]) => [`${key}:`, value ?? '']));
   const rows = alignColumns([

@@ -63,6 +63,9 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     return ended('no-provider', { error: describeNoCloud(detected.provider === undefined ? detected.tried : []) });
   }
   const log = deps.log.with({ provider: detected.provider.name });
+  // A cloud whose metadata describes both families as the operator's configuration (OpenStack)
+  // applies IPv6 unless the admin said NM_CLOUD_SETUP_IPV6=no.
+  const ipv6 = config.ipv6Given === true ? config.ipv6 : (detected.provider.ipv6ByDefault ?? config.ipv6);
   const found = { provider: { name: detected.provider.name, baseUrl: detected.baseUrl } };
 
   let nm: NmClient;
@@ -80,7 +83,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     return await runDetected({
       nm,
       log,
-      config,
+      config: { ...config, ipv6 },
       cancellation,
       mode,
       detected,

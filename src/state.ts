@@ -16,6 +16,8 @@ export const STATE_FILE_NAME = 'state.json';
 /** One metadata record as an admin reads it. */
 export interface InterfaceState {
   readonly hwaddr: string;
+  /** The metadata's link id, when it is not the MAC (OpenStack). */
+  readonly link?: string;
   /** -1 when NetworkManager has the NIC but the metadata does not. */
   readonly ifaceIdx: number;
   /** NetworkManager has a device with this MAC. */
@@ -38,6 +40,8 @@ export interface InterfaceState {
 /** One device's result in state.json. */
 export interface StateDevice {
   readonly hwaddr: string;
+  /** The metadata's link id, when it is not the MAC (OpenStack: a bond and its VLAN share one). */
+  readonly link?: string;
   readonly device?: string;
   readonly connection?: { readonly id: string; readonly uuid: string };
   readonly result: DeviceResult;
@@ -68,9 +72,11 @@ function interfaceState(iface: MetadataInterface): InterfaceState {
   const { addresses, subnet, routes } = iface.ipv4;
   return {
     hwaddr: iface.hwaddr,
+    ...(iface.linkId === iface.hwaddr ? {} : { link: iface.linkId }),
     ifaceIdx: iface.ifaceIdx,
     requested: iface.requested,
-    valid: isValidInterface(iface),
+    // A link the metadata describes completely is configurable as it stands.
+    valid: iface.explicit !== undefined || isValidInterface(iface),
     ipv4s: addresses ?? [],
     ...(subnet === undefined ? {} : { subnet: `${subnet.address}/${subnet.prefix}` }),
     ...(gateway === undefined ? {} : { gateway }),
@@ -100,6 +106,7 @@ function ociVlanFields(link: Extract<MetadataInterface['link'], { kind: 'oci-vla
 export function stateDevice(outcome: DeviceOutcome): StateDevice {
   return {
     hwaddr: outcome.hwaddr,
+    ...(outcome.link === undefined ? {} : { link: outcome.link }),
     ...(outcome.device === undefined ? {} : { device: outcome.device }),
     ...(outcome.connection === undefined ? {} : { connection: outcome.connection }),
     result: outcome.result,

@@ -19,7 +19,7 @@ const importsOf = (text: string): string[] =>
   [...text.matchAll(/^import[^'"]*['"]([^'"]+)['"]|\bimport\(['"]([^'"]+)['"]\)/gm)].map((match) => match[1] ?? match[2] ?? '');
 
 describe('module boundaries', () => {
-  it('only state-file.ts writes files (state.json), and nothing else touches the file system but /proc/uptime', () => {
+  it('only state-file.ts writes files (state.json); nothing else touches the file system but /proc/uptime and the config drive', () => {
     const writers = FILES.filter((file) => /\b(writeFile|rename|mkdir|chmod|rm|appendFile|createWriteStream)(Sync)?\(/.test(file.text)).map(
       (file) => file.path,
     );
@@ -27,7 +27,7 @@ describe('module boundaries', () => {
     const fsUsers = FILES.filter((file) => importsOf(file.text).some((path) => /^node:fs/.test(path)))
       .map((file) => file.path)
       .sort();
-    expect(fsUsers).toEqual(['cli.ts', 'state-file.ts']);
+    expect(fsUsers).toEqual(['cli.ts', 'config-drive.ts', 'state-file.ts']);
   });
 
   it('got and dbus-next load lazily: the composition root imports their modules only as types or via import()', () => {
@@ -63,8 +63,8 @@ describe('module boundaries', () => {
 
   it('every provider is registered, in upstream order', () => {
     const providers = FILES.flatMap((file) => [...file.text.matchAll(/^export const (\w+): Provider = \{/gm)].map((match) => match[1]));
-    expect(providers.sort()).toEqual(['aliyun', 'azure', 'ec2', 'gcp', 'oci']);
+    expect(providers.sort()).toEqual(['aliyun', 'azure', 'ec2', 'gcp', 'oci', 'openstack']);
     const registry = FILES.find((file) => file.path === 'providers/registry.ts')?.text ?? '';
-    expect(registry).toMatch(/PROVIDERS: readonly Provider\[\] = \[ec2, gcp, azure, aliyun, oci\];/);
+    expect(registry).toMatch(/PROVIDERS: readonly Provider\[\] = \[ec2, gcp, azure, aliyun, oci, openstack\];/);
   });
 });

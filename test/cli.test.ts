@@ -39,7 +39,7 @@ describe('command line', () => {
       const outcome = await runCli({}, args);
       expect(outcome, args.join(' ')).toMatchObject({ code: 1, stdout: '' });
       expect(outcome.stderr, args.join(' ')).toMatch(
-        /^\S+: no cloud detected: no provider is enabled \(set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN or _OCI to yes\)\n$/,
+        /^\S+: no cloud detected: no provider is enabled \(set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN, _OCI or _OPENSTACK to yes\)\n$/,
       );
     }
   });
@@ -89,6 +89,7 @@ describe('runs without a cloud', () => {
       '<info>  provider azure not detected: provider is disabled',
       '<info>  provider aliyun not detected: provider is disabled',
       '<info>  provider oci not detected: provider is disabled',
+      '<info>  provider openstack not detected: provider is disabled',
       '<info>  no provider detected',
     ]);
     expect(await runCli({})).toMatchObject({ code: 0, stdout: '', stderr: '' });

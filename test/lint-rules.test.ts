@@ -29,6 +29,18 @@ describe('module boundaries as lint rules', () => {
     expect(await violations(home, code)).not.toContain('no-restricted-imports');
   });
 
+  it('only cli.ts, state-file.ts and config-drive.ts touch the file system', async () => {
+    for (const module of ['node:fs', 'node:fs/promises']) {
+      const code = `import { open } from '${module}';\nexport const o = open;\n`;
+      for (const path of ['run.ts', 'providers/openstack.ts', 'plan/nmcli.ts']) {
+        expect(await violations(path, code), `${module} in ${path}`).toContain('no-restricted-imports');
+      }
+      for (const path of ['cli.ts', 'state-file.ts', 'config-drive.ts']) {
+        expect(await violations(path, code), `${module} in ${path}`).not.toContain('no-restricted-imports');
+      }
+    }
+  });
+
   it('only config.ts (and the entry points that hand process.env to it) read the environment', async () => {
     const code = "export const level = process.env['NM_CLOUD_SETUP_LOG'];\n";
     expect(await violations('run.ts', code)).toContain('no-restricted-properties');

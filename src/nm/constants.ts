@@ -25,6 +25,7 @@ export const NM_ERROR = {
 /** NMDeviceType values used here. */
 export const DeviceType = {
   ethernet: 1,
+  bond: 10,
   vlan: 11,
   macvlan: 18,
   veth: 20,

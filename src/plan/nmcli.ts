@@ -4,7 +4,8 @@
  * command an admin would type, and a diff of two lists in that vocabulary.
  */
 import type { AddressFamily, NmcliLists } from '../model.js';
-import { readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
+import { readDns } from '../nm/dns.js';
+import { getString, readFamilyLists, readIpv4Lists, type DbusDict, type FamilyLists, type SettingsDict } from '../nm/settings.js';
 
 /** What changes in each list: entries only in the new list, and only in the old one. */
 export interface Ipv4Diff {
@@ -84,6 +85,16 @@ export function nmcliListsOf(settings: SettingsDict, family: AddressFamily): Nmc
   return lists === undefined ? NO_IPV4 : toNmcli(lists);
 }
 
+/** nmcliListsOf() plus the family's method, gateway ("" when none) and DNS servers. */
+export function nmcliFamilyOf(settings: SettingsDict, family: AddressFamily): NmcliLists {
+  return {
+    ...nmcliListsOf(settings, family),
+    method: getString(settings, family, 'method') ?? '',
+    gateway: getString(settings, family, 'gateway') ?? '',
+    dns: readDns(settings, family),
+  };
+}
+
 /** Renders NM's aa{sv} lists as nmcli strings. */
 export function toNmcli(lists: FamilyLists): NmcliLists {
   return {
@@ -124,8 +135,11 @@ export function nmcliModifyCommand(iface: string, after: NmcliLists, afterIpv6?:
   return words.map((word) => (word === '' ? "''" : shellQuote(word))).join(' ');
 }
 
-/** `<family>.addresses … <family>.routes … <family>.routing-rules …`, each list whole. */
-function familyWords(family: 'ipv4' | 'ipv6', lists: NmcliLists): string[] {
+/**
+ * `<family>.addresses … <family>.routes … <family>.routing-rules …`, each list whole, then the
+ * method, gateway and dns for lists that carry them (OpenStack).
+ */
+function familyWords(family: AddressFamily, lists: NmcliLists): string[] {
   return [
     `${family}.addresses`,
     lists.addresses.join(', '),
@@ -133,5 +147,8 @@ function familyWords(family: 'ipv4' | 'ipv6', lists: NmcliLists): string[] {
     lists.routes.join(', '),
     `${family}.routing-rules`,
     lists.rules.join(', '),
+    ...(lists.method === undefined ? [] : [`${family}.method`, lists.method]),
+    ...(lists.gateway === undefined ? [] : [`${family}.gateway`, lists.gateway]),
+    ...(lists.dns === undefined ? [] : [`${family}.dns`, lists.dns.join(',')]),
   ];
 }

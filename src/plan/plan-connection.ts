@@ -12,6 +12,7 @@ import {
   type SettingsDict,
 } from '../nm/settings.js';
 import { listsDifferFrom, mergeLists } from './family-lists.js';
+import { planExplicit } from './plan-explicit.js';
 import { cloudIpv4Lists, cloudIpv6Lists, isSingleAddress } from './policy-routing.js';
 
 /** User-data key that makes nm-cloud-setup leave a profile alone. */
@@ -56,6 +57,11 @@ export function planConnection(input: ConnectionPlanInput): ConnectionPlan {
   }
   if (getString(applied, 'connection', 'type') !== expectedType) {
     return { kind: 'skip', reason: 'skip applied connection due to type mismatch' };
+  }
+  if (iface.explicit !== undefined) {
+    const explicit = planExplicit(applied, profile, input.ipv6 === true ? iface.explicit : { ...iface.explicit, ipv6: undefined });
+    if (!explicit.differs) return { kind: 'unchanged', isSingleAddress: false };
+    return { kind: 'reapply', settings: explicit.settings, ...(explicit.ipv6 === undefined ? {} : { ipv6: explicit.ipv6 }) };
   }
   const current = readIpv4Lists(applied);
   if (current === undefined) {

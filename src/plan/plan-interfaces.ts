@@ -6,13 +6,16 @@
  * by planConnection(), once the executor has read it.
  */
 import type { InterfaceMapping } from '../config.js';
-import { isValidInterface, isValidIpv6Interface, type MetadataInterface, type MetadataTotals } from '../model.js';
+import { isValidInterface, isValidIpv6Interface, type ExplicitConfig, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
 import { DeviceState, DeviceType } from '../nm/constants.js';
 import { withFamilyLists, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from '../nm/settings.js';
 import type { NmDevice } from '../nm/types.js';
 import { ethernetHwaddr, isEthernetClass } from './devices.js';
 import { desiredIpv4Lists, desiredIpv6Lists, ETHERNET_TYPE, MACVLAN_TYPE, VLAN_TYPE } from './plan-connection.js';
+import { explicitProfileSettings } from './plan-explicit.js';
+import { planBondLink } from './plan-bond-link.js';
+import { planVlanLink } from './plan-vlan-link.js';
 import { MAX_INTERFACES } from './policy-routing.js';
 
 /** macvlan.mode of the MACVLAN under an OCI VLAN VNIC: VEPA, as upstream. */
@@ -20,6 +23,8 @@ const MACVLAN_MODE_VEPA = 1;
 
 /** User-data that marks profiles nm-cloud-setup created. */
 export const USER_DATA_ORIGIN = 'org.freedesktop.NetworkManager.origin';
+/** User-data naming the metadata link a created profile is for (OpenStack's link id). */
+export const USER_DATA_LINK = 'org.freedesktop.nm-cloud-setup.link';
 
 /** One thing to do for a link, in the order upstream does them. */
 export type InterfaceStep =
@@ -43,6 +48,13 @@ export type InterfaceStep =
       readonly device?: NmDevice;
       /** Upstream's debug line before creating a VLAN VNIC's profile. */
       readonly announce?: string;
+      /** The link the outcome is for, when not the step's link (an OpenStack bond's port). */
+      readonly link?: string;
+      /**
+       * A bond port: created only when the step before it (its bond) did not fail, and not at all
+       * when the device's applied connection already is a port of this controller.
+       */
+      readonly portOf?: string;
     };
 
 /** What the link planner needs besides the link. */
@@ -62,10 +74,12 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   const skip = (reason: string): InterfaceStep[] => [
     { kind: 'skip', hwaddr, reason, message: `config device ${hwaddr}: skip because ${reason}`, level: 'debug' },
   ];
-  const isValid = isValidInterface(iface) || (context.ipv6 && isValidIpv6Interface(iface));
+  const isValid = iface.explicit !== undefined || isValidInterface(iface) || (context.ipv6 && isValidIpv6Interface(iface));
   if (!isValid) return skip('meta data not successfully fetched');
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
+  if (iface.link.kind === 'vlan') return planVlanLink(iface, iface.link, context);
+  if (iface.link.kind === 'bond') return planBondLink(iface, iface.link, context);
   const device = context.devices.find(
     (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === hwaddr,
   );
@@ -148,6 +162,7 @@ function vlanProfile(iface: MetadataInterface, tag: number, macvlanName: string,
 
 /** A profile for a disconnected Ethernet device (OCI VMs: VNICs without DHCP). */
 function ethernetProfile(iface: MetadataInterface, context: InterfacePlanContext): SettingsDict {
+  if (iface.explicit !== undefined) return explicitEthernetProfile(iface, iface.explicit, context);
   const base: SettingsDict = {
     connection: { type: str(ETHERNET_TYPE) },
     '802-3-ethernet': { 'mac-address': macBytes(iface.hwaddr) },
@@ -155,6 +170,16 @@ function ethernetProfile(iface: MetadataInterface, context: InterfacePlanContext
     user: originUserData(),
   };
   return withCloudLists(base, ETHERNET_TYPE, iface, context);
+}
+
+/** A profile for a disconnected NIC of an explicit link: named after the link, which user data records. */
+function explicitEthernetProfile(iface: MetadataInterface, explicit: ExplicitConfig, context: InterfacePlanContext): SettingsDict {
+  return {
+    connection: { id: str(`cloud-${iface.linkId}`), type: str(ETHERNET_TYPE) },
+    '802-3-ethernet': { 'mac-address': macBytes(iface.hwaddr) },
+    ...explicitProfileSettings(context.ipv6 ? explicit : { ...explicit, ipv6: undefined }),
+    user: { data: { signature: 'a{ss}', value: { [USER_DATA_ORIGIN]: 'nm-cloud-setup', [USER_DATA_LINK]: iface.linkId } } },
+  };
 }
 
 /**

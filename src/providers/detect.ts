@@ -33,7 +33,7 @@ export interface NotDetected {
  */
 export function describeNoCloud(tried: readonly DetectFailure[]): string {
   if (tried.length === 0) {
-    return 'no cloud detected: no provider is enabled (set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN or _OCI to yes)';
+    return 'no cloud detected: no provider is enabled (set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN, _OCI or _OPENSTACK to yes)';
   }
   const lines = tried.map(({ provider, request, why }) => `  ${provider}: ${request === '' ? '' : `${request}: `}${why}`);
   return ['no cloud detected; tried:', ...lines].join('\n');

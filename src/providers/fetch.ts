@@ -128,7 +128,7 @@ export async function fetchFact(
 
 /** Fetches named facts in parallel and keeps those that came back. */
 export async function collectFacts(
-  facts: Readonly<Record<keyof InstanceFacts, Promise<string | undefined> | undefined>>,
+  facts: Readonly<Partial<Record<keyof InstanceFacts, Promise<string | undefined> | undefined>>>,
 ): Promise<InstanceFacts> {
   const entries = await Promise.all(Object.entries(facts).map(async ([key, value]) => [key, await value] as const));
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));

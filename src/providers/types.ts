@@ -28,6 +28,8 @@ export interface Provider {
   readonly defaultBaseUrl: string;
   /** Default of NM_CLOUD_SETUP_ALLOW_NEW_CONN for this cloud. */
   readonly allowNewConnectionsByDefault: boolean;
+  /** Default of NM_CLOUD_SETUP_IPV6 for this cloud when the variable is unset (false when absent). */
+  readonly ipv6ByDefault?: boolean;
   /** Probes the metadata server; resolves (never rejects) unless cancelled. */
   detect(context: ProviderContext): Promise<DetectResult>;
 }

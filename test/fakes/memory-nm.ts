@@ -187,9 +187,10 @@ export class MemoryNm implements NmClient {
     return Promise.resolve();
   }
 
-  /** A software device named by the profile (MACVLAN: interface-name; VLAN: its id), carrying its cloned MAC. */
+  /** A software device named by the profile (interface-name, else its id), carrying its cloned MAC. */
   private createSoftwareDevice(profile: SettingsDict): Device {
-    const type = str(profile, 'type') === 'macvlan' ? 'macvlan' : 'vlan';
+    const kind = str(profile, 'type');
+    const type = kind === 'macvlan' || kind === 'bond' ? kind : 'vlan';
     const name = profile['connection']?.['interface-name']?.value;
     const cloned = profile['802-3-ethernet']?.['cloned-mac-address']?.value;
     const hwaddr =

@@ -122,7 +122,7 @@ describe('why no cloud was detected', () => {
 
   it('with no provider enabled, says so instead of asking to enable one that is', () => {
     expect(describeNoCloud([])).toBe(
-      'no cloud detected: no provider is enabled (set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN or _OCI to yes)',
+      'no cloud detected: no provider is enabled (set NM_CLOUD_SETUP_EC2, _GCP, _AZURE, _ALIYUN, _OCI or _OPENSTACK to yes)',
     );
   });
 });
