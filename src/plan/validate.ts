@@ -29,12 +29,12 @@ function ipv4Network(address: string, prefix: number): { readonly network: strin
 
 /**
  * Why one IPv4 family must not be applied; undefined when it may (or when nothing of it would
- * be). What is applied is each address with the subnet's prefix, the route to each address's
- * own network, and a default route via the gateway, so those are what is checked: the
- * primary address need not lie in the served subnet (Aliyun's subnet address is the VPC's,
- * and upstream's own EC2 test data serves 172.31.176.249 with 172.31.166.0/20), but every
- * address must share the primary's network and the gateway must be a host of that network
- * or of the served subnet.
+ * be). What is applied is each address with the subnet's prefix, a route to each address's
+ * own network, and a default route via the gateway, so those are what is checked. The
+ * addresses need not lie in the served subnet: Aliyun's subnet address is the VPC's, and
+ * upstream's own test data serves EC2 172.31.176.249 with 172.31.166.0/20 and Aliyun secondary
+ * addresses in other /24s (each gets its own subnet route). Each address must be a host of
+ * its network, and the gateway a host of one of those networks or of the served subnet.
  */
 export function ipv4Problem(family: FamilyConfig): string | undefined {
   const { addresses, subnet } = family;
@@ -44,19 +44,19 @@ export function ipv4Problem(family: FamilyConfig): string | undefined {
   if (prefix < IPV4_PREFIX_MIN || prefix > IPV4_PREFIX_MAX) {
     return `IPv4 subnet ${subnet.address}/${prefix} is not a usable subnet (prefix must be ${IPV4_PREFIX_MIN} to ${IPV4_PREFIX_MAX})`;
   }
-  const primary = addresses[0];
-  if (primary === undefined) return 'no IPv4 address';
-  const own = ipv4Network(primary, prefix);
-  for (const address of addresses) {
-    if (networkAddress(address, prefix) !== own.network) return `IPv4 address ${address} is outside ${own.cidr}`;
-    if (address === own.network || address === own.broadcast)
+  if (addresses.length === 0) return 'no IPv4 address';
+  const networks = addresses.map((address) => ipv4Network(address, prefix));
+  for (const [i, address] of addresses.entries()) {
+    const own = networks[i];
+    if (own !== undefined && (address === own.network || address === own.broadcast)) {
       return `IPv4 address ${address} is the network or broadcast address of ${own.cidr}`;
+    }
   }
   // The router the policy routes use (plan/policy-routing.ts gatewayOf).
   const gateway = family.gateway !== undefined && family.gateway !== '0.0.0.0' ? family.gateway : defaultGateway(subnet);
   const served = ipv4Network(subnet.address, prefix);
-  const home = [own, served].find((candidate) => networkAddress(gateway, prefix) === candidate.network);
-  if (home === undefined) return `IPv4 gateway ${gateway} is outside ${own.cidr}`;
+  const home = [...networks, served].find((candidate) => networkAddress(gateway, prefix) === candidate.network);
+  if (home === undefined) return `IPv4 gateway ${gateway} is outside ${served.cidr} and the addresses' networks`;
   if (gateway === home.network || gateway === home.broadcast)
     return `IPv4 gateway ${gateway} is the network or broadcast address of ${home.cidr}`;
   if (addresses.includes(gateway)) return `IPv4 gateway ${gateway} is one of the interface's own addresses`;

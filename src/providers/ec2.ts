@@ -144,6 +144,29 @@ function parseIpv6Config(log: Logger, mac: ListedMac, ipv6sBody: string, subnets
   return { addresses: ipv6s, ...(subnet === undefined ? {} : { subnet }), routes: [] };
 }
 
+/** A device-number body: a decimal integer, else undefined. */
+function parseDeviceNumber(body: string | undefined): number | undefined {
+  const text = body?.trim();
+  return text !== undefined && /^[0-9]{1,6}$/.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * Tables are numbered by the interface's device-number (its attachment index, which does not
+ * change while it stays attached) instead of the MAC listing order, so that attaching a NIC
+ * whose MAC sorts first does not renumber every table and rule on the host. When any read
+ * interface has no usable device-number, or two share one (several network cards each count
+ * from 0), the listing order is kept for all, as upstream.
+ */
+function byDeviceNumber(log: Logger, found: readonly (readonly [ProviderInterface, number | undefined])[]): ProviderInterface[] {
+  const numbers = found.map(([, number]) => number);
+  const isUsable = numbers.every((number) => number !== undefined) && new Set(numbers).size === numbers.length;
+  if (!isUsable) {
+    if (found.length > 0) log.debug('get-config: no unique device-number for every interface: tables follow the listing order');
+    return found.map(([iface]) => iface);
+  }
+  return found.map(([iface, number]) => ({ ...iface, ifaceIdx: number ?? iface.ifaceIdx }));
+}
+
 function createSession(context: ProviderContext, token: string): MetadataSession {
   const { log, baseUrl } = context;
   const http = boundedHttp(context.http);
@@ -158,12 +181,18 @@ function createSession(context: ProviderContext, token: string): MetadataSession
       const listed = await fetchMacListing({ http, log, url: listingUrl, headers, requested: request.requested, signal });
       const { read, beyondMax } = selectMacs(listed, request.requested, log);
       const readMac = request.ipv6 ? readDualStack : readIpv4Only;
-      const interfaces = await allOrNothing(
+      const found = await allOrNothing(
         signal,
-        read.map((mac) => (macSignal: AbortSignal) => readMac({ log, fetchLeaf }, mac, macSignal)),
+        read.map(
+          (mac) => (macSignal: AbortSignal) =>
+            Promise.all([readMac({ log, fetchLeaf }, mac, macSignal), fetchLeaf(mac, 'device-number', macSignal).then(parseDeviceNumber)]),
+        ),
       );
       return {
-        interfaces: [...interfaces, ...beyondMax.map((mac) => ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG))],
+        interfaces: [
+          ...byDeviceNumber(log, found),
+          ...beyondMax.map((mac) => ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG)),
+        ],
         withdrawn: [],
       };
     },

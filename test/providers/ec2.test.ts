@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The EC2 provider end to end against nock on the default host: detect() (token), then getConfig().
 import nock from 'nock';
-import { describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
@@ -38,6 +38,21 @@ const { lines, unmatched, http, context, detectSession, getConfig, getConfigErro
   provider: ec2,
   baseUrl: BASE,
   scale: SCALE,
+});
+/**
+ * device-number by the MAC's listing path (e.g. "0e:49:61:0f:c3:11") for the current test;
+ * a MAC without one answers 404, so the tables follow the listing order as upstream's.
+ */
+const deviceNumbers = new Map<string, string>();
+beforeEach(() => {
+  deviceNumbers.clear();
+  nock(BASE)
+    .get(/\/device-number$/)
+    .reply((uri) => {
+      const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
+      return number === undefined ? [404, ''] : [200, number];
+    })
+    .persist();
 });
 
 /** The token endpoint, expecting the TTL header and no token header. */
@@ -171,6 +186,41 @@ describe('getConfig', () => {
     expect(records.get(MAC3)).toBeUndefined();
     expect(lines).not.toContain(`[0.0000] <debug> get-config: start fetching meta data for #1, ${MAC3} (${path(MAC3)})`);
     expect(lines).toContain('[0.0000] <debug> get-config: not reading 1 listed interfaces (not requested, or index >= 100)');
+  });
+
+  test('tables follow device-number: a NIC whose MAC is listed first renumbers nothing (issue #10 item 10)', async () => {
+    tokenScope();
+    // MAC3 was attached last (device-number 2) but its MAC sorts first in the listing.
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC3)}\n${path(MAC1)}\n${path(MAC2)}\n`);
+    leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
+    leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
+    leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
+    deviceNumbers.set(MAC1.toLowerCase(), '0').set(MAC2.toLowerCase(), '1\n').set(MAC3.toLowerCase(), '2');
+    const records = seed(MAC1, MAC2, MAC3);
+    await getConfig(records);
+    api.done();
+    expect([MAC1, MAC2, MAC3].map((mac) => records.get(mac)?.ifaceIdx)).toEqual([0, 1, 2]);
+  });
+
+  test.each([
+    ['one NIC without device-number', { [MAC1]: '0' }],
+    ['two NICs with the same device-number (two network cards)', { [MAC1]: '0', [MAC2]: '0' }],
+    ['a device-number that is not a number', { [MAC1]: '0', [MAC2]: 'x' }],
+  ])('%s: the listing order for all, as upstream', async (_, numbers) => {
+    tokenScope();
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC2)}\n${path(MAC1)}\n`);
+    leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
+    leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
+    for (const [mac, number] of Object.entries(numbers)) deviceNumbers.set(mac.toLowerCase(), number);
+    const records = seed(MAC1, MAC2);
+    await getConfig(records);
+    api.done();
+    expect([MAC2, MAC1].map((mac) => records.get(mac)?.ifaceIdx)).toEqual([0, 1]);
+    expect(lines).toContain('[0.0000] <debug> get-config: no unique device-number for every interface: tables follow the listing order');
   });
 
   test('the raw listing text is the URL path: lower case kept, missing "/" inserted', async () => {
@@ -449,7 +499,7 @@ describe('getConfig', () => {
     expect(error).toBeInstanceOf(PollTimeoutError);
     // Every task settled before getConfig rejected, and MAC1's two leaves (20 ms into their 200 ms
     // window) were cancelled, not left to time out on their own.
-    const mac1 = outcomes.filter((entry) => entry.url.includes(path(MAC1)));
+    const mac1 = outcomes.filter((entry) => entry.url.includes(path(MAC1)) && !entry.url.endsWith('/device-number'));
     expect(mac1.map((entry) => entry.outcome)).toEqual(['cancelled', 'cancelled']);
   });
 
