@@ -202,8 +202,11 @@ export async function fetchOptionalText(
 
 const HTTP_NOT_FOUND = 404;
 
-/** At most this many metadata requests (polls) of one get-config are in flight at a time. */
-export const MAX_IN_FLIGHT = 8;
+/**
+ * At most this many metadata requests (polls) of one get-config are in flight at a time: the
+ * HTTP agent's socket limit (src/http.ts), so the bound costs no round trip it did not cost.
+ */
+export const MAX_IN_FLIGHT = 16;
 
 /**
  * The same client with at most `limit` polls and requests in flight; the others wait in

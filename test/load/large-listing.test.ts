@@ -17,7 +17,7 @@ import type { ImdsConfig } from '../helpers/metadata-server.js';
 import { makeStateDir } from '../helpers/scratch.js';
 
 /** The bound the providers keep (src/providers/fetch.ts MAX_IN_FLIGHT). */
-const MAX_IN_FLIGHT = 8;
+const MAX_IN_FLIGHT = 16;
 const RSS_BOUND_KB = 80 * 1024;
 /** Every leaf answers after this long, so that concurrency shows on the server. */
 const LEAF_DELAY_MS = 20;
@@ -38,7 +38,7 @@ function devicesAt(indexes: readonly number[]): FakeDeviceSpec[] {
 
 const slow = (body: string) => ({ body, delayMs: LEAF_DELAY_MS });
 
-/** An EC2 listing of `count` MACs, each with its two leaves. */
+/** An EC2 listing of `count` MACs, each with its two leaves and its device-number. */
 function ec2Metadata(count: number): ImdsConfig {
   const paths: Record<string, ImdsConfig['paths'][string]> = {};
   const lines: string[] = [];
@@ -49,6 +49,7 @@ function ec2Metadata(count: number): ImdsConfig {
     Object.assign(paths, {
       [`${EC2_MACS}${mac}/subnet-ipv4-cidr-block`]: slow(`${subnet}.0/24`),
       [`${EC2_MACS}${mac}/local-ipv4s`]: slow(`${subnet}.10\n${subnet}.11`),
+      [`${EC2_MACS}${mac}/device-number`]: slow(String(i)),
     });
   }
   return { ec2Token: EC2_TOKEN, paths: { [EC2_MACS]: lines.join('\n'), ...paths } };
@@ -129,11 +130,11 @@ const DEVICES = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 60, 70, 80, 90, 98, 99, 100, 
 const READ = DEVICES.filter((index) => index < 100).length;
 
 describe('issue #10 item 3: huge listings, bounded', () => {
-  it('EC2, 13,000 MACs: only requested MACs below 100 are read, at most 8 requests in flight, peak RSS < 80 MB', async () => {
+  it('EC2, 13,000 MACs: only requested MACs below 100 are read, at most 16 requests in flight, peak RSS < 80 MB', async () => {
     const m = await measure('EC2', ec2Metadata(13_000), DEVICES);
     expect(m.code, m.stdout).toBe(0);
-    // The token, the listing, and two leaves for each requested MAC below 100.
-    expect(m.requests).toBe(2 + 2 * READ);
+    // The token, the listing, and three leaves (subnet, addresses, device-number) for each requested MAC below 100.
+    expect(m.requests).toBe(2 + 3 * READ);
     expect(m.maxInFlight).toBeGreaterThan(1);
     expect(m.maxInFlight).toBeLessThanOrEqual(MAX_IN_FLIGHT);
     expect(m.peakRssKb).toBeLessThan(RSS_BOUND_KB);
@@ -142,7 +143,7 @@ describe('issue #10 item 3: huge listings, bounded', () => {
     expect(m.stdout).toContain('some changes were applied for provider ec2');
   });
 
-  it('Azure, 30,000 interfaces: only the first 100 MACs are read, then the requested ones, at most 8 in flight, peak RSS < 80 MB', async () => {
+  it('Azure, 30,000 interfaces: only the first 100 MACs are read, then the requested ones, at most 16 in flight, peak RSS < 80 MB', async () => {
     const m = await measure('AZURE', azureMetadata(30_000), DEVICES);
     expect(m.code, m.stdout).toBe(0);
     // Detection, the listing, 100 macAddress, and 5 more per requested interface below 100.
