@@ -22,6 +22,7 @@ import {
 import type { NmClient } from './nm/nm-client.js';
 import type { NmDevice } from './nm/types.js';
 import { requestedHwaddrs } from './plan/devices.js';
+import { rejectUnsafe } from './plan/validate.js';
 import { describeNoCloud, detectProvider, type DetectedProvider } from './providers/detect.js';
 import type { Provider } from './providers/types.js';
 
@@ -174,8 +175,12 @@ async function fetchMetadata(
       mode === 'status' ? session.instanceFacts(signal) : undefined,
     ]);
     log.debug('get-config: success');
+    // Metadata that would cut the instance off (a /32 or /0 subnet, a gateway outside it, no
+    // address): that link is left as it is, the others are configured.
+    const checked = rejectUnsafe(result, request);
+    for (const { hwaddr, reason } of checked.rejected) log.warn(`get-config: ${hwaddr}: not configuring this interface: ${reason}`);
     log.debug('meta data received');
-    return { metadata: toMetadata(request, result), ...(facts === undefined ? {} : { facts }) };
+    return { metadata: toMetadata(request, checked.result), ...(facts === undefined ? {} : { facts }) };
   } catch (error) {
     if (isCancellation(error) || signal.aborted) {
       log.debug('get-config: cancelled');

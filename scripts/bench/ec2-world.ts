@@ -41,11 +41,12 @@ export function ec2Metadata({ nics, ipsPerNic }: Ec2Shape): Map<string, string> 
   macs.forEach((mac, nic) => {
     paths.set(`${EC2_MACS}${mac}/subnet-ipv4-cidr-block`, `10.${nic}.1.0/24`);
     paths.set(`${EC2_MACS}${mac}/local-ipv4s`, addressesOf(nic, ipsPerNic).join('\n'));
+    paths.set(`${EC2_MACS}${mac}/device-number`, String(nic));
   });
   return paths;
 }
 
-/** What one successful run requests: the token, the listing, and two leaves per NIC. */
+/** What one successful run requests: the token, the listing, and three leaves per NIC (device-number too). */
 export function expectedRequests({ nics }: Ec2Shape): number {
-  return 2 + 2 * nics;
+  return 2 + 3 * nics;
 }

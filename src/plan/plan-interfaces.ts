@@ -75,8 +75,10 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
     { kind: 'skip', hwaddr, reason, message: `config device ${hwaddr}: skip because ${reason}`, level: 'debug' },
   ];
   const isValid = iface.explicit !== undefined || isValidInterface(iface) || (context.ipv6 && isValidIpv6Interface(iface));
-  if (!isValid) return skip('meta data not successfully fetched');
+  // Before validity (upstream checks it after): providers do not read a link beyond the
+  // tables' room, so it comes without data but still gets upstream's reason.
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
+  if (!isValid) return skip('meta data not successfully fetched');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
   if (iface.link.kind === 'vlan') return planVlanLink(iface, iface.link, context);
   if (iface.link.kind === 'bond') return planBondLink(iface, iface.link, context);

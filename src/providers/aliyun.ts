@@ -3,8 +3,8 @@ import type { Logger } from '../log.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig } from '../model.js';
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
-import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
-import { allOrNothing, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS } from './fetch.js';
+import { fetchMacListing, macLeafUrl, selectMacs, type ListedMac } from './mac-listing.js';
+import { allOrNothing, boundedHttp, collectFacts, detectByGet, fetchFact, fetchOptionalText, joinUrl, LEAF_LIMITS } from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const META_DATA_PATH = '/2016-01-01/meta-data/';
@@ -30,49 +30,66 @@ export const aliyun: Provider = {
   },
 };
 
-function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+const IPV4_LEAVES = ['vpc-cidr-block', 'private-ipv4s', 'primary-ip-address', 'netmask', 'gateway'] as const;
+
+function createSession(context: ProviderContext): MetadataSession {
+  const { log, baseUrl } = context;
+  const http = boundedHttp(context.http);
   const listingUrl = joinUrl(baseUrl, META_DATA_PATH, 'network/interfaces/macs/');
 
-  const fetchLeaf = (mac: ListedMac, name: string, signal: AbortSignal): Promise<string> =>
-    fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal });
+  /** One leaf below the MAC; undefined on 404 (the MAC has no such leaf). */
+  const fetchLeaf = (mac: ListedMac, name: string, signal: AbortSignal): Promise<string | undefined> =>
+    fetchOptionalText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal });
 
   /**
    * ipv6s, vswitch-ipv6-cidr-block and ipv6-gateway, read only when the MAC's own listing has
-   * ipv6s: a NIC without IPv6 does not serve them, and a poll would retry the 404 for 10 s.
+   * ipv6s: a NIC without IPv6 does not serve them.
    */
   const readIpv6 = async (mac: ListedMac, signal: AbortSignal): Promise<FamilyConfig> => {
-    const listed = new Set((await fetchLeaf(mac, '', signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+    const listed = new Set(((await fetchLeaf(mac, '', signal)) ?? '').split('\n').map((line) => line.trim().replace(/\/$/, '')));
     if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
-    const optional = (name: string) => (s: AbortSignal) => (listed.has(name) ? fetchLeaf(mac, name, s) : Promise.resolve(''));
+    const optional = (name: string) => async (s: AbortSignal) => (listed.has(name) ? ((await fetchLeaf(mac, name, s)) ?? '') : '');
     const [ipv6s = '', subnet = '', gateway = ''] = await allOrNothing(signal, [
-      (s) => fetchLeaf(mac, 'ipv6s', s),
+      optional('ipv6s'),
       optional('vswitch-ipv6-cidr-block'),
       optional('ipv6-gateway'),
     ]);
     return ipv6Config({ ipv6s, subnet, gateway }, mac, log);
   };
 
+  /**
+   * Upstream's five leaves. A 404 means this NIC has no such data: it is reported without IPv4
+   * and the others are configured (upstream polled the 404 for 10 s, then failed every NIC).
+   */
+  const readIpv4 = async (mac: ListedMac, signal: AbortSignal): Promise<FamilyConfig> => {
+    const bodies = await allOrNothing(
+      signal,
+      IPV4_LEAVES.map((name) => (s: AbortSignal) => fetchLeaf(mac, name, s)),
+    );
+    const missing = IPV4_LEAVES.filter((_, i) => bodies[i] === undefined);
+    if (missing.length > 0) {
+      log.debug(`get-config: ${mac.hwaddr}: no ${missing.join(', ')} (HTTP 404), no IPv4 to configure on this interface`);
+      return NO_FAMILY_CONFIG;
+    }
+    const [vpcCidr = '', privateIpv4s = '', primaryIp = '', netmask = '', gateway = ''] = bodies;
+    return ipv4Config({ vpcCidr, privateIpv4s, primaryIp, netmask, gateway }, mac, log);
+  };
+
   return {
     async getConfig(request, signal) {
-      const macs = await fetchMacListing({ http, log, url: listingUrl, requested: request.requested, signal });
+      const listed = await fetchMacListing({ http, log, url: listingUrl, requested: request.requested, signal });
+      const { read, beyondMax } = selectMacs(listed, request.requested, log);
       const interfaces = await allOrNothing(
         signal,
-        macs.map((mac) => async (macSignal: AbortSignal) => {
-          const leaf = (name: string) => (s: AbortSignal) =>
-            fetchText({ http }, macLeafUrl(listingUrl, mac, name), { limits: LEAF_LIMITS, signal: s });
-          const [vpcCidr = '', privateIpv4s = '', primaryIp = '', netmask = '', gateway = ''] = await allOrNothing(macSignal, [
-            leaf('vpc-cidr-block'),
-            leaf('private-ipv4s'),
-            leaf('primary-ip-address'),
-            leaf('netmask'),
-            leaf('gateway'),
-          ]);
-          const ipv4 = ipv4Config({ vpcCidr, privateIpv4s, primaryIp, netmask, gateway }, mac, log);
-          const ipv6 = request.ipv6 ? await readIpv6(mac, macSignal) : NO_FAMILY_CONFIG;
+        read.map((mac) => async (macSignal: AbortSignal) => {
+          const [ipv4, ipv6] = await Promise.all([readIpv4(mac, macSignal), request.ipv6 ? readIpv6(mac, macSignal) : NO_FAMILY_CONFIG]);
           return { ...ethernetInterface(mac.hwaddr, mac.ifaceIdx, ipv4), ipv6 };
         }),
       );
-      return { interfaces, withdrawn: [] };
+      return {
+        interfaces: [...interfaces, ...beyondMax.map((mac) => ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG))],
+        withdrawn: [],
+      };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, META_DATA_PATH, leaf), { signal });

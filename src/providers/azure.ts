@@ -4,8 +4,10 @@ import type { Logger } from '../log.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type Cidr, type FamilyConfig } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { ipv6NetworkAddress, parseIpv6 } from '../net/ipv6.js';
+import { MAX_INTERFACES } from '../plan/policy-routing.js';
 import {
   allOrNothing,
+  boundedHttp,
   claimMac,
   collectFacts,
   detectByGet,
@@ -105,17 +107,23 @@ async function fetchIpv6Config({ fetch, log }: InterfaceReader, intern: number, 
   return { addresses, subnet: { address: ipv6NetworkAddress(first, AZURE_IPV6_PREFIX), prefix: AZURE_IPV6_PREFIX }, routes: [] };
 }
 
-function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+function createSession(context: ProviderContext): MetadataSession {
+  const { log, baseUrl } = context;
+  const http = boundedHttp(context.http);
   const fetch = (path: string, signal: AbortSignal, limits: PollLimits = LEAF_LIMITS): Promise<string> =>
     fetchText({ http }, joinUrl(baseUrl, INTERFACE_PATH, path, QUERY), { headers: HEADERS, limits, signal });
   const reader: InterfaceReader = { fetch, log };
 
   return {
     async getConfig(request, signal) {
-      const interfaces = parseIndexList(await fetch('', signal, LISTING_LIMITS), { stripSlash: true });
-      log.debug(`found azure interfaces: ${interfaces.length}`);
-      if (interfaces.length === 0) throw new MetadataError('no Azure interfaces found');
+      const listed = parseIndexList(await fetch('', signal, LISTING_LIMITS), { stripSlash: true });
+      log.debug(`found azure interfaces: ${listed.length}`);
+      if (listed.length === 0) throw new MetadataError('no Azure interfaces found');
+      // Beyond MAX_INTERFACES nothing can be configured: those are never read.
+      const interfaces = listed.slice(0, MAX_INTERFACES);
+      if (interfaces.length < listed.length) log.debug(`not reading azure interfaces at index >= ${MAX_INTERFACES}`);
 
+      const requested = new Set(request.requested);
       const claimed = new Set<string>();
       const found = await allOrNothing(
         signal,
@@ -124,6 +132,8 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           log.debug(`azure interface[${intern}]: retrieving configuration`);
           const hwaddr = claimMac(claimed, await fetch(`${intern}/macAddress`, taskSignal), { intern, scope, log });
           log.debug(`${scope}: found a matching device with hwaddr ${hwaddr}`);
+          // An interface NetworkManager does not have is never configured: its addresses are not read.
+          if (!requested.has(hwaddr)) return undefined;
           const [ipv4, ipv6] = await Promise.all([
             fetchIpv4Config(reader, intern, scope, taskSignal),
             request.ipv6 ? fetchIpv6Config(reader, intern, scope, taskSignal) : NO_FAMILY_CONFIG,
@@ -131,7 +141,7 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           return { ...ethernetInterface(hwaddr, extern, ipv4), ipv6 };
         }),
       );
-      return { interfaces: found, withdrawn: [] };
+      return { interfaces: found.filter((iface) => iface !== undefined), withdrawn: [] };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) =>

@@ -4,15 +4,16 @@ import type { Logger } from '../log.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type Cidr, type FamilyConfig, type ProviderInterface } from '../model.js';
 import { parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { ipv6NetworkAddress, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
-import { fetchMacListing, macLeafUrl, type ListedMac } from './mac-listing.js';
+import { fetchMacListing, macLeafUrl, selectMacs, type ListedMac } from './mac-listing.js';
 import {
   allOrNothing,
   ATTEMPT_INTERVAL_MS,
+  boundedHttp,
   collectFacts,
   fetchFact,
+  fetchOptionalText,
   ATTEMPT_TIMEOUT_MS,
   DETECT_LIMITS,
-  fetchText,
   joinUrl,
   LEAF_LIMITS,
 } from './fetch.js';
@@ -73,38 +74,47 @@ function parseAddresses(log: Logger, mac: ListedMac, body: string): string[] {
 /** What reading one MAC needs. */
 interface MacReader {
   readonly log: Logger;
-  readonly fetchLeaf: (mac: ListedMac, leaf: string, signal: AbortSignal) => Promise<string>;
+  /** One leaf below the MAC; undefined when the server answers 404 (the MAC has no such leaf). */
+  readonly fetchLeaf: (mac: ListedMac, leaf: string, signal: AbortSignal) => Promise<string | undefined>;
 }
 
-/** Upstream's two leaves, fetched together; either failing fails the run. */
+/**
+ * Upstream's two leaves, fetched together. A 404 means the NIC has no such data (an IPv6-only
+ * NIC has no local-ipv4s): that NIC is reported without IPv4 and the others are configured,
+ * where upstream polled the 404 for 10 s and then failed every NIC.
+ */
 async function readIpv4Only({ log, fetchLeaf }: MacReader, mac: ListedMac, signal: AbortSignal): Promise<ProviderInterface> {
-  let subnet: Cidr | undefined;
-  let addresses: string[] = [];
-  await allOrNothing(signal, [
-    async (taskSignal) => void (subnet = parseSubnet(log, mac, await fetchLeaf(mac, 'subnet-ipv4-cidr-block', taskSignal))),
-    async (taskSignal) => void (addresses = parseAddresses(log, mac, await fetchLeaf(mac, 'local-ipv4s', taskSignal))),
+  const [subnetBody, addressesBody] = await allOrNothing(signal, [
+    (s) => fetchLeaf(mac, 'subnet-ipv4-cidr-block', s),
+    (s) => fetchLeaf(mac, 'local-ipv4s', s),
   ]);
+  if (subnetBody === undefined || addressesBody === undefined) {
+    const missing = subnetBody === undefined ? 'subnet-ipv4-cidr-block' : 'local-ipv4s';
+    log.debug(`get-config: ${mac.hwaddr}: no ${missing} (HTTP 404), no IPv4 to configure on this interface`);
+    return ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG);
+  }
+  const subnet = parseSubnet(log, mac, subnetBody);
   // Addresses are set even when nothing parsed, as upstream: an empty list still replaces old ones.
+  const addresses = parseAddresses(log, mac, addressesBody);
   return ethernetInterface(mac.hwaddr, mac.ifaceIdx, { addresses, ...(subnet === undefined ? {} : { subnet }), routes: [] });
 }
 
 /**
  * With IPv6: the MAC's own listing first, so that only the leaves it serves are asked for. An
- * IPv6-only NIC has no local-ipv4s (404, which a poll would retry for 10 s and then fail the run);
- * a NIC without IPv6 has no ipv6s.
+ * IPv6-only NIC has no local-ipv4s; a NIC without IPv6 has no ipv6s.
  */
 async function readDualStack(reader: MacReader, mac: ListedMac, signal: AbortSignal): Promise<ProviderInterface> {
   const { log, fetchLeaf } = reader;
-  const leaves = new Set((await fetchLeaf(mac, '', signal)).split('\n').map((line) => line.trim()));
+  const leaves = new Set(((await fetchLeaf(mac, '', signal)) ?? '').split('\n').map((line) => line.trim()));
   const hasIpv4 = leaves.has('local-ipv4s') && leaves.has('subnet-ipv4-cidr-block');
   let ipv6: FamilyConfig = NO_FAMILY_CONFIG;
+  const optional = (leaf: string) => async (s: AbortSignal) => (leaves.has(leaf) ? ((await fetchLeaf(mac, leaf, s)) ?? '') : '');
   const [ipv4] = await Promise.all([
     hasIpv4 ? readIpv4Only(reader, mac, signal) : undefined,
     leaves.has('ipv6s')
-      ? allOrNothing(signal, [
-          (s) => fetchLeaf(mac, 'ipv6s', s),
-          (s) => (leaves.has('subnet-ipv6-cidr-blocks') ? fetchLeaf(mac, 'subnet-ipv6-cidr-blocks', s) : Promise.resolve('')),
-        ]).then(([ipv6s = '', subnets = '']) => void (ipv6 = parseIpv6Config(log, mac, ipv6s, subnets)))
+      ? allOrNothing(signal, [optional('ipv6s'), optional('subnet-ipv6-cidr-blocks')]).then(
+          ([ipv6s = '', subnets = '']) => void (ipv6 = parseIpv6Config(log, mac, ipv6s, subnets)),
+        )
       : undefined,
   ]);
   if (!hasIpv4) log.debug(`get-config: ${mac.hwaddr}: no IPv4 addresses listed (IPv6-only interface)`);
@@ -134,22 +144,57 @@ function parseIpv6Config(log: Logger, mac: ListedMac, ipv6sBody: string, subnets
   return { addresses: ipv6s, ...(subnet === undefined ? {} : { subnet }), routes: [] };
 }
 
-function createSession({ http, log, baseUrl }: ProviderContext, token: string): MetadataSession {
+/** A device-number body: a decimal integer, else undefined. */
+function parseDeviceNumber(body: string | undefined): number | undefined {
+  const text = body?.trim();
+  return text !== undefined && /^[0-9]{1,6}$/.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * Tables are numbered by the interface's device-number (its attachment index, which does not
+ * change while it stays attached) instead of the MAC listing order, so that attaching a NIC
+ * whose MAC sorts first does not renumber every table and rule on the host. When any read
+ * interface has no usable device-number, or two share one (several network cards each count
+ * from 0), the listing order is kept for all, as upstream.
+ */
+function byDeviceNumber(log: Logger, found: readonly (readonly [ProviderInterface, number | undefined])[]): ProviderInterface[] {
+  const numbers = found.map(([, number]) => number);
+  const isUsable = numbers.every((number) => number !== undefined) && new Set(numbers).size === numbers.length;
+  if (!isUsable) {
+    if (found.length > 0) log.debug('get-config: no unique device-number for every interface: tables follow the listing order');
+    return found.map(([iface]) => iface);
+  }
+  return found.map(([iface, number]) => ({ ...iface, ifaceIdx: number ?? iface.ifaceIdx }));
+}
+
+function createSession(context: ProviderContext, token: string): MetadataSession {
+  const { log, baseUrl } = context;
+  const http = boundedHttp(context.http);
   const headers = { [TOKEN_HEADER]: token };
   const listingUrl = joinUrl(baseUrl, MACS_PATH);
 
-  const fetchLeaf = (mac: ListedMac, leaf: string, signal: AbortSignal): Promise<string> =>
-    fetchText({ http }, macLeafUrl(listingUrl, mac, leaf), { headers, limits: LEAF_LIMITS, signal });
+  const fetchLeaf = (mac: ListedMac, leaf: string, signal: AbortSignal): Promise<string | undefined> =>
+    fetchOptionalText({ http }, macLeafUrl(listingUrl, mac, leaf), { headers, limits: LEAF_LIMITS, signal });
 
   return {
     async getConfig(request, signal) {
-      const macs = await fetchMacListing({ http, log, url: listingUrl, headers, requested: request.requested, signal });
+      const listed = await fetchMacListing({ http, log, url: listingUrl, headers, requested: request.requested, signal });
+      const { read, beyondMax } = selectMacs(listed, request.requested, log);
       const readMac = request.ipv6 ? readDualStack : readIpv4Only;
-      const interfaces = await allOrNothing(
+      const found = await allOrNothing(
         signal,
-        macs.map((mac) => (macSignal: AbortSignal) => readMac({ log, fetchLeaf }, mac, macSignal)),
+        read.map(
+          (mac) => (macSignal: AbortSignal) =>
+            Promise.all([readMac({ log, fetchLeaf }, mac, macSignal), fetchLeaf(mac, 'device-number', macSignal).then(parseDeviceNumber)]),
+        ),
       );
-      return { interfaces, withdrawn: [] };
+      return {
+        interfaces: [
+          ...byDeviceNumber(log, found),
+          ...beyondMax.map((mac) => ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG)),
+        ],
+        withdrawn: [],
+      };
     },
     instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, '/latest/meta-data/', leaf), { headers, signal });

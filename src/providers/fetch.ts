@@ -7,6 +7,7 @@ import { errorMessage, isCancellation, MetadataError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceFacts } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
+import type { MetadataHttp } from '../http.js';
 import type { DetectResult, MetadataSession, ProviderContext } from './types.js';
 
 /** Joins URL parts as upstream: a "/" between base and path unless the path already starts with one. */
@@ -170,4 +171,64 @@ export function parseIndexList(body: string, { stripSlash }: { readonly stripSla
     if (/^[0-9]+$/.test(line) && Number.isSafeInteger(Number(line))) indexes.push(Number(line));
   }
   return indexes;
+}
+
+/**
+ * fetchText for a leaf that an interface may simply not have: a 404 is final and resolves
+ * undefined at once ("this interface has no such data") instead of being polled for 10 s and
+ * failing every interface. Any other status is retried as upstream does.
+ */
+export async function fetchOptionalText(
+  context: Pick<ProviderContext, 'http'>,
+  url: string,
+  options: { readonly headers?: Readonly<Record<string, string>>; readonly limits: PollLimits; readonly signal: AbortSignal },
+): Promise<string | undefined> {
+  const response = await context.http.poll(
+    {
+      url,
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+      timeoutMs: ATTEMPT_TIMEOUT_MS,
+      maxBytes: options.limits.maxBytes,
+      signal: options.signal,
+    },
+    {
+      overallMs: options.limits.overallMs,
+      intervalMs: ATTEMPT_INTERVAL_MS,
+      isReady: (answer) => answer.status === 200 || answer.status === HTTP_NOT_FOUND,
+    },
+  );
+  return response.status === HTTP_NOT_FOUND ? undefined : response.body.toString('utf8');
+}
+
+const HTTP_NOT_FOUND = 404;
+
+/**
+ * At most this many metadata requests (polls) of one get-config are in flight at a time: the
+ * HTTP agent's socket limit (src/http.ts), so the bound costs no round trip it did not cost.
+ */
+export const MAX_IN_FLIGHT = 16;
+
+/**
+ * The same client with at most `limit` polls and requests in flight; the others wait in
+ * order. A listing of thousands of interfaces then costs a queue, not thousands of sockets.
+ */
+export function boundedHttp(http: MetadataHttp, limit: number = MAX_IN_FLIGHT): MetadataHttp {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const gated = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  };
+  return {
+    request: (request) => gated(() => http.request(request)),
+    poll: (request, options) => gated(() => http.poll(request, options)),
+    close: () => http.close(),
+  };
 }

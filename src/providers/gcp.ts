@@ -3,7 +3,21 @@ import { MetadataError } from '../errors.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig, type Route } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
 import { parseIpv6, parseIpv6List } from '../net/ipv6.js';
-import { allOrNothing, claimMac, collectFacts, detectByGet, fetchFact, fetchText, joinUrl, LEAF_LIMITS, parseIndexList } from './fetch.js';
+import type { Logger } from '../log.js';
+import { MAX_INTERFACES } from '../plan/policy-routing.js';
+import {
+  allOrNothing,
+  boundedHttp,
+  claimMac,
+  collectFacts,
+  detectByGet,
+  fetchFact,
+  fetchOptionalText,
+  fetchText,
+  joinUrl,
+  LEAF_LIMITS,
+  parseIndexList,
+} from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const HEADERS = { 'Metadata-Flavor': 'Google' };
@@ -31,15 +45,23 @@ export const gcp: Provider = {
   },
 };
 
-function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession {
+function createSession(context: ProviderContext): MetadataSession {
+  const { log, baseUrl } = context;
+  const http = boundedHttp(context.http);
+  const url = (path: string): string => joinUrl(baseUrl, INSTANCE_PATH, '/network-interfaces/', path);
   const fetch = (path: string, signal: AbortSignal): Promise<string> =>
-    fetchText({ http }, joinUrl(baseUrl, INSTANCE_PATH, '/network-interfaces/', path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
+    fetchText({ http }, url(path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
+  const fetchOptional = (path: string, signal: AbortSignal): Promise<string | undefined> =>
+    fetchOptionalText({ http }, url(path), { headers: HEADERS, limits: LEAF_LIMITS, signal });
 
   return {
     async getConfig(request, signal) {
-      const interfaces = parseIndexList(await fetch('', signal), { stripSlash: true });
-      log.info(`found GCP interfaces: ${interfaces.length}`);
-      if (interfaces.length === 0) throw new MetadataError('no GCP interfaces found');
+      const listed = parseIndexList(await fetch('', signal), { stripSlash: true });
+      log.info(`found GCP interfaces: ${listed.length}`);
+      if (listed.length === 0) throw new MetadataError('no GCP interfaces found');
+      // Beyond MAX_INTERFACES nothing can be configured: those are never read.
+      const interfaces = listed.slice(0, MAX_INTERFACES);
+      if (interfaces.length < listed.length) log.debug(`not reading GCP interfaces at index >= ${MAX_INTERFACES}`);
 
       const requested = new Set(request.requested);
       const claimed = new Set<string>();
@@ -50,30 +72,16 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
           log.debug(`${scope}: retrieving configuration`);
           const macText = await fetch(`${intern}/mac`, taskSignal);
           const hwaddr = claimMac(claimed, macText, { intern, scope, log });
-          log.info(`${scope}: found a ${requested.has(hwaddr) ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
-
-          // Upstream does not strip a trailing "/" here: "0/" is not an index.
-          const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ips/`, taskSignal), { stripSlash: false });
-          log.info(`${scope}: found ${forwarded.length} forwarded ips`);
-          // Upstream fails the whole run here, so an interface without forwarded IPs means nothing
-          // is configured anywhere; kept for parity (docs/differences-from-upstream.md).
-          if (forwarded.length === 0) throw new MetadataError('found no forwarded ip');
-
-          const routes = await allOrNothing(
-            taskSignal,
-            forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
-              const address = parseIpv4((await fetch(`${intern}/forwarded-ips/${index}`, ipSignal)).trim());
-              if (address === undefined) throw new MetadataError('forwarded-ip is not a valid ip address');
-              log.info(`${scope}: adding forwarded-ip ${address}`);
-              // No table: NM puts routes of type "local" into the local table (255).
-              return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
-            }),
-          );
+          const isRequested = requested.has(hwaddr);
+          log.info(`${scope}: found a ${isRequested ? 'requested ' : ''}device with hwaddr ${hwaddr}`);
+          // An interface NetworkManager does not have is never configured: its routes are not read.
+          if (!isRequested) return undefined;
+          const routes = await readForwardedIps({ fetch, fetchOptional, log }, intern, taskSignal);
           const ipv6 = request.ipv6 ? await readIpv6(fetch, intern, taskSignal) : NO_FAMILY_CONFIG;
           return { ...ethernetInterface(hwaddr, extern, { routes }), ipv6 };
         }),
       );
-      return { interfaces: found, withdrawn: [] };
+      return { interfaces: found.filter((iface) => iface !== undefined), withdrawn: [] };
     },
     async instanceFacts(signal) {
       const fact = (leaf: string) => fetchFact({ http }, joinUrl(baseUrl, INSTANCE_PATH, leaf), { headers: HEADERS, signal });
@@ -88,6 +96,40 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
       });
     },
   };
+}
+
+/** One interface's reads. */
+interface GcpReader {
+  readonly fetch: (path: string, signal: AbortSignal) => Promise<string>;
+  /** Undefined on 404. */
+  readonly fetchOptional: (path: string, signal: AbortSignal) => Promise<string | undefined>;
+  readonly log: Logger;
+}
+
+/**
+ * The interface's forwarded IPs as local /32 routes. None (an empty listing, or 404) leaves
+ * this interface without data, so it is skipped; upstream failed every interface then
+ * ("found no forwarded ip").
+ */
+async function readForwardedIps({ fetch, fetchOptional, log }: GcpReader, intern: number, signal: AbortSignal): Promise<Route[]> {
+  const scope = `GCP interface[${intern}]`;
+  // Upstream does not strip a trailing "/" here: "0/" is not an index.
+  const forwarded = parseIndexList((await fetchOptional(`${intern}/forwarded-ips/`, signal)) ?? '', { stripSlash: false });
+  log.info(`${scope}: found ${forwarded.length} forwarded ips`);
+  if (forwarded.length === 0) {
+    log.debug(`${scope}: no forwarded ip, nothing to configure on this interface`);
+    return [];
+  }
+  return allOrNothing(
+    signal,
+    forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
+      const address = parseIpv4((await fetch(`${intern}/forwarded-ips/${index}`, ipSignal)).trim());
+      if (address === undefined) throw new MetadataError('forwarded-ip is not a valid ip address');
+      log.info(`${scope}: adding forwarded-ip ${address}`);
+      // No table: NM puts routes of type "local" into the local table (255).
+      return { dest: address, prefix: 32, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
+    }),
+  );
 }
 
 /**

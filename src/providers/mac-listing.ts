@@ -7,6 +7,7 @@ import { MetadataError, PollTimeoutError } from '../errors.js';
 import type { HttpResponse, MetadataHttp } from '../http.js';
 import type { Logger } from '../log.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
+import { MAX_INTERFACES } from '../plan/policy-routing.js';
 import { ATTEMPT_INTERVAL_MS, ATTEMPT_TIMEOUT_MS, LISTING_LIMITS } from './fetch.js';
 
 /** One parsed line of the MAC listing. */
@@ -50,7 +51,7 @@ export interface MacListingRequest {
 /**
  * Polls the listing until every requested MAC is in it (a freshly attached NIC shows up late),
  * for at most 15 s, then uses the last listing seen, as upstream does. Logs "start fetching"
- * per MAC and returns the listed MACs with their indexes.
+ * returns the listed MACs with their indexes; selectMacs() picks those to read.
  */
 export async function fetchMacListing(request: MacListingRequest): Promise<ListedMac[]> {
   const { http, log, url, headers, requested, signal } = request;
@@ -72,11 +73,30 @@ export async function fetchMacListing(request: MacListingRequest): Promise<Liste
   if (listing === undefined) throw new MetadataError('meta data for interfaces not found');
   for (const line of listing.invalid) log.warn(`get-config: ignoring invalid MAC address "${line}" in the interface listing`);
 
-  const macs = [...listing.macs.values()];
-  for (const mac of macs) {
-    log.debug(`get-config: start fetching meta data for #${mac.ifaceIdx}, ${mac.hwaddr} (${mac.path})`);
-  }
-  return macs;
+  return [...listing.macs.values()];
+}
+
+/** The listed MACs worth reading, and the requested ones that are listed but will not be configured. */
+export interface MacSelection {
+  /** Requested, and at an index below MAX_INTERFACES: read. */
+  readonly read: readonly ListedMac[];
+  /** Requested, at an index the tables have no room for: reported without data, never read. */
+  readonly beyondMax: readonly ListedMac[];
+}
+
+/**
+ * Upstream reads every listed MAC, though only those NetworkManager requested at an index
+ * below MAX_INTERFACES can be configured: a listing of thousands of MACs cost thousands of
+ * requests. Only those are read; "start fetching" is logged for them alone.
+ */
+export function selectMacs(macs: readonly ListedMac[], requested: readonly string[], log: Logger): MacSelection {
+  const wanted = new Set(requested);
+  const mine = macs.filter((mac) => wanted.has(mac.hwaddr));
+  const read = mine.filter((mac) => mac.ifaceIdx < MAX_INTERFACES);
+  for (const mac of read) log.debug(`get-config: start fetching meta data for #${mac.ifaceIdx}, ${mac.hwaddr} (${mac.path})`);
+  if (read.length < macs.length)
+    log.debug(`get-config: not reading ${macs.length - read.length} listed interfaces (not requested, or index >= ${MAX_INTERFACES})`);
+  return { read, beyondMax: mine.filter((mac) => mac.ifaceIdx >= MAX_INTERFACES) };
 }
 
 /** URL of one leaf below a listed MAC: a "/" is inserted only when the raw path lacks one. */

@@ -86,6 +86,7 @@ function parseVnic(
   const vnicId = typeof object?.['vnicId'] === 'string' ? object['vnicId'] : '';
   // Upstream appends the VNIC without a space: "...'privateIp'(VNIC ocid1... idx=0)".
   const warn = (message: string): void => log.warn(`get-config: ${message}(VNIC ${vnicId} idx=${i})`);
+  const debug = (message: string): void => log.debug(`get-config: ${message} (VNIC ${vnicId} idx=${i})`);
   if (object === undefined) {
     warn('JSON parse failure, ignoring VNIC');
     return undefined;
@@ -100,7 +101,7 @@ function parseVnic(
   const placement = isBaremetal ? baremetalPlacement(object, warn) : { nicIndex: 0, vlanTag: 0 };
   if (placement === undefined) return undefined;
   // The position in the array is the index, skipped entries included.
-  return { hwaddr, ifaceIdx: i, ...placement, ipv4: vnicIpv4(object, warn), ipv6: ipv6 ? vnicIpv6(object, warn) : NO_FAMILY_CONFIG };
+  return { hwaddr, ifaceIdx: i, ...placement, ipv4: vnicIpv4(object, warn, debug), ipv6: ipv6 ? vnicIpv6(object, warn) : NO_FAMILY_CONFIG };
 }
 
 /** nicIndex and vlanTag of a bare-metal VNIC; undefined (after a warning) when either is bad. */
@@ -121,8 +122,18 @@ function baremetalPlacement(
   return { nicIndex, vlanTag };
 }
 
-/** The VNIC's one private IP, its router and subnet; each missing part is a warning. */
-function vnicIpv4(object: Record<string, unknown>, warn: (message: string) => void): FamilyConfig {
+const IPV4_KEYS = ['privateIp', 'virtualRouterIp', 'subnetCidrBlock'] as const;
+
+/**
+ * The VNIC's one private IP, its router and subnet; each missing part is a warning. An
+ * IPv6-only VNIC (none of the three keys, ipv6Addresses present) is normal: one debug line
+ * instead of upstream's three warnings on every timer run.
+ */
+function vnicIpv4(object: Record<string, unknown>, warn: (message: string) => void, debug: (message: string) => void): FamilyConfig {
+  if (IPV4_KEYS.every((key) => object[key] === undefined) && Array.isArray(object['ipv6Addresses'])) {
+    debug('IPv6-only VNIC, no IPv4 to configure');
+    return NO_FAMILY_CONFIG;
+  }
   const privateIp = typeof object['privateIp'] === 'string' ? parseIpv4(object['privateIp']) : undefined;
   if (privateIp === undefined) warn("missing or invalid 'privateIp'");
   const router = typeof object['virtualRouterIp'] === 'string' ? parseIpv4(object['virtualRouterIp']) : undefined;

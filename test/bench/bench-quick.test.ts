@@ -38,15 +38,21 @@ describe('npm run bench --quick', () => {
     expect(scenarios).toEqual(['2x10@0', '2x10@20', '8x10@0', '8x10@20']);
     for (const e of result.ec2) {
       expect(e.runs).toHaveLength(result.runs);
-      expect(e.expectedRequests).toBe(2 + 2 * e.nics);
+      expect(e.expectedRequests).toBe(2 + 3 * e.nics);
       for (const value of [e.wallMs, e.budgetMs, e.rssMbMedian, e.rssMbMax]) expect(positive(value), e.name).toBe(true);
       for (const r of e.runs) {
         expect(r.reapplied).toBe(e.nics);
-        // token + listing + subnet-ipv4-cidr-block and local-ipv4s per NIC: 6 for 2 NICs, 18 for 8.
-        expect(r.requests).toBe(e.nics === 2 ? 6 : 18);
+        // token + listing + subnet-ipv4-cidr-block, local-ipv4s and device-number per NIC: 8 for 2 NICs, 26 for 8.
+        expect(r.requests).toBe(e.nics === 2 ? 8 : 26);
         expect(positive(r.wallMs) && positive(r.maxRssMb)).toBe(true);
-        // At 20 ms every leaf is requested before any is answered: token, listing, leaves.
-        if (e.latencyMs === 20) expect(r.roundTrips).toBe(3);
+        // At 20 ms every leaf is requested before any is answered: token, listing, leaves. The
+        // 24 leaves of 8 NICs are more than the 16 in flight (issue #10 item 3): the device-numbers,
+        // outside the barrier, free their slots in an order the machine decides, so a few round
+        // trips more; a client that waited for each answer would score 26.
+        if (e.latencyMs === 20) {
+          if (e.nics === 2) expect(r.roundTrips).toBe(3);
+          else expect(r.roundTrips).toBeLessThanOrEqual(9);
+        }
       }
     }
   }, 120_000);

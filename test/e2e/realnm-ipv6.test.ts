@@ -156,6 +156,49 @@ describe('IPv6 on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC'
   });
 });
 
+describe('IPv6 OFF on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC (issue #10 item 2)', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6off',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('ipv6-only') },
+  });
+
+  it('the 404 on local-ipv4s is final: eth0 is configured at once, eth1 left as it is', async () => {
+    const nm = scenario.nm;
+    const eth1Before = sorted(await nm.ipv6Addrs('eth1'));
+    const r = await ec2ToolIpv6Off(nm);
+    expect(r.code, output(r)).toBe(0);
+    expectInOrder(r, [
+      `get-config: ${MAC1.toUpperCase()}: no subnet-ipv4-cidr-block (HTTP 404), no IPv4 to configure on this interface`,
+      'meta data received',
+      `config device ${MAC1.toUpperCase()}: skip because meta data not successfully fetched`,
+      'some changes were applied for provider ec2',
+    ]);
+    // Upstream's request set, each 404 asked once (upstream polled them for 10 s, then failed).
+    const urls = (await scenario.imds.requests()).map((q) => q.url);
+    expect(urls.filter((url) => url === `${MACS}${MAC1}/local-ipv4s`)).toHaveLength(1);
+    expect(urls.filter((url) => url === `${MACS}${MAC1}/subnet-ipv4-cidr-block`)).toHaveLength(1);
+    expect(urls.some((url) => url.endsWith('/ipv6s') || url === `${MACS}${MAC1}/`)).toBe(false);
+    await pollUntil(
+      async () => {
+        expect(sorted(await nm.ipRuleSummary())).toEqual(
+          sorted([
+            '30200: from 172.16.4.2 lookup 30200',
+            '30200: from 172.16.4.10 lookup 30200',
+            '30350: from all lookup main suppress_prefixlength 0',
+            '30400: from 172.16.4.2 lookup 30400',
+            '30400: from 172.16.4.10 lookup 30400',
+          ]),
+        );
+      },
+      { timeoutMs: 5000 },
+    );
+    expect(sorted(await nm.ipv6Addrs('eth1'))).toEqual(eth1Before);
+  });
+});
+
 const OCI_VNICS = [
   {
     vnicId: 'ocid1.vnic.a',

@@ -30,8 +30,9 @@
 //   - GET of an exact key of "paths" (path + query)     -> 200 (or the entry's status) + body
 //   - anything else                                      -> 404
 // Every request is appended to the --log file as one JSON line
-//   {"method","url","headers","remoteAddress","status","time"}
-// before the response is sent.  SIGTERM/SIGINT exit at once (status 0).
+//   {"method","url","headers","remoteAddress","status","time","inFlight"}
+// before the response is sent; inFlight counts the requests received and not yet answered,
+// this one included (what a client's concurrency bound is checked against).  SIGTERM/SIGINT exit at once (status 0).
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -86,6 +87,8 @@ loadConfig(); // fail early on a bad config
 
 const logFd = opts.log ? fs.openSync(opts.log, 'a') : undefined;
 
+let inFlight = 0;
+
 function logRequest(req, status) {
   if (logFd === undefined) return;
   const rec = {
@@ -95,6 +98,7 @@ function logRequest(req, status) {
     remoteAddress: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
     status,
     time: new Date().toISOString(),
+    inFlight,
   };
   fs.writeSync(logFd, JSON.stringify(rec) + '\n');
 }
@@ -137,6 +141,8 @@ function decide(req) {
 }
 
 const server = http.createServer((req, res) => {
+  inFlight++;
+  res.on('close', () => inFlight--);
   // drain any request body (an EC2 token PUT normally has none)
   req.resume();
   req.on('end', () => {

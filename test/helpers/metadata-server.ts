@@ -19,6 +19,8 @@ export interface ImdsRequest {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly status: number;
+  /** Requests received and not yet answered when this one arrived, this one included. */
+  readonly inFlight: number;
 }
 
 export interface LoopbackMetadataServer {

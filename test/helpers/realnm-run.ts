@@ -48,6 +48,8 @@ export const EC2_TWO_NICS: ImdsConfig = {
     [`${EC2_MACS}${MAC0}/subnet-ipv4-cidr-block`]: '172.16.4.0/24',
     [`${EC2_MACS}${MAC1}/local-ipv4s`]: '172.16.5.2\n172.16.5.10',
     [`${EC2_MACS}${MAC1}/subnet-ipv4-cidr-block`]: '172.16.5.0/24',
+    [`${EC2_MACS}${MAC0}/device-number`]: '0',
+    [`${EC2_MACS}${MAC1}/device-number`]: '1',
   },
 };
 

@@ -12,6 +12,7 @@ import {
   MAC1,
   MAC2,
   callsOf,
+  expectInOrder,
   fakeNmCloud,
   itFailsGetConfig,
   itHonoursSkipUserData,
@@ -48,8 +49,8 @@ const aliyun = fakeNmCloud('ALIYUN', () => ({ paths: aliyunPaths() }));
 describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () => {
   // First, so that its 10 s poll window overlaps the other tests.
   itFailsGetConfig(aliyun, {
-    title: 'a gateway that stays 404 fails get-config after the poll window; nothing is applied',
-    imds: { paths: aliyunPaths([`${MACS}${MAC1}/gateway`]) },
+    title: 'a gateway that stays 503 fails get-config after the poll window; nothing is applied',
+    imds: { paths: { ...aliyunPaths(), [`${MACS}${MAC1}/gateway`]: { status: 503 } } },
     lines: [
       'provider aliyun detected',
       'get-config: starting',
@@ -59,6 +60,19 @@ describe.concurrent('Aliyun against a fake NetworkManager on a private bus', () 
     ],
     timeoutMs: 30_000,
     also: ({ expect, outcome }) => expect(outcome.ms).toBeGreaterThan(9_000),
+  });
+
+  it('a gateway that answers 404 leaves that NIC alone at once; the run goes on (issue #10 item 2)', async ({ expect, onTestFinished }) => {
+    const run = await aliyun.start(onTestFinished, { paths: aliyunPaths([`${MACS}${MAC1}/gateway`]) });
+    await run.startNm();
+    const outcome = await run.run();
+    expect(outcome.code).toBe(0);
+    expect(outcome.ms).toBeLessThan(9_000);
+    expectInOrder(outcome.stdout, [
+      `get-config: ${HW1}: no gateway (HTTP 404), no IPv4 to configure on this interface`,
+      'meta data received',
+      `config device ${HW1}: skip because meta data not successfully fetched`,
+    ]);
   });
 
   itReappliesEth0ThenNothing(aliyun, {

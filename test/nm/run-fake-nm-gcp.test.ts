@@ -14,7 +14,6 @@ import {
   callsOf,
   expectInOrder,
   fakeNmCloud,
-  itFailsGetConfig,
   itHonoursSkipUserData,
   itReappliesEth0ThenNothing,
   itSendsRequests,
@@ -44,17 +43,21 @@ function gcpMetadata(overrides: Record<string, string> = {}): ImdsConfig {
 const gcp = fakeNmCloud('GCP', gcpMetadata);
 
 describe.concurrent('GCP against a fake NetworkManager on a private bus', () => {
-  itFailsGetConfig(gcp, {
-    title: 'fails get-config when an interface has no forwarded IPs, and changes nothing',
-    imds: gcpMetadata({ [`${IFACES}1/forwarded-ips/`]: '' }),
-    lines: [
-      'provider GCP detected',
-      'get-config: starting',
-      'found GCP interfaces: 2',
+  it('an interface without forwarded IPs is left alone; the others are configured (issue #10 item 2)', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const h = await gcp.start(onTestFinished, gcpMetadata({ [`${IFACES}1/forwarded-ips/`]: '' }));
+    const fake = await h.startNm();
+    const outcome = await h.run();
+    expect(outcome.code).toBe(0);
+    expectInOrder(outcome.stdout, [
       'GCP interface[1]: found 0 forwarded ips',
-      'get-config: failed: found no forwarded ip',
-      '<info>  failure to get meta data: found no forwarded ip',
-    ],
+      'get-config: success',
+      /config device CC:00:00:00:00:01: connection "con-eth0" \([0-9a-f-]+\) reapplied/,
+      `config device ${HW2}: skip because meta data not successfully fetched`,
+    ]);
+    expect(callsOf(fake, 'Reapply').map((call) => call.path)).toEqual([fake.device('eth0').path]);
   });
 
   itReappliesEth0ThenNothing(gcp, {
@@ -116,15 +119,16 @@ describe.concurrent('GCP against a fake NetworkManager on a private bus', () => 
     headers: { 'metadata-flavor': 'Google' },
   });
 
-  it('an interface NM does not have is fetched but skipped ("found a device", "device not found")', async ({ expect, onTestFinished }) => {
+  it('an interface NM does not have: its MAC is read, its forwarded IPs are not, and it is not in the metadata', async ({
+    expect,
+    onTestFinished,
+  }) => {
     const mac3 = 'cc:00:00:00:00:03';
     const h = await gcp.start(
       onTestFinished,
       gcpMetadata({
         [IFACES]: '0\n1\n2/\n',
         [`${IFACES}2/mac`]: mac3,
-        [`${IFACES}2/forwarded-ips/`]: '0\n',
-        [`${IFACES}2/forwarded-ips/0`]: '10.0.0.3',
       }),
     );
     const fake = await h.startNm();
@@ -136,9 +140,10 @@ describe.concurrent('GCP against a fake NetworkManager on a private bus', () => 
       'meta data received',
       /config device CC:00:00:00:00:01: connection "con-eth0" \([0-9a-f-]+\) reapplied/,
       `config device ${HW2}: skip applied connection due to missing IPv4 configuration`,
-      'config device CC:00:00:00:00:03: skip because device not found',
       'some changes were applied for provider GCP',
     ]);
+    expect(outcome.stdout).not.toContain('CC:00:00:00:00:03: skip');
+    expect(h.metadata.requests().some((request) => request.url.includes('/2/forwarded-ips'))).toBe(false);
     expect(callsOf(fake, 'Reapply').map((call) => call.path)).toEqual([fake.device('eth0').path]);
   });
 

@@ -73,7 +73,8 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
     expect(requests[0]?.headers['x-aws-ec2-metadata-token-ttl-seconds']).toBe('180');
     expect(requests.filter((request) => request.method === 'PUT')).toHaveLength(1);
     for (const request of requests.slice(1)) {
-      expect(request).toMatchObject({ method: 'GET', status: 200 });
+      // Upstream's data serves no device-number (404: the tables follow the listing order).
+      expect(request).toMatchObject({ method: 'GET', status: request.url.endsWith('/device-number') ? 404 : 200 });
       expect(request.headers['x-aws-ec2-metadata-token']).toBe(TOKEN);
     }
     expect(outcome.stdout).not.toContain(TOKEN);
@@ -230,9 +231,9 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
   });
 
   itFailsGetConfig(ec2, {
-    title: 'metadata failure for one interface fails get-config and changes nothing',
-    imds: { ec2Token: TOKEN, paths: upstreamEc2Paths([`${MACS}${MAC1}/local-ipv4s`]) },
-    // The per-MAC poll window is 10 s, after which the whole get-config fails.
+    title: 'metadata failure (503) for one interface fails get-config and changes nothing',
+    imds: { ec2Token: TOKEN, paths: { ...upstreamEc2Paths(), [`${MACS}${MAC1}/local-ipv4s`]: { status: 503 } } },
+    // The per-MAC poll window is 10 s, after which the whole get-config fails (a 404 would be final: issue #10 item 2).
     lines: ['get-config: failed: timeout expired', '<info>  failure to get meta data: timeout expired'],
     timeoutMs: 20_000,
   });

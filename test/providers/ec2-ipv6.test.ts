@@ -2,7 +2,7 @@
 // EC2 with IPv6 asked for (NM_CLOUD_SETUP_IPV6): each MAC's own listing decides which leaves are
 // read, so an IPv6-only NIC (no local-ipv4s) neither fails nor stalls get-config.
 import nock from 'nock';
-import { describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { ec2 } from '../../src/providers/ec2.js';
 import { fillRecords, providerHarness, seed } from '../helpers/provider-harness.js';
 
@@ -20,6 +20,21 @@ const { detectSession, warnings, lines } = providerHarness({
   baseUrl: BASE,
   scale: SCALE,
   stubDetection: () => void nock(BASE).put('/latest/api/token').reply(200, TOKEN),
+});
+/**
+ * device-number by the MAC's listing path (e.g. "0e:49:61:0f:c3:11") for the current test;
+ * a MAC without one answers 404, so the tables follow the listing order as upstream's.
+ */
+const deviceNumbers = new Map<string, string>();
+beforeEach(() => {
+  deviceNumbers.clear();
+  nock(BASE)
+    .get(/\/device-number$/)
+    .reply((uri) => {
+      const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
+      return number === undefined ? [404, ''] : [200, number];
+    })
+    .persist();
 });
 
 const imds = () => nock(BASE).matchHeader(TOKEN_HEADER, TOKEN);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The EC2 provider end to end against nock on the default host: detect() (token), then getConfig().
 import nock from 'nock';
-import { describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
@@ -38,6 +38,21 @@ const { lines, unmatched, http, context, detectSession, getConfig, getConfigErro
   provider: ec2,
   baseUrl: BASE,
   scale: SCALE,
+});
+/**
+ * device-number by the MAC's listing path (e.g. "0e:49:61:0f:c3:11") for the current test;
+ * a MAC without one answers 404, so the tables follow the listing order as upstream's.
+ */
+const deviceNumbers = new Map<string, string>();
+beforeEach(() => {
+  deviceNumbers.clear();
+  nock(BASE)
+    .get(/\/device-number$/)
+    .reply((uri) => {
+      const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
+      return number === undefined ? [404, ''] : [200, number];
+    })
+    .persist();
 });
 
 /** The token endpoint, expecting the TTL header and no token header. */
@@ -158,24 +173,54 @@ describe('getConfig', () => {
     expect(warnings()).toEqual([]);
   });
 
-  test('a MAC in the listing but not requested gets an unrequested record', async () => {
+  test('a MAC in the listing but not requested is not read and gets no record (issue #10 item 3)', async () => {
     tokenScope();
     const api = imds()
       .get(MACS)
       .reply(200, `${path(MAC1)}\n${path(MAC3)}\n`);
     leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
-    leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
     const records = seed(MAC1);
     await getConfig(records);
     api.done();
-    expect(records.get(MAC3)).toEqual({
-      hwaddr: MAC3,
-      ifaceIdx: 1,
-      wasRequested: false,
-      routes: [],
-      cidr: { address: '10.0.3.0', prefix: 24 },
-      ipv4s: ['10.0.3.10'],
-    });
+    expect(unmatched).toEqual([]);
+    expect(records.get(MAC3)).toBeUndefined();
+    expect(lines).not.toContain(`[0.0000] <debug> get-config: start fetching meta data for #1, ${MAC3} (${path(MAC3)})`);
+    expect(lines).toContain('[0.0000] <debug> get-config: not reading 1 listed interfaces (not requested, or index >= 100)');
+  });
+
+  test('tables follow device-number: a NIC whose MAC is listed first renumbers nothing (issue #10 item 10)', async () => {
+    tokenScope();
+    // MAC3 was attached last (device-number 2) but its MAC sorts first in the listing.
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC3)}\n${path(MAC1)}\n${path(MAC2)}\n`);
+    leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
+    leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
+    leaves(api, path(MAC3), '10.0.3.0/24', '10.0.3.10');
+    deviceNumbers.set(MAC1.toLowerCase(), '0').set(MAC2.toLowerCase(), '1\n').set(MAC3.toLowerCase(), '2');
+    const records = seed(MAC1, MAC2, MAC3);
+    await getConfig(records);
+    api.done();
+    expect([MAC1, MAC2, MAC3].map((mac) => records.get(mac)?.ifaceIdx)).toEqual([0, 1, 2]);
+  });
+
+  test.each([
+    ['one NIC without device-number', { [MAC1]: '0' }],
+    ['two NICs with the same device-number (two network cards)', { [MAC1]: '0', [MAC2]: '0' }],
+    ['a device-number that is not a number', { [MAC1]: '0', [MAC2]: 'x' }],
+  ])('%s: the listing order for all, as upstream', async (_, numbers) => {
+    tokenScope();
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC2)}\n${path(MAC1)}\n`);
+    leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
+    leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
+    for (const [mac, number] of Object.entries(numbers)) deviceNumbers.set(mac.toLowerCase(), number);
+    const records = seed(MAC1, MAC2);
+    await getConfig(records);
+    api.done();
+    expect([MAC2, MAC1].map((mac) => records.get(mac)?.ifaceIdx)).toEqual([0, 1]);
+    expect(lines).toContain('[0.0000] <debug> get-config: no unique device-number for every interface: tables follow the listing order');
   });
 
   test('the raw listing text is the URL path: lower case kept, missing "/" inserted', async () => {
@@ -266,17 +311,19 @@ describe('getConfig', () => {
       })
       .persist();
     const api = leaves(imds(), path(MAC1), '10.0.1.0/24', '10.0.1.10');
-    leaves(api, path(MAC2), '10.0.2.0/24', '10.0.2.10');
     const records = seed(MAC1, MAC3);
     const session = await detectSession();
     const started = performance.now();
     await fillRecords(session, records, new AbortController().signal);
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(15000 * SCALE * 0.8);
+    api.done();
     expect(listings).toBeGreaterThanOrEqual(3);
     // The last listing (with MAC2) was used; MAC3 stays unknown.
     expect(records.get(MAC1)?.ifaceIdx).toBe(0);
-    expect(records.get(MAC2)).toMatchObject({ ifaceIdx: 1, wasRequested: false, ipv4s: ['10.0.2.10'] });
+    // MAC2 is not requested: listed (index 1) but never read.
+    expect(records.get(MAC2)).toBeUndefined();
+    expect(lines).toContain('[0.0000] <debug> get-config: not reading 1 listed interfaces (not requested, or index >= 100)');
     expect(records.get(MAC3)).toEqual({ hwaddr: MAC3, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
@@ -387,7 +434,29 @@ describe('getConfig', () => {
     expect(lines.some((line) => line.endsWith('failed with HTTP request timed out'))).toBe(true);
   });
 
-  test('a per-MAC 404 until timeout fails the whole get-config with "timeout expired"', async () => {
+  test('a per-MAC 404 is final: that MAC has no IPv4, the others are read at once (issue #10 item 2)', async () => {
+    tokenScope();
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
+    leaves(api, path(MAC1), '10.0.1.0/24', '10.0.1.10');
+    // An IPv6-only NIC: its subnet-ipv4-cidr-block and local-ipv4s answer 404, once each.
+    api.get(`${MACS}${path(MAC2)}subnet-ipv4-cidr-block`).reply(404);
+    api.get(`${MACS}${path(MAC2)}local-ipv4s`).reply(404);
+    const records = seed(MAC1, MAC2);
+    const session = await detectSession();
+    await fillRecords(session, records, new AbortController().signal);
+    api.done();
+    expect(unmatched).toEqual([]);
+    expect(records.get(MAC1)).toMatchObject({ ifaceIdx: 0, cidr: { address: '10.0.1.0', prefix: 24 }, ipv4s: ['10.0.1.10'] });
+    expect(records.get(MAC2)).toEqual({ hwaddr: MAC2, ifaceIdx: 1, wasRequested: true, routes: [] });
+    expect(lines).toContain(
+      `[0.0000] <debug> get-config: ${MAC2}: no subnet-ipv4-cidr-block (HTTP 404), no IPv4 to configure on this interface`,
+    );
+    expect(warnings()).toEqual([]);
+  });
+
+  test('a per-MAC status other than 404 is still polled until timeout and fails the whole get-config', async () => {
     tokenScope();
     const api = imds()
       .get(MACS)
@@ -396,7 +465,7 @@ describe('getConfig', () => {
     api.get(`${MACS}${path(MAC2)}subnet-ipv4-cidr-block`).reply(200, '10.0.2.0/24');
     imds()
       .get(`${MACS}${path(MAC2)}local-ipv4s`)
-      .reply(404)
+      .reply(503)
       .persist();
     const session = await detectSession();
     const started = performance.now();
@@ -430,7 +499,7 @@ describe('getConfig', () => {
     expect(error).toBeInstanceOf(PollTimeoutError);
     // Every task settled before getConfig rejected, and MAC1's two leaves (20 ms into their 200 ms
     // window) were cancelled, not left to time out on their own.
-    const mac1 = outcomes.filter((entry) => entry.url.includes(path(MAC1)));
+    const mac1 = outcomes.filter((entry) => entry.url.includes(path(MAC1)) && !entry.url.endsWith('/device-number'));
     expect(mac1.map((entry) => entry.outcome)).toEqual(['cancelled', 'cancelled']);
   });
 
@@ -439,7 +508,7 @@ describe('getConfig', () => {
     imds().get(MACS).reply(200, path(MAC1));
     imds()
       .get(/\/local-ipv4s$|\/subnet-ipv4-cidr-block$/)
-      .reply(404)
+      .reply(503)
       .persist();
     const session = await detectSession();
     const error = await rejectionWhenAborted(40, (signal) => fillRecords(session, seed(MAC1), signal));

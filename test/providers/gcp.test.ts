@@ -168,15 +168,15 @@ describe('getConfig', () => {
     expect(added).toEqual(['10.0.0.12', '10.0.0.11', '10.0.0.10']);
   });
 
-  test('an unrequested MAC gets a record and "found a device" (no "requested")', async () => {
+  test('an unrequested MAC: "found a device" (no "requested"), its forwarded IPs are not read (issue #10 item 3)', async () => {
     const session = await detectSession();
     const api = server().get(IFACES).reply(200, '0/\n1/\n');
     iface(api, 0, MAC0, ['10.0.0.1']);
-    iface(api, 1, MAC_OTHER, ['10.0.0.2']);
+    api.get(`${IFACES}1/mac`).reply(200, MAC_OTHER);
     const records = seed(MAC0);
     await fillRecords(session, records, new AbortController().signal);
     api.done();
-    expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: 1, wasRequested: false, routes: [local('10.0.0.2')] });
+    expect(records.get(MAC_OTHER)).toBeUndefined();
     expect(lines).toContain(`[0.0000] <info>  GCP interface[1]: found a device with hwaddr ${MAC_OTHER}`);
     expect(lines).toContain(`[0.0000] <info>  GCP interface[0]: found a requested device with hwaddr ${MAC0}`);
   });
@@ -235,24 +235,34 @@ describe('getConfig', () => {
     expect(records.get(MAC0)).toEqual({ hwaddr: MAC0, ifaceIdx: -1, wasRequested: true, routes: [] });
   });
 
-  test('an interface with no forwarded IPs fails the whole get-config (upstream parity)', async () => {
-    const api = server().get(IFACES).reply(200, '0/\n1/\n');
+  test('an interface with no forwarded IPs gets no data; the others are configured (issue #10 item 2)', async () => {
+    const session = await detectSession();
+    const api = server().get(IFACES).reply(200, '0/\n1/\n2/\n');
     iface(api, 0, MAC0, ['10.0.0.1']);
     api.get(`${IFACES}1/mac`).reply(200, MAC1);
     api.get(`${IFACES}1/forwarded-ips/`).reply(200, '');
-    const error = await getConfigError(seed(MAC0, MAC1));
-    expect(error).toBeInstanceOf(MetadataError);
-    expect((error as Error).message).toBe('found no forwarded ip');
+    // A 404 for the listing is the same: no forwarded IPs.
+    api.get(`${IFACES}2/mac`).reply(200, MAC_OTHER);
+    api.get(`${IFACES}2/forwarded-ips/`).reply(404);
+    const records = seed(MAC0, MAC1, MAC_OTHER);
+    await fillRecords(session, records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.routes).toEqual([local('10.0.0.1')]);
+    expect(records.get(MAC1)).toEqual({ hwaddr: MAC1, ifaceIdx: 1, wasRequested: true, routes: [] });
+    expect(records.get(MAC_OTHER)).toEqual({ hwaddr: MAC_OTHER, ifaceIdx: 2, wasRequested: true, routes: [] });
     expect(lines).toContain('[0.0000] <info>  GCP interface[1]: found 0 forwarded ips');
+    expect(lines).toContain('[0.0000] <debug> GCP interface[1]: no forwarded ip, nothing to configure on this interface');
   });
 
   test('"0/" in forwarded-ips is not an index: no slash stripping there', async () => {
+    const session = await detectSession();
     const api = server().get(IFACES).reply(200, '0/\n');
     api.get(`${IFACES}0/mac`).reply(200, MAC0);
     api.get(`${IFACES}0/forwarded-ips/`).reply(200, '0/\n1/\n');
-    const error = await getConfigError(seed(MAC0));
+    const records = seed(MAC0);
+    await fillRecords(session, records, new AbortController().signal);
     api.done();
-    expect((error as Error).message).toBe('found no forwarded ip');
+    expect(records.get(MAC0)?.routes).toEqual([]);
     expect(lines).toContain('[0.0000] <info>  GCP interface[0]: found 0 forwarded ips');
   });
 

@@ -524,6 +524,21 @@ describe('parseVnics with IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     expect(warnings()).toEqual([]);
   });
 
+  test.each([true, false])('an IPv6-only VNIC (IPv6 %s): one debug line, no warnings (issue #10 item 10)', (ipv6) => {
+    const ipv6Only = { ...vmVnic(0, MAC0, dualStack), privateIp: undefined, virtualRouterIp: undefined, subnetCidrBlock: undefined };
+    const result = parseVnics([ipv6Only, vmVnic(1, MAC1)], log(), { ipv6 });
+    expect(result.interfaces[0]?.ipv4).toEqual({ routes: [] });
+    expect(warnings()).toEqual([]);
+    expect(lines.filter((line) => line.includes('idx=0'))).toEqual([
+      '[0.0000] <debug> get-config: IPv6-only VNIC, no IPv4 to configure (VNIC ocid1.vnic.vm0 idx=0)',
+    ]);
+  });
+
+  test('a VNIC with neither IPv4 nor IPv6 keys still gets the three warnings', () => {
+    parseVnics([{ vnicId: 'ocid1.vnic.vm0', macAddr: MAC0 }], log(), { ipv6: true });
+    expect(warnings()).toHaveLength(3);
+  });
+
   test('without IPv6 asked for, the keys are not even looked at', () => {
     const result = parseVnics([vmVnic(0, MAC0, { ...dualStack, ipv6SubnetCidrBlock: 'bogus' })], log());
     expect(result.interfaces[0]?.ipv6).toEqual({ routes: [] });
