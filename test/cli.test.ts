@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers/bundle.js';
 import { runCli, startCli } from './helpers/run-cli.js';
+import { closedLoopbackEndpoint } from './helpers/closed-endpoint.js';
 
 const LINE = /^\[\d+\.\d{4}\] (<trace>|<debug>|<info> |<warn> |<error>) \S.*$/;
 
@@ -45,16 +46,13 @@ describe('command line', () => {
   });
 
   it('plan with a provider enabled but not answering: which request failed and why, never "enable a provider"', async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const { port } = closed.address() as AddressInfo;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const { host, port } = await closedLoopbackEndpoint();
     // Upstream's full 7 s detection window: the bare run must keep it, and plan shares its code.
-    const outcome = await runCli({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: `127.0.0.1:${port}` }, ['plan']);
+    const outcome = await runCli({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: `${host}:${port}` }, ['plan']);
     expect(outcome).toMatchObject({ code: 1, stdout: '' });
     expect(outcome.stderr).toMatch(
       new RegExp(
-        `<warn>  no provider detected\\n\\S+: no cloud detected; tried:\n  ec2: PUT http://127\\.0\\.0\\.1:${port}/latest/api/token: connection refused \\(ECONNREFUSED\\)\n$`,
+        `<warn>  no provider detected\\n\\S+: no cloud detected; tried:\n  ec2: PUT http://${host.replaceAll('.', '\\.')}:${port}/latest/api/token: connection refused \\(ECONNREFUSED\\)\n$`,
       ),
     );
   });

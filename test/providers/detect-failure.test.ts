@@ -10,6 +10,7 @@ import { readConfig } from '../../src/config.js';
 import { explainFailure, NotReadyError, PollTimeoutError } from '../../src/errors.js';
 import { createMetadataHttp } from '../../src/http.js';
 import { createLogger } from '../../src/log.js';
+import { closedLoopbackEndpoint } from '../helpers/closed-endpoint.js';
 import { describeNoCloud, detectProvider, type NotDetected } from '../../src/providers/detect.js';
 import { PROVIDERS } from '../../src/providers/registry.js';
 
@@ -18,15 +19,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Accepts connections and never answers. */
 async function silentServer(): Promise<number> {
@@ -60,8 +52,12 @@ async function statusServer(status: number): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Runs detection of the given providers (env names), each pointed at 127.0.0.1:port. */
-async function detect(port: number, ...envNames: string[]): Promise<{ result: NotDetected; lines: string[] }> {
+/** Runs detection of the given providers (env names), each pointed at host:port (127.0.0.1 unless given). */
+async function detect(
+  at: number | { host: string; port: number },
+  ...envNames: string[]
+): Promise<{ result: NotDetected; lines: string[] }> {
+  const { host, port } = typeof at === 'number' ? { host: '127.0.0.1', port: at } : at;
   const lines: string[] = [];
   const log = createLogger({ level: 'info', sink: (line) => lines.push(line.replace(/^\[[^\]]+\] /, '')), clock: () => 0n });
   const http = createMetadataHttp({ log, timeScale: SCALE });
@@ -69,7 +65,7 @@ async function detect(port: number, ...envNames: string[]): Promise<{ result: No
   const env = Object.fromEntries(
     envNames.flatMap((name) => [
       [`NM_CLOUD_SETUP_${name}`, 'yes'],
-      [`NM_CLOUD_SETUP_${name}_HOST`, `127.0.0.1:${port}`],
+      [`NM_CLOUD_SETUP_${name}_HOST`, `${host}:${port}`],
     ]),
   );
   const result = await detectProvider(PROVIDERS, readConfig(env), { http, log, signal: new AbortController().signal });
@@ -79,10 +75,10 @@ async function detect(port: number, ...envNames: string[]): Promise<{ result: No
 
 describe('why no cloud was detected', () => {
   it('a closed port: "connection refused"; the log keeps upstream\'s "timeout expired"', async () => {
-    const port = await closedPort();
-    const { result, lines } = await detect(port, 'EC2');
+    const closed = await closedLoopbackEndpoint();
+    const { result, lines } = await detect(closed, 'EC2');
     expect(result.tried).toEqual([
-      { provider: 'ec2', request: `PUT http://127.0.0.1:${port}/latest/api/token`, why: 'connection refused (ECONNREFUSED)' },
+      { provider: 'ec2', request: `PUT http://${closed.host}:${closed.port}/latest/api/token`, why: 'connection refused (ECONNREFUSED)' },
     ]);
     expect(lines).toContain('<info>  provider ec2 not detected: failure to get EC2 metadata: timeout expired');
     expect(lines.at(-1)).toBe('<warn>  no provider detected');
