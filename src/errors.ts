@@ -16,9 +16,16 @@ export class MetadataError extends CloudSetupError {
 export class PollTimeoutError extends MetadataError {
   override name = 'PollTimeoutError';
   override readonly code = 'ERR_POLL_TIMEOUT';
+  /**
+   * How the last attempt ended: `HTTP status 500`, `connection refused`, `connection reset`,
+   * `timed out`, ... The message stays upstream's bare "timeout expired" (log lines are a
+   * contract); reports and debug lines add this (errorDetail()).
+   */
+  readonly lastAttempt: string | undefined;
 
-  constructor(options?: { cause?: unknown }) {
+  constructor(options?: { cause?: unknown; lastAttempt?: string | undefined }) {
     super('timeout expired', options);
+    this.lastAttempt = options?.lastAttempt;
   }
 }
 
@@ -64,4 +71,21 @@ export function isCancellation(error: unknown): boolean {
 /** The message of any thrown value, for log lines. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * errorMessage() plus how the last HTTP attempt behind it ended, when a poll timed out
+ * somewhere along the cause chain: `timeout expired (last attempt: HTTP status 500)`. For
+ * our own texts (reports, state.json, debug lines); upstream's log lines keep the bare message.
+ */
+export function errorDetail(error: unknown): string {
+  const message = errorMessage(error);
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current instanceof PollTimeoutError && current.lastAttempt !== undefined) {
+      return `${message} (last attempt: ${current.lastAttempt})`;
+    }
+    current = current.cause;
+  }
+  return message;
 }

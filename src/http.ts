@@ -50,7 +50,23 @@ export interface MetadataHttp {
 export class HttpAttemptError extends CloudSetupError {
   override name = 'HttpAttemptError';
   override readonly code = 'ERR_HTTP_ATTEMPT';
+  /** Short and stable: `connection refused`, `connection reset`, `timed out`, `response body too large`. */
+  readonly reason: string;
+
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options);
+    this.reason = options?.reason ?? message;
+  }
 }
+
+/** got's error codes in words, for the reason a poll gave up. */
+const TRANSPORT_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+};
 
 export interface MetadataHttpOptions {
   readonly log: Logger;
@@ -104,7 +120,7 @@ export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions):
     }
   };
 
-  const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, timeScale);
+  const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, { log, timeScale });
 
   return { request, poll, close: () => agent.destroy() };
 }
@@ -124,11 +140,12 @@ function attemptFailure(
   }
   if (error instanceof TimeoutError) {
     log.debug(`${prefix}failed with HTTP request timed out`);
-    return new HttpAttemptError('HTTP request timed out', { cause: error });
+    return new HttpAttemptError('HTTP request timed out', { cause: error, reason: 'timed out' });
   }
   const text = error instanceof RequestError ? `${error.code}: ${error.message}` : errorMessage(error);
   log.debug(`${prefix}failed with "${text}"`);
-  return new HttpAttemptError(text, { cause: error });
+  const reason = error instanceof RequestError ? TRANSPORT_REASONS[error.code] : undefined;
+  return new HttpAttemptError(text, { cause: error, ...(reason === undefined ? {} : { reason }) });
 }
 
 /** Upstream's nm_http_client_poll_req(): repeats `request` until ready or the overall deadline. */
@@ -136,34 +153,50 @@ async function pollRequest(
   request: (req: HttpRequest) => Promise<HttpResponse>,
   req: HttpRequest,
   options: PollOptions,
-  timeScale: number,
+  { log, timeScale }: { log: Logger; timeScale: number },
 ): Promise<HttpResponse> {
   const isReady = options.isReady ?? ((response: HttpResponse) => response.status === 200);
   const intervalMs = options.intervalMs * timeScale;
   const expired = new AbortController();
   const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
   const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
-  const giveUp = (cause?: unknown): Error => (req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause }));
+  let attempts = 0;
+  let lastError: unknown;
+  let lastAttempt: string | undefined;
+  const giveUp = (): Error => {
+    if (req.signal?.aborted === true) return new CancelledError();
+    // Upstream says only "timeout expired"; the cause stays available to our own reports.
+    log.debug(`poll "${req.url}": timeout expired after ${attempts} attempts (last attempt: ${lastAttempt ?? 'none'})`);
+    return new PollTimeoutError({ cause: lastError, lastAttempt });
+  };
   try {
     for (;;) {
       const started = performance.now();
-      let lastError: unknown;
+      attempts++;
       try {
         const response = await request({ ...req, signal });
         if (isReady(response)) return response;
+        lastAttempt = response.status === 200 ? 'HTTP status 200, not ready' : `HTTP status ${response.status}`;
       } catch (error) {
         // Upstream discards the cause and retries; it shows only in the debug line above.
         lastError = error;
+        lastAttempt = attemptReason(error, expired.signal);
       }
-      if (signal.aborted) throw giveUp(lastError);
+      if (signal.aborted) throw giveUp();
       const wait = Math.max(1, started + intervalMs - performance.now());
       await sleep(wait, signal);
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may abort during the sleep
-      if (signal.aborted) throw giveUp(lastError);
+      if (signal.aborted) throw giveUp();
     }
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** How one failed attempt ended, in words; one cut short by the poll's deadline "timed out". */
+function attemptReason(error: unknown, deadline: AbortSignal): string {
+  if (error instanceof CancelledError && deadline.aborted) return 'timed out';
+  return error instanceof HttpAttemptError ? error.reason : errorMessage(error);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

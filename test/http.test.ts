@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { CancelledError, PollTimeoutError } from '../src/errors.js';
+import { CancelledError, errorDetail, MetadataError, PollTimeoutError } from '../src/errors.js';
 import { createMetadataHttp, HttpAttemptError, type MetadataHttp } from '../src/http.js';
 import { createLogger } from '../src/log.js';
 
@@ -398,6 +398,56 @@ describe('poll', () => {
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(performance.now() - aborted).toBeLessThan(500);
+  });
+});
+
+describe('poll: a timeout says how the last attempt ended', () => {
+  const timedOut = async (base: string): Promise<PollTimeoutError> => {
+    const { http, lines } = makeHttp('debug');
+    const error: unknown = await http.poll(get(`${base}/x`), POLL).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    // Upstream's words stay as they are; the cause is an addition.
+    expect((error as Error).message).toBe('timeout expired');
+    const lastAttempt = (error as PollTimeoutError).lastAttempt;
+    expect(lines.at(-1)).toMatch(
+      new RegExp(`poll "${base}/x": timeout expired after \\d+ attempts \\(last attempt: ${lastAttempt ?? ''}\\)$`),
+    );
+    return error as PollTimeoutError;
+  };
+
+  test.each([
+    [500, 'HTTP status 500'],
+    [404, 'HTTP status 404'],
+    [302, 'HTTP status 302'],
+  ])('status %i', async (status, lastAttempt) => {
+    const { base } = await startServer((_req, res) => reply(res, status, 'x'));
+    expect((await timedOut(base)).lastAttempt).toBe(lastAttempt);
+  });
+
+  test('connection refused', async () => {
+    // A port that was just free: listen on it, then close it.
+    const probe = createNetServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    expect((await timedOut(`http://127.0.0.1:${port}`)).lastAttempt).toBe('connection refused');
+  });
+
+  test('connection reset', async () => {
+    const { base } = await startServer((req) => req.socket.destroy());
+    expect((await timedOut(base)).lastAttempt).toBe('connection reset');
+  });
+
+  test('no answer: timed out', async () => {
+    const { base } = await startServer(() => {});
+    expect((await timedOut(base)).lastAttempt).toBe('timed out');
+  });
+
+  test("errorDetail() finds it through a wrapping error; errorMessage() stays upstream's", async () => {
+    const { base } = await startServer((_req, res) => reply(res, 500, 'x'));
+    const wrapped = new MetadataError('failure to get EC2 metadata: timeout expired', { cause: await timedOut(base) });
+    expect(errorDetail(wrapped)).toBe('failure to get EC2 metadata: timeout expired (last attempt: HTTP status 500)');
+    expect(errorDetail(new Error('plain'))).toBe('plain');
   });
 });
 
