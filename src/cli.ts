@@ -12,6 +12,7 @@ import { PROVIDERS } from './providers/registry.js';
 import { planDocument, renderPlanText, renderStatusText, statusDocument } from './report.js';
 import { run, type RunMode, type RunReport } from './run.js';
 import { stateDocument } from './state.js';
+import { takeOverSigterm } from './sigterm.js';
 import { writeStateFile } from './state-file.js';
 import { VERSION } from './version.js';
 
@@ -155,7 +156,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
           if (busAddress === undefined) {
             return Promise.reject(new NmError('DBUS_SESSION_BUS_ADDRESS is not set (LIBNM_USE_SESSION_BUS is)'));
           }
-          return import('./nm/dbus-client.js').then(({ connectNmClient }) => connectNmClient({ busAddress }));
+          return import('./nm/dbus-client.js').then(({ connectNmClient }) => connectNmClient({ busAddress, log }));
         },
       },
       config,
@@ -259,10 +260,7 @@ export function processIo(): MainIo {
     env: process.env,
     stdout: (line) => process.stdout.write(`${line}\n`),
     stderr: (text) => process.stderr.write(text),
-    onSigterm: (handler) => {
-      process.on('SIGTERM', handler);
-      return () => process.off('SIGTERM', handler);
-    },
+    onSigterm: takeOverSigterm,
     clock: bootClock(),
     now: () => new Date(),
   };
