@@ -110,7 +110,14 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
       for (const { iface, hwaddr } of config.mapInterfaces) log.debug(`test:  map "${iface}" -> ${hwaddr}`);
     }
 
-    const devices = await opening.devices;
+    let devices: readonly NmDevice[];
+    try {
+      devices = await opening.devices;
+    } catch (error) {
+      // A frozen or vanishing daemon is upstream's "failure to talk to NetworkManager", not a bug.
+      log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
+      return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
+    }
     const requested = requestedHwaddrs(devices, config.mapInterfaces);
     log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
 
