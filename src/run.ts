@@ -6,7 +6,7 @@
  */
 import { anyWrote, configureAll, readConnectionsAhead, requestedHwaddrs, type Cancellation, type DeviceOutcome } from './apply.js';
 import type { Config } from './config.js';
-import { errorMessage, isCancellation } from './errors.js';
+import { errorDetail, errorMessage, isCancellation } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
 import { toMetadataConfig, type InterfaceConfig, type MetadataConfig } from './model.js';
@@ -136,9 +136,9 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
         log.debug('get-config: cancelled');
         return ended('cancelled', found);
       }
-      log.debug(`get-config: failed: ${errorMessage(error)}`);
+      log.debug(`get-config: failed: ${errorDetail(error)}`);
       log.info(`failure to get meta data: ${errorMessage(error)}`);
-      return ended('metadata-failed', { ...found, error: `failure to get meta data: ${errorMessage(error)}` });
+      return ended('metadata-failed', { ...found, error: `failure to get meta data: ${errorDetail(error)}` });
     }
     log.debug('get-config: success');
     log.debug('meta data received');
