@@ -41,6 +41,7 @@ describe('formatLine', () => {
   ])('a control character is escaped, never printed raw: %s', (_, message, shown) => {
     const line = formatLine(0n, 'warn', message);
     expect(line).toBe(`[0.0000] <warn>  ${shown}`);
+    // eslint-disable-next-line no-control-regex -- no control character may be left in the line
     expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 
