@@ -17,9 +17,10 @@ export class PollTimeoutError extends MetadataError {
   override name = 'PollTimeoutError';
   override readonly code = 'ERR_POLL_TIMEOUT';
   /**
-   * How the last attempt ended: `HTTP status 500`, `connection refused`, `connection reset`,
-   * `timed out`, ... The message stays upstream's bare "timeout expired" (log lines are a
-   * contract); reports and debug lines add this (errorDetail()).
+   * How the last attempt that finished (not cut short by the deadline) ended: `HTTP status
+   * 500`, `connection refused`, `connection reset`, `timed out` (also when none finished), ...
+   * The message stays upstream's bare "timeout expired" (log lines are a contract); reports and
+   * debug lines add this (errorDetail()).
    */
   readonly lastAttempt: string | undefined;
 

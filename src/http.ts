@@ -166,8 +166,10 @@ async function pollRequest(
   const giveUp = (): Error => {
     if (req.signal?.aborted === true) return new CancelledError();
     // Upstream says only "timeout expired"; the cause stays available to our own reports.
-    log.debug(`poll "${req.url}": timeout expired after ${attempts} attempts (last attempt: ${lastAttempt ?? 'none'})`);
-    return new PollTimeoutError({ cause: lastError, lastAttempt });
+    // No attempt finished before the deadline: the server did not answer in time.
+    const last = lastAttempt ?? 'timed out';
+    log.debug(`poll "${req.url}": timeout expired after ${attempts} attempts (last attempt: ${last})`);
+    return new PollTimeoutError({ cause: lastError, lastAttempt: last });
   };
   try {
     for (;;) {
@@ -180,7 +182,8 @@ async function pollRequest(
       } catch (error) {
         // Upstream discards the cause and retries; it shows only in the debug line above.
         lastError = error;
-        lastAttempt = attemptReason(error, expired.signal);
+        // An attempt the deadline cut short says nothing new: keep how the one before ended.
+        if (!(error instanceof CancelledError && expired.signal.aborted)) lastAttempt = attemptReason(error);
       }
       if (signal.aborted) throw giveUp();
       const wait = Math.max(1, started + intervalMs - performance.now());
@@ -193,9 +196,8 @@ async function pollRequest(
   }
 }
 
-/** How one failed attempt ended, in words; one cut short by the poll's deadline "timed out". */
-function attemptReason(error: unknown, deadline: AbortSignal): string {
-  if (error instanceof CancelledError && deadline.aborted) return 'timed out';
+/** How one failed attempt ended, in words. */
+function attemptReason(error: unknown): string {
   return error instanceof HttpAttemptError ? error.reason : errorMessage(error);
 }
 

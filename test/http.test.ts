@@ -404,7 +404,8 @@ describe('poll', () => {
 describe('poll: a timeout says how the last attempt ended', () => {
   const timedOut = async (base: string): Promise<PollTimeoutError> => {
     const { http, lines } = makeHttp('debug');
-    const error: unknown = await http.poll(get(`${base}/x`), POLL).catch((e: unknown) => e);
+    // A 1 s window (scaled), so that attempts finish inside it even on a loaded machine.
+    const error: unknown = await http.poll(get(`${base}/x`), { overallMs: 20_000, intervalMs: INTERVAL_MS }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PollTimeoutError);
     // Upstream's words stay as they are; the cause is an addition.
     expect((error as Error).message).toBe('timeout expired');
