@@ -84,9 +84,15 @@ function makeHttp(level: 'trace' | 'debug' = 'trace'): { http: MetadataHttp; lin
   return { http, lines };
 }
 
-const get = (url: string, extra: { maxBytes?: number; signal?: AbortSignal; sensitive?: boolean } = {}) => ({
+/**
+ * Per-attempt timeout of the requests below unless a test is about that timeout: 1 s scaled, so
+ * an answer that should arrive is not cut short on a loaded machine (150 ms was, sometimes).
+ */
+const PATIENT_MS = 20_000;
+
+const get = (url: string, extra: { maxBytes?: number; signal?: AbortSignal; sensitive?: boolean; timeoutMs?: number } = {}) => ({
   url,
-  timeoutMs: ATTEMPT_MS,
+  timeoutMs: extra.timeoutMs ?? PATIENT_MS,
   maxBytes: extra.maxBytes ?? 1024,
   ...(extra.signal === undefined ? {} : { signal: extra.signal }),
   ...(extra.sensitive === undefined ? {} : { sensitive: extra.sensitive }),
@@ -142,7 +148,7 @@ describe('request', () => {
     const { base } = await startServer(() => {});
     const { http, lines } = makeHttp();
     const started = performance.now();
-    const error: unknown = await http.request(get(`${base}/slow`)).catch((e: unknown) => e);
+    const error: unknown = await http.request(get(`${base}/slow`, { timeoutMs: ATTEMPT_MS })).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(HttpAttemptError);
     expect((error as Error).message).toBe('HTTP request timed out');
@@ -325,7 +331,7 @@ describe('poll', () => {
     });
     const { http } = makeHttp();
     // 150 ms per attempt, 50 ms spacing, overall long enough for a second attempt.
-    const response = await http.poll(get(`${base}/x`), { overallMs: 10_000, intervalMs: INTERVAL_MS });
+    const response = await http.poll(get(`${base}/x`, { timeoutMs: ATTEMPT_MS }), { overallMs: 10_000, intervalMs: INTERVAL_MS });
     expect(response.body.toString()).toBe('late');
     expect(hits).toHaveLength(2);
     // Measured at the server, where arrivals jitter on a loaded machine: hence the loose bounds.
@@ -338,7 +344,7 @@ describe('poll', () => {
     const { base, hits } = await startServer(() => {});
     const { http } = makeHttp();
     const started = performance.now();
-    const error: unknown = await http.poll(get(`${base}/x`), POLL).catch((e: unknown) => e);
+    const error: unknown = await http.poll(get(`${base}/x`, { timeoutMs: ATTEMPT_MS }), POLL).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
