@@ -13,6 +13,7 @@ import { planDocument, renderPlanText, renderStatusText, statusDocument } from '
 import type { Cancellation, RunMode, RunReport } from './model.js';
 import { run } from './run.js';
 import { stateDocument } from './state.js';
+import { takeOverSigterm } from './sigterm.js';
 import { writeStateFile } from './state-file.js';
 import { VERSION } from './version.js';
 
@@ -158,7 +159,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
           if (busAddress === undefined) {
             return Promise.reject(new NmError('DBUS_SESSION_BUS_ADDRESS is not set (LIBNM_USE_SESSION_BUS is)'));
           }
-          return import('./nm/dbus-client.js').then(({ connectNmClient }) => connectNmClient({ busAddress }));
+          return import('./nm/dbus-client.js').then(({ connectNmClient }) => connectNmClient({ busAddress, log }));
         },
       },
       config,
@@ -260,10 +261,7 @@ export function processIo(): MainIo {
     env: process.env,
     stdout: (line) => process.stdout.write(`${line}\n`),
     stderr: (text) => process.stderr.write(text),
-    onSigterm: (handler) => {
-      process.on('SIGTERM', handler);
-      return () => process.off('SIGTERM', handler);
-    },
+    onSigterm: takeOverSigterm,
     clock: bootClock(),
     now: () => new Date(),
   };

@@ -16,9 +16,17 @@ export class MetadataError extends CloudSetupError {
 export class PollTimeoutError extends MetadataError {
   override name = 'PollTimeoutError';
   override readonly code = 'ERR_POLL_TIMEOUT';
+  /**
+   * How the last attempt that finished (not cut short by the deadline) ended: `HTTP status
+   * 500`, `connection refused`, `connection reset`, `timed out` (also when none finished), ...
+   * The message stays upstream's bare "timeout expired" (log lines are a contract); reports and
+   * debug lines add this (errorDetail()).
+   */
+  readonly lastAttempt: string | undefined;
 
-  constructor(options?: { cause?: unknown }) {
+  constructor(options?: { cause?: unknown; lastAttempt?: string | undefined }) {
     super('timeout expired', options);
+    this.lastAttempt = options?.lastAttempt;
   }
 }
 
@@ -79,10 +87,11 @@ export function errorMessage(error: unknown): string {
 }
 
 /** Socket and DNS error codes (Node's, which got keeps in `code`), in words for people. */
-const TRANSPORT_CODES: Readonly<Record<string, string>> = {
+export const TRANSPORT_CODES: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused',
   ETIMEDOUT: 'timed out',
   ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
   ENOTFOUND: 'host name not found',
@@ -106,4 +115,21 @@ export function explainFailure(error: unknown): string {
   if (error instanceof PollTimeoutError && error.cause === undefined) return 'timed out (no answer)';
   const last = chain.at(-1);
   return last instanceof PollTimeoutError ? 'timed out (no answer)' : errorMessage(last);
+}
+
+/**
+ * errorMessage() plus how the last HTTP attempt behind it ended, when a poll timed out
+ * somewhere along the cause chain: `timeout expired (last attempt: HTTP status 500)`. For
+ * our own texts (reports, state.json, debug lines); upstream's log lines keep the bare message.
+ */
+export function errorDetail(error: unknown): string {
+  const message = errorMessage(error);
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current instanceof PollTimeoutError && current.lastAttempt !== undefined) {
+      return `${message} (last attempt: ${current.lastAttempt})`;
+    }
+    current = current.cause;
+  }
+  return message;
 }

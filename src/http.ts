@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import { got, RequestError, TimeoutError } from 'got';
-import { CancelledError, CloudSetupError, errorMessage, NotReadyError, PollTimeoutError } from './errors.js';
+import { CancelledError, CloudSetupError, errorMessage, NotReadyError, PollTimeoutError, TRANSPORT_CODES } from './errors.js';
 import type { Logger } from './log.js';
 
 /** One HTTP attempt against a metadata server. */
@@ -50,6 +50,13 @@ export interface MetadataHttp {
 export class HttpAttemptError extends CloudSetupError {
   override name = 'HttpAttemptError';
   override readonly code = 'ERR_HTTP_ATTEMPT';
+  /** Short and stable: `connection refused`, `connection reset`, `timed out`, `response body too large`. */
+  readonly reason: string;
+
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
+    super(message, options);
+    this.reason = options?.reason ?? message;
+  }
 }
 
 export interface MetadataHttpOptions {
@@ -104,7 +111,7 @@ export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions):
     }
   };
 
-  const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, timeScale);
+  const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, { log, timeScale });
 
   return { request, poll, close: () => agent.destroy() };
 }
@@ -124,11 +131,12 @@ function attemptFailure(
   }
   if (error instanceof TimeoutError) {
     log.debug(`${prefix}failed with HTTP request timed out`);
-    return new HttpAttemptError('HTTP request timed out', { cause: error });
+    return new HttpAttemptError('HTTP request timed out', { cause: error, reason: 'timed out' });
   }
   const text = error instanceof RequestError ? `${error.code}: ${error.message}` : errorMessage(error);
   log.debug(`${prefix}failed with "${text}"`);
-  return new HttpAttemptError(text, { cause: error });
+  const reason = error instanceof RequestError ? TRANSPORT_CODES[error.code] : undefined;
+  return new HttpAttemptError(text, { cause: error, ...(reason === undefined ? {} : { reason }) });
 }
 
 /** Upstream's nm_http_client_poll_req(): repeats `request` until ready or the overall deadline. */
@@ -136,37 +144,55 @@ async function pollRequest(
   request: (req: HttpRequest) => Promise<HttpResponse>,
   req: HttpRequest,
   options: PollOptions,
-  timeScale: number,
+  { log, timeScale }: { log: Logger; timeScale: number },
 ): Promise<HttpResponse> {
   const isReady = options.isReady ?? ((response: HttpResponse) => response.status === 200);
   const intervalMs = options.intervalMs * timeScale;
   const expired = new AbortController();
   const timer = setTimeout(() => expired.abort(), options.overallMs * timeScale);
   const signal = req.signal === undefined ? expired.signal : AbortSignal.any([req.signal, expired.signal]);
-  const giveUp = (cause?: unknown): Error => (req.signal?.aborted === true ? new CancelledError() : new PollTimeoutError({ cause }));
-  // The last attempt that completed, for the cause of "timeout expired": upstream discards it
-  // (its providers only ever say "timeout expired"); `plan` and `status` explain it.
+  let attempts = 0;
+  // The last attempt that completed: upstream says only "timeout expired" and drops it; our own
+  // reports (status, plan, state.json, debug lines) say how it ended.
   let lastError: unknown;
+  let lastAttempt: string | undefined;
+  const giveUp = (): Error => {
+    if (req.signal?.aborted === true) return new CancelledError();
+    // No attempt finished before the deadline: the server did not answer in time.
+    const last = lastAttempt ?? 'timed out';
+    log.debug(`poll "${req.url}": timeout expired after ${attempts} attempts (last attempt: ${last})`);
+    return new PollTimeoutError({ cause: lastError, lastAttempt: last });
+  };
   try {
     for (;;) {
       const started = performance.now();
+      attempts++;
       try {
         const response = await request({ ...req, signal });
         if (isReady(response)) return response;
         lastError = new NotReadyError(response.status);
+        lastAttempt = response.status === 200 ? 'HTTP status 200, not ready' : `HTTP status ${response.status}`;
       } catch (error) {
-        // An attempt cut short by the deadline says nothing new about the server.
-        if (!signal.aborted) lastError = error;
+        // An attempt the deadline cut short says nothing new: keep how the one before ended.
+        if (!signal.aborted) {
+          lastError = error;
+          lastAttempt = attemptReason(error);
+        }
       }
-      if (signal.aborted) throw giveUp(lastError);
+      if (signal.aborted) throw giveUp();
       const wait = Math.max(1, started + intervalMs - performance.now());
       await sleep(wait, signal);
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- it may abort during the sleep
-      if (signal.aborted) throw giveUp(lastError);
+      if (signal.aborted) throw giveUp();
     }
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** How one failed attempt ended, in words. */
+function attemptReason(error: unknown): string {
+  return error instanceof HttpAttemptError ? error.reason : errorMessage(error);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -46,7 +46,20 @@ const TAGS: Record<MessageLevel, string> = {
 export function formatLine(boottimeNs: bigint, level: MessageLevel, message: string): string {
   const sec = boottimeNs / 1_000_000_000n;
   const frac = ((boottimeNs / 100_000n) % 10_000n).toString().padStart(4, '0');
-  return `[${sec}.${frac}] ${TAGS[level]} ${message}`;
+  return `[${sec}.${frac}] ${TAGS[level]} ${escapeControls(message)}`;
+}
+
+// C0 controls, DEL and the C1 controls (U+009B is a CSI on some terminals).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * Messages carry bytes from the metadata server ("ignoring invalid address ..."): a CR, ESC
+ * or NUL printed raw could overwrite or forge lines on a terminal, so every text line shows
+ * control characters as `\ooo`, as upstream's trace lines show body bytes.
+ */
+export function escapeControls(message: string): string {
+  return message.replace(CONTROL_CHARACTERS, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
 export interface LoggerOptions {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Entry point of the bundle: run main() and exit, waiting at most 2 s for stragglers (upstream). */
+// First: from here on a SIGTERM cancels the run instead of killing the process (src/sigterm.ts).
+import './catch-sigterm.js';
 import { bootClock, main } from './cli.js';
 import { readConfig } from './config.js';
 import { createLogger } from './log.js';

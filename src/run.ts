@@ -6,7 +6,7 @@
  */
 import { configureAll, readConnectionsAhead } from './apply.js';
 import type { Config } from './config.js';
-import { errorMessage, isCancellation } from './errors.js';
+import { errorDetail, errorMessage, isCancellation } from './errors.js';
 import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
 import {
@@ -118,7 +118,14 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
     for (const { iface, hwaddr } of config.mapInterfaces) log.debug(`test:  map "${iface}" -> ${hwaddr}`);
   }
 
-  const devices = await context.devices;
+  let devices: readonly NmDevice[];
+  try {
+    devices = await context.devices;
+  } catch (error) {
+    // A frozen or vanishing daemon is upstream's "failure to talk to NetworkManager", not a bug.
+    log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
+    return ended('no-networkmanager', { error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
+  }
   const requested = requestedHwaddrs(devices, config.mapInterfaces);
   log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
 
@@ -186,9 +193,9 @@ async function fetchMetadata(
       log.debug('get-config: cancelled');
       return ended('cancelled');
     }
-    log.debug(`get-config: failed: ${errorMessage(error)}`);
+    log.debug(`get-config: failed: ${errorDetail(error)}`);
     log.info(`failure to get meta data: ${errorMessage(error)}`);
-    return ended('metadata-failed', { error: `failure to get meta data: ${errorMessage(error)}` });
+    return ended('metadata-failed', { error: `failure to get meta data: ${errorDetail(error)}` });
   }
 }
 

@@ -130,6 +130,20 @@ describe('with a metadata server that never answers', () => {
     expect(outcome.stdout).not.toContain('not detected: failure');
   });
 
+  it('SIGTERM right after the bundle is loaded, before main() has run, cancels the run and exits 0', async () => {
+    // Upstream handles SIGTERM from its first instruction; node's default action would exit 143.
+    const preload = join(REPO_ROOT, 'test', 'helpers', 'sigterm-after-load.mjs');
+    const outcome = await runCli({
+      NODE_OPTIONS: `--import=${preload}`,
+      NM_CLOUD_SETUP_EC2: 'yes',
+      NM_CLOUD_SETUP_EC2_HOST: host,
+      NM_CLOUD_SETUP_LOG: 'debug',
+    });
+    expect(outcome, outcome.stderr).toMatchObject({ code: 0, signal: null });
+    expect(outcome.stdout).toContain('<debug> SIGTERM received (first time) (cancel operation)');
+    expect(outcome.stdout).toContain('<info>  no provider detected');
+  });
+
   it('gives up after the 7 s detection window with a WARN', async () => {
     const outcome = await runCli({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_EC2_HOST: host, NM_CLOUD_SETUP_LOG: 'debug' });
     expect(outcome.code).toBe(0);

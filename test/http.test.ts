@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { CancelledError, PollTimeoutError } from '../src/errors.js';
+import { CancelledError, errorDetail, MetadataError, PollTimeoutError } from '../src/errors.js';
 import { createMetadataHttp, HttpAttemptError, type MetadataHttp } from '../src/http.js';
 import { createLogger } from '../src/log.js';
 
@@ -84,9 +84,15 @@ function makeHttp(level: 'trace' | 'debug' = 'trace'): { http: MetadataHttp; lin
   return { http, lines };
 }
 
-const get = (url: string, extra: { maxBytes?: number; signal?: AbortSignal; sensitive?: boolean } = {}) => ({
+/**
+ * Per-attempt timeout of the requests below unless a test is about that timeout: 1 s scaled, so
+ * an answer that should arrive is not cut short on a loaded machine (150 ms was, sometimes).
+ */
+const PATIENT_MS = 20_000;
+
+const get = (url: string, extra: { maxBytes?: number; signal?: AbortSignal; sensitive?: boolean; timeoutMs?: number } = {}) => ({
   url,
-  timeoutMs: ATTEMPT_MS,
+  timeoutMs: extra.timeoutMs ?? PATIENT_MS,
   maxBytes: extra.maxBytes ?? 1024,
   ...(extra.signal === undefined ? {} : { signal: extra.signal }),
   ...(extra.sensitive === undefined ? {} : { sensitive: extra.sensitive }),
@@ -142,7 +148,7 @@ describe('request', () => {
     const { base } = await startServer(() => {});
     const { http, lines } = makeHttp();
     const started = performance.now();
-    const error: unknown = await http.request(get(`${base}/slow`)).catch((e: unknown) => e);
+    const error: unknown = await http.request(get(`${base}/slow`, { timeoutMs: ATTEMPT_MS })).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(HttpAttemptError);
     expect((error as Error).message).toBe('HTTP request timed out');
@@ -325,7 +331,7 @@ describe('poll', () => {
     });
     const { http } = makeHttp();
     // 150 ms per attempt, 50 ms spacing, overall long enough for a second attempt.
-    const response = await http.poll(get(`${base}/x`), { overallMs: 10_000, intervalMs: INTERVAL_MS });
+    const response = await http.poll(get(`${base}/x`, { timeoutMs: ATTEMPT_MS }), { overallMs: 10_000, intervalMs: INTERVAL_MS });
     expect(response.body.toString()).toBe('late');
     expect(hits).toHaveLength(2);
     // Measured at the server, where arrivals jitter on a loaded machine: hence the loose bounds.
@@ -338,7 +344,7 @@ describe('poll', () => {
     const { base, hits } = await startServer(() => {});
     const { http } = makeHttp();
     const started = performance.now();
-    const error: unknown = await http.poll(get(`${base}/x`), POLL).catch((e: unknown) => e);
+    const error: unknown = await http.poll(get(`${base}/x`, { timeoutMs: ATTEMPT_MS }), POLL).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(PollTimeoutError);
     expect((error as Error).message).toBe('timeout expired');
@@ -398,6 +404,57 @@ describe('poll', () => {
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(performance.now() - aborted).toBeLessThan(500);
+  });
+});
+
+describe('poll: a timeout says how the last attempt ended', () => {
+  const timedOut = async (base: string): Promise<PollTimeoutError> => {
+    const { http, lines } = makeHttp('debug');
+    // A 1 s window (scaled), so that attempts finish inside it even on a loaded machine.
+    const error: unknown = await http.poll(get(`${base}/x`), { overallMs: 20_000, intervalMs: INTERVAL_MS }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PollTimeoutError);
+    // Upstream's words stay as they are; the cause is an addition.
+    expect((error as Error).message).toBe('timeout expired');
+    const lastAttempt = (error as PollTimeoutError).lastAttempt;
+    expect(lines.at(-1)).toMatch(
+      new RegExp(`poll "${base}/x": timeout expired after \\d+ attempts \\(last attempt: ${lastAttempt ?? ''}\\)$`),
+    );
+    return error as PollTimeoutError;
+  };
+
+  test.each([
+    [500, 'HTTP status 500'],
+    [404, 'HTTP status 404'],
+    [302, 'HTTP status 302'],
+  ])('status %i', async (status, lastAttempt) => {
+    const { base } = await startServer((_req, res) => reply(res, status, 'x'));
+    expect((await timedOut(base)).lastAttempt).toBe(lastAttempt);
+  });
+
+  test('connection refused', async () => {
+    // A port that was just free: listen on it, then close it.
+    const probe = createNetServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    expect((await timedOut(`http://127.0.0.1:${port}`)).lastAttempt).toBe('connection refused');
+  });
+
+  test('connection reset', async () => {
+    const { base } = await startServer((req) => req.socket.destroy());
+    expect((await timedOut(base)).lastAttempt).toBe('connection reset');
+  });
+
+  test('no answer: timed out', async () => {
+    const { base } = await startServer(() => {});
+    expect((await timedOut(base)).lastAttempt).toBe('timed out');
+  });
+
+  test("errorDetail() finds it through a wrapping error; errorMessage() stays upstream's", async () => {
+    const { base } = await startServer((_req, res) => reply(res, 500, 'x'));
+    const wrapped = new MetadataError('failure to get EC2 metadata: timeout expired', { cause: await timedOut(base) });
+    expect(errorDetail(wrapped)).toBe('failure to get EC2 metadata: timeout expired (last attempt: HTTP status 500)');
+    expect(errorDetail(new Error('plain'))).toBe('plain');
   });
 });
 

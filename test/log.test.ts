@@ -29,6 +29,25 @@ describe('formatLine', () => {
     );
     expect(formatLine(0n, 'info', '')).toBe('[0.0000] <info>  ');
   });
+
+  test.each([
+    ['CR (overwrites the line on a terminal)', 'a\rb', 'a\\015b'],
+    ['LF (forges a second line)', 'a\n[1.0000] <info>  forged', 'a\\012[1.0000] <info>  forged'],
+    ['ESC (terminal control sequences)', '\u001b[2K', '\\033[2K'],
+    ['BEL', '\u0007', '\\007'],
+    ['NUL', 'a\u0000b', 'a\\000b'],
+    ['DEL', '\u007f', '\\177'],
+    ['C1 CSI', '\u009b2K', '\\2332K'],
+  ])('a control character is escaped, never printed raw: %s', (_, message, shown) => {
+    const line = formatLine(0n, 'warn', message);
+    expect(line).toBe(`[0.0000] <warn>  ${shown}`);
+    // eslint-disable-next-line no-control-regex -- no control character may be left in the line
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
+
+  test('printable text, backslashes and non-ASCII letters are left as they are', () => {
+    expect(formatLine(0n, 'info', 'é \\012 ✓')).toBe('[0.0000] <info>  é \\012 ✓');
+  });
 });
 
 function capture(level: LogLevel) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // state.json: which runs write it, what it holds, and how it is written.
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DeviceOutcome, RunReport } from '../src/model.js';
@@ -126,5 +126,50 @@ describe('writeStateFile', () => {
       message: expect.stringContaining(`cannot write ${file}/state.json: `) as unknown,
     });
     expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  it('creates the directory 0755 whatever the umask', async () => {
+    const dir = join(scratchDir('nmcs-state-'), 'nm-cloud-setup');
+    const umask = process.umask(0o077);
+    try {
+      await writeStateFile(dir, document);
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+  });
+
+  it('never follows a link planted at a predictable temporary name', async () => {
+    const dir = scratchDir('nmcs-state-');
+    const victim = join(scratchDir('nmcs-victim-'), 'shadow');
+    writeFileSync(victim, 'secret\n', { mode: 0o600 });
+    // The names an attacker can guess: the old `.state.json.<pid>.tmp` and its neighbours.
+    for (let pid = process.pid - 2; pid <= process.pid + 2; pid++) symlinkSync(victim, join(dir, `.state.json.${pid}.tmp`));
+    await writeStateFile(dir, document);
+    expect(readFileSync(victim, 'utf8')).toBe('secret\n');
+    expect(statSync(victim).mode & 0o777).toBe(0o600);
+    expect(lstatSync(join(dir, 'state.json')).isFile()).toBe(true);
+  });
+
+  it.each([
+    ['writable by others', 0o777, /is writable by others \(mode 0777\)/],
+    ['writable by its group', 0o775, /is writable by others \(mode 0775\)/],
+  ])('refuses a state directory %s, writing nothing', async (_, mode, why) => {
+    const dir = join(scratchDir('nmcs-state-'), 'shared');
+    mkdirSync(dir);
+    chmodSync(dir, mode);
+    const failure = await writeStateFile(dir, document).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StateFileError);
+    expect((failure as Error).message).toMatch(new RegExp(`^refusing to write ${dir}/state.json: ${dir} ${why.source}`));
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses a state directory that is a symbolic link', async () => {
+    const target = scratchDir('nmcs-target-');
+    const dir = join(scratchDir('nmcs-state-'), 'link');
+    symlinkSync(target, dir);
+    const failure = await writeStateFile(dir, document).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'ERR_STATE_FILE', message: expect.stringContaining('is not a directory') as unknown });
+    expect(readdirSync(target)).toEqual([]);
   });
 });

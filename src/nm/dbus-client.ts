@@ -10,6 +10,7 @@ import { normalizeHwaddr } from '../net/hwaddr.js';
 import { DeviceType, NM_BUS_NAME, NM_CALL_TIMEOUT_MS, NM_ERROR, NM_IFACE, NM_PATH, NM_SETTINGS_PATH } from './constants.js';
 import type { ActiveConnectionInfo, AppliedConnection, NmClient, NmDevice } from './nm-client.js';
 import type { DbusValue, SettingsDict } from './settings.js';
+import type { Logger } from '../log.js';
 
 const { Message, Variant, DBusError } = dbus;
 
@@ -17,88 +18,153 @@ export interface DbusClientOptions {
   /** D-Bus address, e.g. "unix:path=/run/dbus/system_bus_socket". */
   readonly busAddress: string;
   readonly timeoutMs?: number;
+  /** Debug lines about devices that vanished while being listed. */
+  readonly log?: Logger;
 }
 
+/** D-Bus errors for a call on an object that is gone (GDBus says UnknownMethod, newer daemons UnknownObject). */
+const VANISHED_OBJECT = new Set(['org.freedesktop.DBus.Error.UnknownObject', 'org.freedesktop.DBus.Error.UnknownMethod']);
+
 /** Connects to the bus and returns an NmClient; rejects with NmError when the bus is unreachable. */
-// eslint-disable-next-line max-lines-per-function -- TODO(issue 10): split with the bus-failure work
-export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_MS }: DbusClientOptions): Promise<NmClient> {
-  const bus = dbus.sessionBus({ busAddress });
-  let busError: Error | undefined;
-  const pending = new Set<(error: Error) => void>();
-  // dbus-next reports a broken connection only as an 'error' event; fail every waiting call.
-  bus.on('error', (error: Error) => {
-    busError = error;
-    for (const fail of pending) fail(error);
-  });
+export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_MS, log }: DbusClientOptions): Promise<NmClient> {
+  const connection = new BusConnection(dbus.sessionBus({ busAddress }), timeoutMs);
+  await connection.connected(busAddress);
+  return new DbusNmClient(connection, log);
+}
 
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new NmTimeoutError(`timed out connecting to D-Bus at ${busAddress}`)), timeoutMs);
-    bus.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    bus.once('error', (error: Error) => {
-      clearTimeout(timer);
-      reject(new NmError(`cannot connect to D-Bus at ${busAddress}: ${errorMessage(error)}`, { cause: error }));
-    });
-  }).catch((error: unknown) => {
-    bus.disconnect();
-    throw error;
-  });
+/** What dbus-next keeps to itself: the socket, whose end it never reports (dbus-next 0.10). */
+interface DbusNextInternals {
+  readonly _connection?: {
+    on?: (event: 'end', listener: () => void) => unknown;
+    readonly stream?: { on?: (event: 'close', listener: () => void) => unknown; destroy?: () => void };
+  };
+}
 
-  const call = async (
-    path: string,
-    iface: string,
-    member: string,
-    signature = '',
-    body: unknown[] = [],
-    options: { destination?: string; signal?: AbortSignal | undefined } = {},
-  ): Promise<unknown[]> => {
-    if (busError !== undefined) throw new NmError(`D-Bus connection failed: ${busError.message}`, { cause: busError });
-    const message = new Message({
-      destination: options.destination ?? NM_BUS_NAME,
-      path,
-      interface: iface,
-      member,
-      signature,
-      body,
-    });
-    let fail: (error: Error) => void = () => {};
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => fail(new CancelledError());
+/** One call: member on path/iface, with its arguments. */
+interface CallRequest {
+  readonly path: string;
+  readonly iface: string;
+  readonly member: string;
+  readonly signature?: string;
+  readonly body?: unknown[];
+  readonly destination?: string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * The bus connection: calls with a timeout, and a failed or closed connection fails every
+ * pending call and every later one at once (not after the 25 s timeout).
+ */
+class BusConnection {
+  private failure: Error | undefined;
+  private readonly pending = new Set<(error: Error) => void>();
+  private readonly internals: DbusNextInternals;
+
+  constructor(
+    private readonly bus: dbus.MessageBus,
+    private readonly timeoutMs: number,
+  ) {
+    this.internals = bus as unknown as DbusNextInternals;
+    // dbus-next reports a broken connection as an 'error' event, but a socket the daemon
+    // closed (dbus-daemon died) only on its internal connection: watch both.
+    bus.on('error', (error: Error) => this.fail(error));
+    const closed = (): void => this.fail(new Error('the D-Bus connection was closed'));
+    this.internals._connection?.on?.('end', closed);
+    this.internals._connection?.stream?.on?.('close', closed);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const reject of [...this.pending]) reject(error);
+  }
+
+  /** Resolves once the bus said hello; otherwise rejects, with the socket destroyed. */
+  async connected(busAddress: string): Promise<void> {
+    let reject: (error: Error) => void = () => {};
+    const timer = setTimeout(() => reject(new NmTimeoutError(`timed out connecting to D-Bus at ${busAddress}`)), this.timeoutMs);
     try {
-      const reply = await Promise.race([
-        bus.call(message),
-        new Promise<never>((_, reject) => {
-          fail = reject;
-          pending.add(fail);
-          timer = setTimeout(() => reject(new NmTimeoutError(`${member} timed out after ${timeoutMs} ms`)), timeoutMs);
-          options.signal?.addEventListener('abort', onAbort, { once: true });
-          if (options.signal?.aborted === true) onAbort();
-        }),
-      ]);
+      await new Promise<void>((resolve, fail) => {
+        reject = (error) =>
+          fail(
+            error instanceof NmError
+              ? error
+              : new NmError(`cannot connect to D-Bus at ${busAddress}: ${errorMessage(error)}`, { cause: error }),
+          );
+        this.pending.add(reject);
+        if (this.failure !== undefined) reject(this.failure);
+        this.bus.once('connect', resolve);
+      });
+    } catch (error) {
+      this.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(reject);
+    }
+  }
+
+  /** Sends one method call; rejects with NmError, NmTimeoutError or CancelledError. */
+  async call({ path, iface, member, signature = '', body = [], destination = NM_BUS_NAME, signal }: CallRequest): Promise<unknown[]> {
+    // The failure handler is in place before the message is sent: dbus-next reports a closed
+    // socket synchronously, from inside bus.call().
+    let reject: (error: Error) => void = () => {};
+    const failed = new Promise<never>((_, fail) => (reject = fail));
+    this.pending.add(reject);
+    const timer = setTimeout(() => reject(new NmTimeoutError(`${member} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    const onAbort = (): void => reject(new CancelledError());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (this.failure !== undefined) throw new NmError(`D-Bus connection failed: ${this.failure.message}`, { cause: this.failure });
+      if (signal?.aborted === true) throw new CancelledError();
+      const message = new Message({ destination, path, interface: iface, member, signature, body });
+      const reply = await Promise.race([this.bus.call(message), failed]);
       return (reply?.body ?? []) as unknown[];
     } catch (error) {
       throw toNmError(member, error);
     } finally {
       clearTimeout(timer);
-      pending.delete(fail);
-      options.signal?.removeEventListener('abort', onAbort);
+      this.pending.delete(reject);
+      signal?.removeEventListener('abort', onAbort);
+      failed.catch(() => {});
     }
-  };
+  }
 
-  const getAll = async (path: string, iface: string): Promise<Record<string, DbusValue>> =>
-    (await call(path, NM_IFACE.properties, 'GetAll', 's', [iface]))[0] as Record<string, DbusValue>;
+  /** Fails what is still pending and drops the socket: nothing may keep the process alive. */
+  close(): void {
+    this.fail(new NmError('the D-Bus connection was closed'));
+    this.destroy();
+  }
 
-  const getProperty = async (path: string, iface: string, name: string): Promise<unknown> =>
-    ((await call(path, NM_IFACE.properties, 'Get', 'ss', [iface, name]))[0] as DbusValue).value;
+  private destroy(): void {
+    this.bus.disconnect();
+    // disconnect() only half-closes: a peer that never answers would keep the socket open.
+    this.internals._connection?.stream?.destroy?.();
+  }
+}
 
-  const readDevice = async (path: string): Promise<NmDevice> => {
-    const props = await getAll(path, NM_IFACE.device);
+/** NmClient over one bus connection. */
+class DbusNmClient implements NmClient {
+  constructor(
+    private readonly bus: BusConnection,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  private async getAll(path: string, iface: string): Promise<Record<string, DbusValue>> {
+    const [props] = await this.bus.call({ path, iface: NM_IFACE.properties, member: 'GetAll', signature: 's', body: [iface] });
+    return props as Record<string, DbusValue>;
+  }
+
+  private async getProperty(path: string, iface: string, name: string): Promise<unknown> {
+    const [value] = await this.bus.call({ path, iface: NM_IFACE.properties, member: 'Get', signature: 'ss', body: [iface, name] });
+    return (value as DbusValue).value;
+  }
+
+  private async readDevice(path: string): Promise<NmDevice> {
+    const props = await this.getAll(path, NM_IFACE.device);
     const deviceType = Number(props['DeviceType']?.value ?? 0);
     let permHwaddr: string | undefined;
     if (deviceType === DeviceType.ethernet || deviceType === DeviceType.veth) {
-      permHwaddr = normalizeHwaddr(String(await getProperty(path, NM_IFACE.wired, 'PermHwAddress').catch(() => '')));
+      permHwaddr = normalizeHwaddr(String(await this.getProperty(path, NM_IFACE.wired, 'PermHwAddress').catch(() => '')));
     }
     const active = String(props['ActiveConnection']?.value ?? '/');
     return {
@@ -110,78 +176,121 @@ export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_
       permHwaddr,
       activeConnection: active === '/' ? undefined : active,
     };
-  };
+  }
+
+  /** readDevice(), or undefined for a device removed since GetDevices (veths come and go). */
+  private async readDeviceIfPresent(path: string): Promise<NmDevice | undefined> {
+    try {
+      return await this.readDevice(path);
+    } catch (error) {
+      if (!(error instanceof NmError) || !VANISHED_OBJECT.has(error.dbusName ?? '')) throw error;
+      this.log?.debug(`device ${path} vanished while listing devices: ${error.message}`);
+      return undefined;
+    }
+  }
 
   /** Settings.AddConnection + ActivateConnection; the profile is removed again if activation fails. */
-  const addThenActivate = async (wire: ReturnType<typeof toWireSettings>): Promise<string> => {
-    const [profilePath] = (await call(NM_SETTINGS_PATH, NM_IFACE.settings, 'AddConnection', 'a{sa{sv}}', [wire])) as [string];
+  private async addThenActivate(wire: ReturnType<typeof toWireSettings>): Promise<string> {
+    const [profilePath] = (await this.bus.call({
+      path: NM_SETTINGS_PATH,
+      iface: NM_IFACE.settings,
+      member: 'AddConnection',
+      signature: 'a{sa{sv}}',
+      body: [wire],
+    })) as [string];
     try {
-      const [activePath] = (await call(NM_PATH, NM_IFACE.manager, 'ActivateConnection', 'ooo', [profilePath, '/', '/'])) as [string];
+      const [activePath] = (await this.bus.call({
+        path: NM_PATH,
+        iface: NM_IFACE.manager,
+        member: 'ActivateConnection',
+        signature: 'ooo',
+        body: [profilePath, '/', '/'],
+      })) as [string];
       return activePath;
     } catch (error) {
       // Half-applied is worse than not applied: no orphan profile that a rerun would duplicate.
-      await call(profilePath, NM_IFACE.settingsConnection, 'Delete').catch(() => undefined);
+      await this.bus.call({ path: profilePath, iface: NM_IFACE.settingsConnection, member: 'Delete' }).catch(() => undefined);
       throw error;
     }
-  };
+  }
 
-  return {
-    async isRunning() {
-      const [hasOwner] = await call('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameHasOwner', 's', [NM_BUS_NAME], {
-        destination: 'org.freedesktop.DBus',
-      });
-      return hasOwner === true;
-    },
+  async isRunning(): Promise<boolean> {
+    const [hasOwner] = await this.bus.call({
+      path: '/org/freedesktop/DBus',
+      iface: 'org.freedesktop.DBus',
+      member: 'NameHasOwner',
+      signature: 's',
+      body: [NM_BUS_NAME],
+      destination: 'org.freedesktop.DBus',
+    });
+    return hasOwner === true;
+  }
 
-    async getVersionInfo() {
-      // VersionInfo exists since NM 1.42; older daemons answer with an error.
-      const info = await getProperty(NM_PATH, NM_IFACE.manager, 'VersionInfo').catch(() => undefined);
-      return Array.isArray(info) && typeof info[0] === 'number' ? info[0] : undefined;
-    },
+  async getVersionInfo(): Promise<number | undefined> {
+    // VersionInfo exists since NM 1.42; older daemons answer with an error.
+    const info = await this.getProperty(NM_PATH, NM_IFACE.manager, 'VersionInfo').catch(() => undefined);
+    return Array.isArray(info) && typeof info[0] === 'number' ? info[0] : undefined;
+  }
 
-    async getDevices() {
-      const [paths] = (await call(NM_PATH, NM_IFACE.manager, 'GetDevices')) as [string[]];
-      return Promise.all(paths.map(readDevice));
-    },
+  async getDevices(): Promise<readonly NmDevice[]> {
+    const [paths] = (await this.bus.call({ path: NM_PATH, iface: NM_IFACE.manager, member: 'GetDevices' })) as [string[]];
+    const devices = await Promise.all(paths.map((path) => this.readDeviceIfPresent(path)));
+    return devices.filter((device) => device !== undefined);
+  }
 
-    async getAppliedConnection(devicePath, signal): Promise<AppliedConnection> {
-      const [settings, versionId] = await call(devicePath, NM_IFACE.device, 'GetAppliedConnection', 'u', [0], { signal });
-      return { settings: settings as SettingsDict, versionId: versionId as bigint };
-    },
+  async getAppliedConnection(devicePath: string, signal?: AbortSignal): Promise<AppliedConnection> {
+    const [settings, versionId] = await this.bus.call({
+      path: devicePath,
+      iface: NM_IFACE.device,
+      member: 'GetAppliedConnection',
+      signature: 'u',
+      body: [0],
+      signal,
+    });
+    return { settings: settings as SettingsDict, versionId: versionId as bigint };
+  }
 
-    async getActiveConnectionProfile(activeConnectionPath) {
-      const profilePath = String(await getProperty(activeConnectionPath, NM_IFACE.active, 'Connection'));
-      const [settings] = await call(profilePath, NM_IFACE.settingsConnection, 'GetSettings');
-      return settings as SettingsDict;
-    },
+  async getActiveConnectionProfile(activeConnectionPath: string): Promise<SettingsDict> {
+    const profilePath = String(await this.getProperty(activeConnectionPath, NM_IFACE.active, 'Connection'));
+    const [settings] = await this.bus.call({ path: profilePath, iface: NM_IFACE.settingsConnection, member: 'GetSettings' });
+    return settings as SettingsDict;
+  }
 
-    async reapply(devicePath, settings, versionId, flags) {
-      await call(devicePath, NM_IFACE.device, 'Reapply', 'a{sa{sv}}tu', [toWireSettings(settings), versionId, flags]);
-    },
+  async reapply(devicePath: string, settings: SettingsDict, versionId: bigint, flags: number): Promise<void> {
+    await this.bus.call({
+      path: devicePath,
+      iface: NM_IFACE.device,
+      member: 'Reapply',
+      signature: 'a{sa{sv}}tu',
+      body: [toWireSettings(settings), versionId, flags],
+    });
+  }
 
-    async addAndActivateConnection(settings, devicePath): Promise<ActiveConnectionInfo> {
-      const wire = toWireSettings(settings);
-      let activePath: string;
-      try {
-        [, activePath] = (await call(NM_PATH, NM_IFACE.manager, 'AddAndActivateConnection', 'a{sa{sv}}oo', [wire, devicePath, '/'])) as [
-          string,
-          string,
-        ];
-      } catch (error) {
-        if (devicePath !== '/' || !(error instanceof NmError) || error instanceof NmTimeoutError) throw error;
-        // NM (1.42 at least) cannot AddAndActivate a software device (VLAN, MACVLAN) that does
-        // not exist yet ("Failed to find a compatible device"); ActivateConnection creates it.
-        activePath = await addThenActivate(wire);
-      }
-      const props = await getAll(activePath, NM_IFACE.active);
-      return { path: activePath, id: String(props['Id']?.value ?? ''), uuid: String(props['Uuid']?.value ?? '') };
-    },
+  async addAndActivateConnection(settings: SettingsDict, devicePath: string): Promise<ActiveConnectionInfo> {
+    const wire = toWireSettings(settings);
+    let activePath: string;
+    try {
+      [, activePath] = (await this.bus.call({
+        path: NM_PATH,
+        iface: NM_IFACE.manager,
+        member: 'AddAndActivateConnection',
+        signature: 'a{sa{sv}}oo',
+        body: [wire, devicePath, '/'],
+      })) as [string, string];
+    } catch (error) {
+      if (devicePath !== '/' || !(error instanceof NmError) || error instanceof NmTimeoutError) throw error;
+      // NM (1.42 at least) cannot AddAndActivate a software device (VLAN, MACVLAN) that does
+      // not exist yet ("Failed to find a compatible device"); ActivateConnection creates it.
+      activePath = await this.addThenActivate(wire);
+    }
+    const props = await this.getAll(activePath, NM_IFACE.active);
+    return { path: activePath, id: String(props['Id']?.value ?? ''), uuid: String(props['Uuid']?.value ?? '') };
+  }
 
-    close() {
-      bus.disconnect();
-      return Promise.resolve();
-    },
-  };
+  close(): Promise<void> {
+    this.bus.close();
+    return Promise.resolve();
+  }
 }
 
 function toNmError(member: string, error: unknown): Error {
