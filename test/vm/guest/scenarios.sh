@@ -158,7 +158,7 @@ write_config_drive() {
     {"id": "port0", "type": "phy", "ethernet_mac_address": "$BOND_MAC0", "mtu": 1500},
     {"id": "port1", "type": "phy", "ethernet_mac_address": "$BOND_MAC1", "mtu": 1500},
     {"id": "bond0", "type": "bond", "bond_links": ["port0", "port1"], "bond_mode": "active-backup",
-     "bond_miimon": 100, "ethernet_mac_address": "$BOND_MAC0", "mtu": 1500},
+     "bond_miimon": 100, "bond_xmit_hash_policy": "layer3+4", "ethernet_mac_address": "$BOND_MAC0", "mtu": 1500},
     {"id": "vlan42", "type": "vlan", "vlan_link": "bond0", "vlan_id": 42, "vlan_mac_address": "$BOND_MAC0"}
   ],
   "networks": [
@@ -224,6 +224,9 @@ scenario_openstack() {
     done
     note "ip -d link: $(ip -d -o link show type vlan | grep '@bond0:' | cut -d' ' -f1-3) ... $(ip -d -o link show type vlan | grep '@bond0:' | grep -o 'vlan protocol 802.1Q id [0-9]*')"
     note "ip addr: $(ip -o -4 addr show | grep -E 'bond0' | awk '{ print $2, $4 }' | tr '\n' ' ')"
+    # xmit_hash_policy means nothing in active-backup: what NetworkManager does with it (the
+    # provider passes it on as given) is only noted.
+    note "bond.options of cloud-bond0: $(nmcli -g bond.options connection show cloud-bond0); kernel xmit_hash_policy: $(cat /sys/class/net/bond0/bonding/xmit_hash_policy 2>&1)"
     note "bonding: $(grep -E '^(Bonding Mode|Currently Active Slave|MII Polling Interval)' /proc/net/bonding/bond0 2>&1 | tr '\n' ';')"
     profiles=$(nmcli -t -f NAME,TYPE,DEVICE connection show)
     note "nmcli: $(echo "$profiles" | tr '\n' ' ')"
