@@ -15,6 +15,7 @@ import { getString, type SettingsDict } from './nm/settings.js';
 import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
 import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
+import { bondInterfaceName } from './plan/plan-bond-link.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
 import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
@@ -82,6 +83,13 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
     const steps = planInterface(iface, { ...context, totals: metadata });
     // Reports key a link by MAC; a link with its own id (OpenStack) carries it too.
     const link = iface.linkId === iface.hwaddr ? {} : { link: iface.linkId };
+    const parentDown = bondNotActive(iface, outcomes);
+    if (parentDown !== undefined) {
+      // A VLAN on a bond that failed or was skipped (as the bond's ports): nothing to build on.
+      log.debug(`config link ${iface.linkId}: skip because ${parentDown}`);
+      outcomes.push({ hwaddr: iface.hwaddr, result: 'skipped', reason: parentDown, wrote: false, ...link });
+      continue;
+    }
     try {
       let previous: DeviceOutcome | undefined;
       for (const step of steps) {
@@ -95,6 +103,14 @@ export async function configureAll(context: ApplyContext, metadata: Metadata): P
     }
   }
   return outcomes;
+}
+
+/** "bond <name> is not active" when the link is a VLAN on a bond whose outcome this run was a failure or a skip. */
+function bondNotActive(iface: MetadataInterface, outcomes: readonly DeviceOutcome[]): string | undefined {
+  const bond = iface.link.kind === 'vlan' ? iface.link.parentBond : undefined;
+  if (bond === undefined) return undefined;
+  const outcome = outcomes.find((candidate) => candidate.link === bond.linkId);
+  return outcome?.result === 'failed' || outcome?.result === 'skipped' ? `bond ${bondInterfaceName(bond)} is not active` : undefined;
 }
 
 async function runStep(

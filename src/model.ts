@@ -58,12 +58,14 @@ export type Link =
       readonly parentHwaddr?: string;
     }
   | {
-      /** An 802.1Q VLAN on a NIC (OpenStack trunk ports): a profile of its own, created when missing. */
+      /** An 802.1Q VLAN on a NIC or a bond (OpenStack): a profile of its own, created when missing. */
       readonly kind: 'vlan';
       readonly vlanId: number;
-      /** The parent NIC's link id and MAC. */
+      /** The parent's link id and MAC (a bond's: its own or its first port's). */
       readonly parentLink: string;
       readonly parentHwaddr: string;
+      /** When the parent is a bond of the document: its link id and index, which name its interface. */
+      readonly parentBond?: { readonly linkId: string; readonly ifaceIdx: number };
       /** The VLAN's own MAC (802-3-ethernet.cloned-mac-address), when the metadata gives one. */
       readonly clonedHwaddr?: string;
     }

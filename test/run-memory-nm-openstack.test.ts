@@ -415,13 +415,14 @@ const BONDED = JSON.stringify({
       netmask: '255.255.255.0',
       routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.0.0.1' }],
     },
+    { link: 'vlan-9', type: 'ipv4', ip_address: '10.9.0.5', netmask: '255.255.255.0' },
   ],
 });
 
 describe('run() in-process: OpenStack bonds', () => {
   const ETH1: MemoryDeviceSpec = { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: dhcpProfile('con-eth1') };
 
-  it('the bond on "/" first, then a port profile on each NIC; the second run creates nothing', async () => {
+  it('the bond on "/" first, then a port profile on each NIC, then the VLAN on the bond; the second run creates nothing', async () => {
     const nm = new MemoryNm([ETH0, ETH1], { version: NM_VERSION_1_41_6 });
     const first = await runOnce(nm, memoryHttp(BONDED));
     expect(first.report.result).toBe('changed');
@@ -429,8 +430,9 @@ describe('run() in-process: OpenStack bonds', () => {
       ['/', 'cloud-bond0'],
       ['eth0', 'cloud-p1'],
       ['eth1', 'cloud-p2'],
+      ['/', 'cloud-vlan-9'],
     ]);
-    const [bond, port1] = creations(nm).map((call) => call.settings!);
+    const [bond, port1, , vlan] = creations(nm).map((call) => call.settings!);
     expect(bond!['connection']).toEqual({ id: s('cloud-bond0'), type: s('bond'), 'interface-name': s('bond0') });
     expect(bond!['bond']).toEqual({ options: { signature: 'a{ss}', value: { mode: 'active-backup', miimon: '100' } } });
     expect(bond!['802-3-ethernet']?.['cloned-mac-address']?.value).toEqual(Buffer.from([0xfa, 0x16, 0x3e, 0, 0x0b, 0]));
@@ -439,27 +441,31 @@ describe('run() in-process: OpenStack bonds', () => {
     expect(port1!['connection']).toEqual({ id: s('cloud-p1'), type: s('802-3-ethernet'), master: s('bond0'), 'slave-type': s('bond') });
     expect(port1!['802-3-ethernet']?.['mac-address']?.value).toEqual(Buffer.from([0xfa, 0x16, 0x3e, 0, 0, 1]));
     expect(port1!['ipv4']).toBeUndefined();
+    // The VLAN names the bond by its interface name (the bond exists once its step activated it).
+    expect(vlan!['connection']).toEqual({ id: s('cloud-vlan-9'), type: s('vlan'), 'interface-name': s('bond0.9') });
+    expect(vlan!['vlan']).toEqual({ parent: s('bond0'), id: { signature: 'u', value: 9 } });
+    expect(family(vlan!, 'ipv4')).toEqual({ method: 'manual', addresses: ['10.9.0.5/24'], routes: [], dns: [] });
     expect(first.report.outcomes.map((outcome) => [outcome.link, outcome.result])).toEqual([
       ['bond0', 'applied'],
       ['p1', 'applied'],
       ['p2', 'applied'],
+      ['vlan-9', 'applied'],
     ]);
-    expect(first.lines.filter((line) => line.startsWith('<warn>'))).toEqual([
-      '<warn>  get-config: link "vlan-9" is a VLAN on "bond0", which is not a plain NIC; not configured (VLANs on bonds are not supported yet), left alone',
-    ]);
+    expect(first.lines.filter((line) => line.startsWith('<warn>'))).toEqual([]);
 
     const second = await runOnce(nm, memoryHttp(BONDED));
     expect(second.report.result).toBe('unchanged');
-    expect(creations(nm)).toHaveLength(3);
+    expect(creations(nm)).toHaveLength(4);
     expect(reapplies(nm)).toEqual([]);
     expect(second.report.outcomes.map((outcome) => [outcome.link, outcome.result])).toEqual([
       ['bond0', 'unchanged'],
       ['p1', 'unchanged'],
       ['p2', 'unchanged'],
+      ['vlan-9', 'unchanged'],
     ]);
   });
 
-  it('the bond cannot be activated: its ports are not touched, the NICs keep their connections', async () => {
+  it('the bond cannot be activated: its ports and its VLAN are not touched, the NICs keep their connections', async () => {
     const nm = new MemoryNm([ETH0, ETH1], { version: NM_VERSION_1_41_6, addAndActivateFails: 'Operation not supported' });
     const { report } = await runOnce(nm, memoryHttp(BONDED));
     expect(creations(nm).map((call) => call.device)).toEqual(['/']);
@@ -467,19 +473,21 @@ describe('run() in-process: OpenStack bonds', () => {
       ['bond0', 'failed', 'Operation not supported'],
       ['p1', 'skipped', 'bond bond0 is not active'],
       ['p2', 'skipped', 'bond bond0 is not active'],
+      ['vlan-9', 'skipped', 'bond bond0 is not active'],
     ]);
     expect(nm.appliedOf('eth0')).toEqual(ETH0.profile);
   });
 
-  it('a port NIC that NetworkManager does not have: the bond is skipped whole', async () => {
+  it('a port NIC that NetworkManager does not have: the bond is skipped whole, and its VLAN', async () => {
     const nm = new MemoryNm([ETH0], { version: NM_VERSION_1_41_6 });
     const { report } = await runOnce(nm, memoryHttp(BONDED));
     expect(creations(nm)).toEqual([]);
-    expect(report.outcomes.at(-1)).toMatchObject({
+    expect(report.outcomes.at(-2)).toMatchObject({
       link: 'bond0',
       result: 'skipped',
       reason: 'port device FA:16:3E:00:00:02 (link p2) not found',
     });
+    expect(report.outcomes.at(-1)).toMatchObject({ link: 'vlan-9', result: 'skipped', reason: 'bond bond0 is not active' });
   });
 });
 

@@ -27,7 +27,7 @@ const userData = (linkId: string): DbusValue => ({
 });
 
 /** The link id when it is a valid interface name, else "bond<index>". */
-export function bondInterfaceName(iface: MetadataInterface): string {
+export function bondInterfaceName(iface: Pick<MetadataInterface, 'linkId' | 'ifaceIdx'>): string {
   return /^[A-Za-z0-9_-]+$/.test(iface.linkId) && iface.linkId.length <= MAX_IFNAME ? iface.linkId : `bond${iface.ifaceIdx}`;
 }
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * A VLAN on a NIC (OpenStack trunk ports): its own profile, named and found by its interface
- * name "<parent>.<vlan id>". An existing VLAN device is reapplied like any other; a missing one
+ * A VLAN on a NIC or on a bond (OpenStack trunk ports): its own profile, named and found by its
+ * interface name "<parent>.<vlan id>". A bond parent is named by its interface name, which exists
+ * once the bond's own step (before this one) activated it; if that failed, so does the VLAN's
+ * activation, and its profile is removed again. An existing VLAN device is reapplied like any other; a missing one
  * gets a new saved profile (NM_CLOUD_SETUP_ALLOW_NEW_CONN), which the executor removes again if
  * NetworkManager cannot activate it, so that a re-run never finds half of it.
  */
@@ -9,6 +11,7 @@ import type { MetadataInterface } from '../model.js';
 import { DeviceType } from '../nm/constants.js';
 import type { DbusValue, SettingsDict } from '../nm/settings.js';
 import { ethernetHwaddr, isEthernetClass } from './devices.js';
+import { bondInterfaceName } from './plan-bond-link.js';
 import { VLAN_TYPE } from './plan-connection.js';
 import { explicitProfileSettings } from './plan-explicit.js';
 import { macBytes, USER_DATA_LINK, USER_DATA_ORIGIN, type InterfacePlanContext, type InterfaceStep } from './plan-interfaces.js';
@@ -26,11 +29,13 @@ export function planVlanLink(iface: MetadataInterface, link: VlanLink, context: 
   const skip = (reason: string): InterfaceStep[] => [
     { kind: 'skip', hwaddr, reason, message: `config link ${iface.linkId}: skip because ${reason}`, level: 'debug' },
   ];
-  const parent = context.devices.find(
-    (device) => isEthernetClass(device) && ethernetHwaddr(device, context.mapInterfaces) === link.parentHwaddr,
-  );
-  if (parent === undefined) return skip(`parent device ${link.parentHwaddr} not found`);
-  const name = vlanInterfaceName(parent.iface, link.vlanId);
+  const parentIface =
+    link.parentBond !== undefined
+      ? bondInterfaceName(link.parentBond)
+      : context.devices.find((device) => isEthernetClass(device) && ethernetHwaddr(device, context.mapInterfaces) === link.parentHwaddr)
+          ?.iface;
+  if (parentIface === undefined) return skip(`parent device ${link.parentHwaddr} not found`);
+  const name = vlanInterfaceName(parentIface, link.vlanId);
   const device = context.devices.find((candidate) => candidate.deviceType === DeviceType.vlan && candidate.iface === name);
   if (device !== undefined) return [{ kind: 'existing', hwaddr, device, expectedType: VLAN_TYPE }];
   if (!context.allowNewConnections) return skip(`VLAN device ${name} not found`);
@@ -38,9 +43,9 @@ export function planVlanLink(iface: MetadataInterface, link: VlanLink, context: 
     {
       kind: 'create',
       hwaddr,
-      settings: vlanLinkProfile(iface, link, { name, parent: parent.iface, ipv6: context.ipv6 }),
+      settings: vlanLinkProfile(iface, link, { name, parent: parentIface, ipv6: context.ipv6 }),
       devicePath: '/',
-      announce: `config link ${iface.linkId}: creating VLAN ${link.vlanId} connection ${name} on ${parent.iface}...`,
+      announce: `config link ${iface.linkId}: creating VLAN ${link.vlanId} connection ${name} on ${parentIface}...`,
     },
   ];
 }

@@ -81,9 +81,9 @@ function createSession({ http, log, baseUrl }: ProviderContext): MetadataSession
 /**
  * The parsed document as the run's links (exported for tests), parents before children: NICs
  * that are not bond ports are found by MAC; a VLAN on such a NIC is a link of its own (keyed by
- * its link id, as it shares the NIC's MAC). A VLAN on anything but a plain
- * NIC is left alone with one line. A bond carries its ports (the parser guarantees they are NICs of
- * the document, each in one bond only).
+ * its link id, as it shares the NIC's MAC); a VLAN on a bond names the bond (its interface is
+ * the bond's). A VLAN on anything else is left alone with one line. A bond carries its ports (the
+ * parser guarantees they are NICs of the document, each in one bond only).
  */
 export function toProviderResult(data: NetworkData, options: { readonly ipv6: boolean }, log: Pick<Logger, 'warn'>): ProviderResult {
   const intents = new Map(toLinkProfileIntents(data).map((intent) => [intent.linkId, intent]));
@@ -91,6 +91,7 @@ export function toProviderResult(data: NetworkData, options: { readonly ipv6: bo
   const nics = new Map<string, string>();
   // Bond ports precede their bond (the parser's order): the bond takes them as its own.
   const ports = new Map<string, string>();
+  const bonds = new Map<string, ProviderInterface>();
   for (const link of data.links) {
     const intent = intents.get(link.id);
     if (intent === undefined) continue;
@@ -105,17 +106,21 @@ export function toProviderResult(data: NetworkData, options: { readonly ipv6: bo
       continue;
     }
     if (link.kind === 'bond') {
-      interfaces.push(bondInterface(link, intent, base, ports));
+      const bond = bondInterface(link, intent, base, ports);
+      bonds.set(link.id, bond);
+      interfaces.push(bond);
       continue;
     }
-    const parentHwaddr = nics.get(link.parent);
+    const bond = bonds.get(link.parent);
+    const parentHwaddr = nics.get(link.parent) ?? bond?.hwaddr;
     if (parentHwaddr === undefined) {
       log.warn(
-        `get-config: link "${link.id}" is a VLAN on "${link.parent}", which is not a plain NIC; not configured (VLANs on bonds are not supported yet), left alone`,
+        `get-config: link "${link.id}" is a VLAN on "${link.parent}", which is neither a NIC nor a bond; not configured (VLANs on VLANs are not supported yet), left alone`,
       );
       continue;
     }
-    const vlan = { kind: 'vlan', vlanId: link.vlanId, parentLink: link.parent, parentHwaddr } as const;
+    const onBond = bond === undefined ? {} : { parentBond: { linkId: bond.linkId, ifaceIdx: bond.ifaceIdx } };
+    const vlan = { kind: 'vlan', vlanId: link.vlanId, parentLink: link.parent, parentHwaddr, ...onBond } as const;
     const vlanLink = link.hwaddr === undefined ? vlan : { ...vlan, clonedHwaddr: link.hwaddr };
     interfaces.push({ ...base, hwaddr: link.hwaddr ?? parentHwaddr, link: vlanLink });
   }

@@ -108,20 +108,26 @@ describe('OpenStack: links into the model', () => {
         { id: 'p1', ethernet_mac_address: 'fa:16:3e:00:00:02' },
         { id: 'b', type: 'bond', bond_links: ['p1'] },
         { id: 'v8', type: 'vlan', vlan_link: 'b', vlan_id: 8 },
+        { id: 'v9', type: 'vlan', vlan_link: 'v8', vlan_id: 9 },
       ],
     }),
   );
 
-  test('a VLAN on a NIC shares its MAC and keeps its own link id; a bond carries its ports; a VLAN on a bond is left out', () => {
+  test('a VLAN on a NIC shares its MAC and keeps its own link id; a bond carries its ports; a VLAN on a bond names it; a VLAN on a VLAN is left out', () => {
     const warnings: string[] = [];
     const result = toProviderResult(data, { ipv6: false }, { warn: (line) => warnings.push(line) });
     expect(result.interfaces.map((iface) => [iface.linkId, iface.hwaddr, iface.link])).toEqual([
       ['nic', 'FA:16:3E:00:00:01', { kind: 'ethernet' }],
       ['b', 'FA:16:3E:00:00:02', { kind: 'bond', options: { mode: 'balance-rr' }, ports: [{ linkId: 'p1', hwaddr: 'FA:16:3E:00:00:02' }] }],
       ['v7', 'FA:16:3E:00:00:01', { kind: 'vlan', vlanId: 7, parentLink: 'nic', parentHwaddr: 'FA:16:3E:00:00:01' }],
+      [
+        'v8',
+        'FA:16:3E:00:00:02',
+        { kind: 'vlan', vlanId: 8, parentLink: 'b', parentHwaddr: 'FA:16:3E:00:00:02', parentBond: { linkId: 'b', ifaceIdx: 1 } },
+      ],
     ]);
     expect(warnings).toEqual([
-      'get-config: link "v8" is a VLAN on "b", which is not a plain NIC; not configured (VLANs on bonds are not supported yet), left alone',
+      'get-config: link "v9" is a VLAN on "v8", which is neither a NIC nor a bond; not configured (VLANs on VLANs are not supported yet), left alone',
     ]);
   });
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ImdsConfig } from '../helpers/metadata-server.js';
-import { EC2_ADDED_IP, EC2_BOOT, EC2_HOTPLUGGED, MAC2, OCI_BARE_METAL } from './metadata.js';
+import { BOND_MACS, EC2_ADDED_IP, EC2_BOOT, EC2_HOTPLUGGED, MAC2, OCI_BARE_METAL } from './metadata.js';
 import { Qmp } from './qmp.js';
 
 const VM_SH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'vm.sh');
@@ -173,6 +173,16 @@ async function hostAction(action: string, stateDir: string, qmp: Qmp): Promise<s
     case 'metadata-oci':
       writeMetadata(stateDir, OCI_BARE_METAL);
       return 'metadata: OCI bare metal (VLAN VNIC, tag 700)';
+    case 'openstack-nics-add': {
+      // Two more NICs for the OpenStack bond (its document comes from the guest's config drive).
+      const added: string[] = [];
+      for (const [i, mac] of BOND_MACS.entries()) {
+        await qmp.execute('netdev_add', { type: 'tap', id: `bn${i}`, ifname: `tap${3 + i}`, script: 'no', downscript: 'no' });
+        await qmp.execute('device_add', { driver: 'virtio-net-pci', id: `bond${i}`, netdev: `bn${i}`, mac });
+        added.push(`tap${3 + i} mac=${mac}`);
+      }
+      return `QMP netdev_add + device_add virtio-net-pci: ${added.join(', ')}`;
+    }
     default:
       throw new Error(`unknown action ${action}`);
   }

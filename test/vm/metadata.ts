@@ -7,6 +7,8 @@ export const MAC0 = '02:00:00:00:00:01';
 export const MAC1 = '02:00:00:00:00:02';
 /** The NIC the driver hotplugs with QMP. */
 export const MAC2 = '02:00:00:00:00:03';
+/** The two NICs hotplugged for the OpenStack bond (scenario openstack-bond-vlan; no addresses on their taps). */
+export const BOND_MACS = ['02:00:00:00:00:04', '02:00:00:00:00:05'] as const;
 /** The OCI VLAN VNIC: the MACVLAN the tool creates carries it. */
 export const VNIC_MAC = '02:00:00:00:00:aa';
 

@@ -17,6 +17,7 @@
 #   tap0 172.16.4.1/24 <-> guest NIC 02:00:00:00:00:01 (profile: 172.16.4.2/24, default route)
 #   tap1 172.16.5.1/24 <-> guest NIC 02:00:00:00:00:02 (profile: 172.16.5.2/24)
 #   tap2 172.16.6.1/24     for the hotplugged NIC 02:00:00:00:00:03 (QMP netdev_add later)
+#   tap3, tap4 (no address) for the OpenStack bond's NICs 02:00:00:00:00:04/05 (hotplugged too)
 #   lo 169.254.169.254     test/harness/imds-server.mjs on port 80
 # The namespace has no route out and no forwarding: the guest can reach only these addresses.
 set -euo pipefail
@@ -64,9 +65,9 @@ make_netns() {
     ip netns add "$NS"
     ip -n "$NS" link set lo up
     ip -n "$NS" addr add "$MDS_IP/32" dev lo
-    for i in 0 1 2; do
+    for i in 0 1 2 3 4; do
         ip -n "$NS" tuntap add dev "tap$i" mode tap
-        ip -n "$NS" addr add "172.16.$((4 + i)).1/24" dev "tap$i"
+        ((i > 2)) || ip -n "$NS" addr add "172.16.$((4 + i)).1/24" dev "tap$i"
         ip -n "$NS" link set "tap$i" up
     done
 }

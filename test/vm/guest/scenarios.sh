@@ -142,15 +142,113 @@ scenario_oci() {
     return $ok
 }
 
-# 5. OpenStack bond + VLAN: needs an OpenStack provider, which does not exist yet.
+# 5. OpenStack through a config drive: a bond (active-backup) of two hotplugged NICs with a
+#    VLAN on top, each with a static address (network_data.json), as new NetworkManager profiles.
+CONFIG_DRIVE=/run/ncsvm-config-drive
+BOND_MAC0=02:00:00:00:00:04
+BOND_MAC1=02:00:00:00:00:05
+# The config drive's two files (the metadata server is not involved).
+write_config_drive() {
+    mkdir -p "$CONFIG_DRIVE/openstack/latest"
+    printf '{"uuid":"83679162-1378-4288-a2d4-70e13ec132aa","name":"ncsvm-guest","availability_zone":"nova"}\n' \
+        >"$CONFIG_DRIVE/openstack/latest/meta_data.json"
+    cat >"$CONFIG_DRIVE/openstack/latest/network_data.json" <<JSON
+{
+  "links": [
+    {"id": "port0", "type": "phy", "ethernet_mac_address": "$BOND_MAC0", "mtu": 1500},
+    {"id": "port1", "type": "phy", "ethernet_mac_address": "$BOND_MAC1", "mtu": 1500},
+    {"id": "bond0", "type": "bond", "bond_links": ["port0", "port1"], "bond_mode": "active-backup",
+     "bond_miimon": 100, "bond_xmit_hash_policy": "layer3+4", "ethernet_mac_address": "$BOND_MAC0", "mtu": 1500},
+    {"id": "vlan42", "type": "vlan", "vlan_link": "bond0", "vlan_id": 42, "vlan_mac_address": "$BOND_MAC0"}
+  ],
+  "networks": [
+    {"id": "net-bond", "type": "ipv4", "link": "bond0", "ip_address": "10.80.0.5", "netmask": "255.255.255.0"},
+    {"id": "net-vlan", "type": "ipv4", "link": "vlan42", "ip_address": "10.42.0.5", "netmask": "255.255.255.0",
+     "routes": [{"network": "10.43.0.0", "netmask": "255.255.0.0", "gateway": "10.42.0.1"}]}
+  ],
+  "services": []
+}
+JSON
+}
+bond_nics_present() { [ -n "$(ifname_of "$BOND_MAC0")" ] && [ -n "$(ifname_of "$BOND_MAC1")" ]; }
+cloud_profiles() { nmcli -t -f NAME,TYPE connection show | grep -c '^cloud-'; }
+# The run and the restarts its activations cause (the dispatcher's pre-up hook) are all over.
+unit_settled() {
+    [ "$(prop nm-cloud-setup.service ActiveState)" != activating ] &&
+        ! systemctl list-jobs --no-legend | grep -q nm-cloud-setup.service
+}
+settle() { # wait until the unit has been quiet for 10 s in a row (upper bound 300 s)
+    quiet=0
+    n=300
+    while [ $n -gt 0 ] && [ $quiet -lt 10 ]; do
+        if unit_settled; then quiet=$((quiet + 1)); else quiet=0; fi
+        sleep 1
+        n=$((n - 1))
+    done
+    [ $quiet -ge 10 ]
+}
 scenario_openstack() {
-    if /usr/libexec/nm-cloud-setup --help 2>&1 | grep -qi openstack; then
-        note "the installed tool mentions OpenStack: write this scenario (bond + VLAN from network_data.json)"
-        return 1
-    fi
-    note "pending: no OpenStack provider in the installed tool (--help lists none)"
-    check "the kernel can do what the scenario needs (bonding, 8021q)" modprobe -a bonding 8021q
-    return 3
+    ok=0
+    host_do openstack-nics-add || return 1
+    check "NICs $BOND_MAC0 and $BOND_MAC1 appear" wait_for 300 bond_nics_present || return 1
+    p0=$(ifname_of "$BOND_MAC0")
+    p1=$(ifname_of "$BOND_MAC1")
+    check "NetworkManager knows $p0 and $p1" wait_for 60 sh -c "nmcli -g GENERAL.STATE device show $p0 && nmcli -g GENERAL.STATE device show $p1" || ok=1
+    note "NICs for the bond: $p0 $p1 (NM: $(nmcli -g GENERAL.STATE device show "$p0") / $(nmcli -g GENERAL.STATE device show "$p1"))"
+    write_config_drive
+    rm -f "$DROPINS/oci.conf"
+    printf '[Service]\nEnvironment=NM_CLOUD_SETUP_OPENSTACK=yes\nEnvironment=NM_CLOUD_SETUP_OPENSTACK_CONFIG_DRIVE=%s\nEnvironment=NM_CLOUD_SETUP_LOG=INFO\n' \
+        "$CONFIG_DRIVE" >"$DROPINS/openstack.conf"
+    systemctl daemon-reload
+    since=$(date +%s)
+    check "nm-cloud-setup.service restarted with OpenStack (config drive)" timeout 300 systemctl restart nm-cloud-setup.service || ok=1
+    check "that run succeeded" service_ran_ok || ok=1
+    check "the unit settled (dispatcher restarts included) within 300 s" settle || ok=1
+    patience=60
+    [ $ok = 0 ] || patience=1
+    check "a bond, mode active-backup, miimon 100" wait_for "$patience" sh -c \
+        "ip -d -o link show dev bond0 | grep -q 'bond mode active-backup .*miimon 100 '" || ok=1
+    for p in "$p0" "$p1"; do
+        check "$p enslaved to bond0" wait_for "$patience" sh -c "ip -o link show dev $p | grep -q ' master bond0 '" || ok=1
+    done
+    check "10.80.0.5/24 on bond0" wait_for "$patience" has_addr bond0 10.80.0.5/24 || ok=1
+    check "an 802.1Q link, VLAN id 42, on bond0" wait_for "$patience" sh -c \
+        "ip -d -o link show type vlan | grep '@bond0:' | grep -q 'vlan protocol 802.1Q id 42 '" || ok=1
+    vlan=$(ip -o link show type vlan | grep '@bond0:' | awk -F': ' '{ print $2 }' | cut -d@ -f1 | head -n1)
+    check "10.42.0.5/24 on the VLAN link ${vlan:-?}" wait_for "$patience" has_addr "${vlan:-none}" 10.42.0.5/24 || ok=1
+    check "route 10.43.0.0/16 via 10.42.0.1 on ${vlan:-?}" sh -c "ip route show 10.43.0.0/16 | grep -q 'via 10.42.0.1 dev ${vlan:-none} '" || ok=1
+    # The interesting parts of `ip -d link` (its lines are long).
+    note "ip -d link: $(ip -d -o link show dev bond0 | cut -d' ' -f1-3) ... $(ip -d -o link show dev bond0 | grep -o 'link/ether [^ ]*') ... $(ip -d -o link show dev bond0 | grep -o 'bond mode .* miimon [0-9]*')"
+    for p in "$p0" "$p1"; do
+        note "ip -d link: $(ip -d -o link show dev "$p" | grep -o '^[0-9]*: [^ ]* .* master bond0 state [A-Z]*') ... $(ip -d -o link show dev "$p" | grep -o 'bond_slave state [A-Z]* mii_status [A-Z]*')"
+    done
+    note "ip -d link: $(ip -d -o link show type vlan | grep '@bond0:' | cut -d' ' -f1-3) ... $(ip -d -o link show type vlan | grep '@bond0:' | grep -o 'vlan protocol 802.1Q id [0-9]*')"
+    note "ip addr: $(ip -o -4 addr show | grep -E 'bond0' | awk '{ print $2, $4 }' | tr '\n' ' ')"
+    # xmit_hash_policy means nothing in active-backup: what NetworkManager does with it (the
+    # provider passes it on as given) is only noted.
+    note "bond.options of cloud-bond0: $(nmcli -g bond.options connection show cloud-bond0); kernel xmit_hash_policy: $(cat /sys/class/net/bond0/bonding/xmit_hash_policy 2>&1)"
+    note "bonding: $(grep -E '^(Bonding Mode|Currently Active Slave|MII Polling Interval)' /proc/net/bonding/bond0 2>&1 | tr '\n' ';')"
+    profiles=$(nmcli -t -f NAME,TYPE,DEVICE connection show)
+    note "nmcli: $(echo "$profiles" | tr '\n' ' ')"
+    for want in cloud-bond0:bond cloud-port0:802-3-ethernet cloud-port1:802-3-ethernet; do
+        check "profile $want" sh -c "nmcli -t -f NAME,TYPE connection show | grep -qx '$want'" || ok=1
+    done
+    check "profile cloud-vlan42:vlan" sh -c "nmcli -t -f NAME,TYPE connection show | grep -qx cloud-vlan42:vlan" || ok=1
+    check "every profile on the bond's NICs is the tool's" sh -c \
+        "nmcli -t -f NAME,DEVICE connection show --active | grep -E ':($p0|$p1|bond0|bond0\\.42)\$' | grep -qv '^cloud-' && exit 1 || exit 0" || ok=1
+    count=$(cloud_profiles)
+    total=$(nmcli -t -f UUID connection show | wc -l)
+    check "second run: restarted" timeout 300 systemctl restart nm-cloud-setup.service || ok=1
+    check "second run succeeded" service_ran_ok || ok=1
+    check "second run settled" settle || ok=1
+    note "profiles: cloud-* $count -> $(cloud_profiles), all $total -> $(nmcli -t -f UUID connection show | wc -l)"
+    check "the second run created nothing (same profile count)" test "$count/$total" = "$(cloud_profiles)/$(nmcli -t -f UUID connection show | wc -l)" || ok=1
+    check "the bond kept both ports" sh -c "ip -o link show master bond0 | grep -c . | grep -qx 2" || ok=1
+    check "journal: changes applied for provider openstack" sh -c \
+        "journalctl -b -u nm-cloud-setup.service | grep -q 'some changes were applied for provider openstack'" || ok=1
+    note "journal since the restart: $(journalctl -u nm-cloud-setup.service -o cat --since "@$since" |
+        grep -E 'config link|get-config|warn|fail|rror|changes' | head -n 40 | tr '\n' '|')"
+    return $ok
 }
 
 # 6. Hardening: systemd's exposure score, and no seccomp (SIGSYS) or W^X (SIGTRAP) kill.
