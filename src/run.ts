@@ -122,7 +122,7 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
   log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
 
   // Not for fetch, which leaves NetworkManager alone.
-  const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal);
+  const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal, config.ipv6);
   const fetched = await fetchMetadata(context, requested);
   if ('result' in fetched) return fetched;
   if (mode === 'fetch') return ended('fetched', fetched);

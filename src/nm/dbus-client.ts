@@ -155,6 +155,16 @@ export async function connectNmClient({ busAddress, timeoutMs = NM_CALL_TIMEOUT_
       return settings as SettingsDict;
     },
 
+    async getIpv6Gateway(devicePath, signal) {
+      // "/" when the device has no IPv6 configuration; Gateway is "" when NM knows no router.
+      const [config] = await call(devicePath, NM_IFACE.properties, 'Get', 'ss', [NM_IFACE.device, 'Ip6Config'], { signal });
+      const configPath = String((config as DbusValue).value);
+      if (configPath === '/' || configPath === '') return undefined;
+      const [gateway] = await call(configPath, NM_IFACE.properties, 'Get', 'ss', [NM_IFACE.ip6Config, 'Gateway'], { signal });
+      const text = String((gateway as DbusValue).value);
+      return text === '' ? undefined : text;
+    },
+
     async reapply(devicePath, settings, versionId, flags) {
       await call(devicePath, NM_IFACE.device, 'Reapply', 'a{sa{sv}}tu', [toWireSettings(settings), versionId, flags]);
     },
