@@ -17,7 +17,7 @@ import { isEthernetClass } from './plan/devices.js';
 import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
-import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
+import { appliedIpv6Router, cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
 
 /** How many times a Reapply is retried after another client changed the applied connection. */
 export const MAX_REAPPLY_RETRIES = 5;
@@ -194,11 +194,12 @@ async function configureExisting(
 
 /**
  * The router of the IPv6 default route in table 30400+i: the metadata's, else the one
- * NetworkManager learned by RA for the device (returned), else none; one line says which.
+ * NetworkManager learned by RA for the device (returned), else the one an earlier run
+ * configured (NM forgets its router for a moment after a Reapply), else none; one line says which.
  */
 async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget): Promise<string | undefined> {
   const { log } = context;
-  const { scope, iface, device, metadata } = target;
+  const { scope, iface, metadata } = target;
   const lists = cloudIpv6Lists(iface, metadata);
   const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
   if (lists.router !== undefined) {
@@ -206,22 +207,46 @@ async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget):
     return undefined;
   }
   if (lists.noRouter !== true) return undefined;
-  const read = context.readAhead?.get(device.path)?.ipv6Router ?? context.nm.getIpv6Gateway(device.path, context.cancellation.signal);
-  const learned = await read.catch((error: unknown) => {
-    if (isCancellation(error)) throw error;
-    log.debug(`${scope}: cannot read the IPv6 router NetworkManager learned (${errorMessage(error)})`);
-    return undefined;
-  });
-  if (learned === undefined) {
+  const { learned, kept } = await readIpv6Routers(context, target);
+  if (learned !== undefined) {
     log.info(
-      `${scope}: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table ${TABLE_SUBNET_BASE + iface.ifaceIdx} only, no default route in table ${defaultTable}`,
+      `${scope}: the metadata names no IPv6 router; IPv6 default route in table ${defaultTable} via ${learned}, the router NetworkManager learned by router advertisement on ${target.device.iface}`,
     );
-    return undefined;
+    return learned;
+  }
+  if (kept !== undefined) {
+    log.info(
+      `${scope}: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table ${defaultTable} via ${kept}, learned by router advertisement before`,
+    );
+    return kept;
   }
   log.info(
-    `${scope}: the metadata names no IPv6 router; IPv6 default route in table ${defaultTable} via ${learned}, the router NetworkManager learned by router advertisement on ${device.iface}`,
+    `${scope}: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table ${TABLE_SUBNET_BASE + iface.ifaceIdx} only, no default route in table ${defaultTable}`,
   );
-  return learned;
+  return undefined;
+}
+
+/** The router NetworkManager knows for the device now and, when none, the one in its applied connection. */
+async function readIpv6Routers(context: ApplyContext, target: ExistingTarget): Promise<{ learned?: string; kept?: string }> {
+  const { nm, log, cancellation } = context;
+  const { device, scope } = target;
+  const ahead = context.readAhead?.get(device.path);
+  const unreadable =
+    (what: string) =>
+    (error: unknown): undefined => {
+      if (isCancellation(error)) throw error;
+      log.debug(`${scope}: cannot read ${what} (${errorMessage(error)})`);
+      return undefined;
+    };
+  const learned = await (ahead?.ipv6Router ?? nm.getIpv6Gateway(device.path, cancellation.signal)).catch(
+    unreadable('the IPv6 router NetworkManager learned'),
+  );
+  if (learned !== undefined) return { learned };
+  const applied = await (ahead?.applied ?? nm.getAppliedConnection(device.path, cancellation.signal)).catch(
+    unreadable('the applied connection'),
+  );
+  const kept = applied === undefined ? undefined : appliedIpv6Router(applied.settings, target.iface);
+  return kept === undefined ? {} : { kept };
 }
 
 /** One read-plan-write round; 'retry' when another client changed the applied connection meanwhile. */

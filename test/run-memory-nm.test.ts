@@ -431,6 +431,21 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
 
     const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
     expect(second.report.result).toBe('unchanged');
+
+    // NetworkManager forgets its router after a Reapply that changes ipv6, until the next RA: a
+    // run in that window keeps the router in the applied connection instead of dropping the route.
+    const forgotten = new MemoryNm(
+      [
+        { ...devices[0]!, profile: nm.appliedOf('eth0')! },
+        { ...devices[1]!, profile: nm.appliedOf('eth1')! },
+      ],
+      { version: NM_VERSION_1_41_6 },
+    );
+    const third = await runOnce(forgotten, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(third.report.result).toBe('unchanged');
+    expect(third.lines).toContain(
+      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::1, learned by router advertisement before',
+    );
   });
 
   it("the metadata's router wins over the one learned by RA; IPv6 off never reads it", async () => {

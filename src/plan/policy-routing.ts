@@ -2,7 +2,15 @@
 import { isValidInterface, isValidIpv6Interface, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { defaultGateway, networkAddress } from '../net/ipv4.js';
 import { ipv6NetworkAddress } from '../net/ipv6.js';
-import { addressEntry, routeEntry, ruleEntry, type DbusDict, type FamilyLists } from '../nm/settings.js';
+import {
+  addressEntry,
+  readFamilyLists,
+  routeEntry,
+  ruleEntry,
+  type DbusDict,
+  type FamilyLists,
+  type SettingsDict,
+} from '../nm/settings.js';
 
 /** First table of the per-subnet range; interface i uses 30200+i. */
 export const TABLE_SUBNET_BASE = 30200;
@@ -115,4 +123,19 @@ export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals,
 export function ipv6RouterOf(iface: MetadataInterface, learnedRouter?: string): CloudIpv6Lists['router'] {
   if (iface.ipv6.gateway !== undefined) return { address: iface.ipv6.gateway, source: 'metadata' };
   return learnedRouter === undefined ? undefined : { address: learnedRouter, source: 'router-advertisement' };
+}
+
+/**
+ * The router of the IPv6 default route an earlier run put in table 30400+i of this applied
+ * connection, if any. NetworkManager forgets the router it learned by RA whenever a Reapply
+ * changes the ipv6 setting, until the next advertisement; a run in that window keeps this one.
+ */
+export function appliedIpv6Router(applied: SettingsDict, iface: MetadataInterface): string | undefined {
+  const table = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+  for (const route of readFamilyLists(applied, 'ipv6')?.routes ?? []) {
+    const isDefault = route['dest']?.value === '::' && route['prefix']?.value === 0 && route['table']?.value === table;
+    const nextHop = route['next-hop']?.value;
+    if (isDefault && typeof nextHop === 'string' && nextHop !== '') return nextHop;
+  }
+  return undefined;
 }
