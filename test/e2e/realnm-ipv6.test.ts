@@ -3,7 +3,8 @@
 // End-to-end IPv6 (NM_CLOUD_SETUP_IPV6): the built CLI against a REAL NetworkManager 1.42 in
 // network namespaces whose profiles have ipv6.method auto with no router answering
 // (REALNM_IPV6=auto), so every global IPv6 address comes from the tool; metadata on
-// 169.254.169.254 in the "cloud" namespace.
+// 169.254.169.254 in the "cloud" namespace. One scenario adds router advertisements without a
+// prefix (REALNM_RA=1, test/harness/ra-sender.py), so NetworkManager learns a router fe80::….
 // Needs root and NetworkManager; without them this file FAILS on purpose (it does not skip).
 //
 // Assertions are on the kernel: `ip -6 addr`, `ip -6 rule`, `ip -6 route show table N`.
