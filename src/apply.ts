@@ -216,7 +216,7 @@ async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget):
   }
   if (kept !== undefined) {
     log.info(
-      `${scope}: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table ${defaultTable} via ${kept}, learned by router advertisement before`,
+      `${scope}: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table ${defaultTable} via ${kept} that an earlier run configured`,
     );
     return kept;
   }

@@ -444,7 +444,7 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     const third = await runOnce(forgotten, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
     expect(third.report.result).toBe('unchanged');
     expect(third.lines).toContain(
-      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::1, learned by router advertisement before',
+      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::1 that an earlier run configured',
     );
   });
 
@@ -494,5 +494,56 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     expect(reapplies(nm)).toHaveLength(2);
     for (const call of reapplies(nm)) expect(call.settings?.['ipv6']).toBe(ipv6Setting);
     expect(lines.some((line) => line.includes('IPv6'))).toBe(false);
+  });
+
+  /** EC2 as the provider answers: IPv6 only when the request asks for it; `ipv6Fails` makes that read fail. */
+  const askingProvider = (asked: boolean[], ipv6Fails = false): Provider => ({
+    ...memoryProvider('ec2', DUAL_STACK),
+    detect: () =>
+      Promise.resolve({
+        detected: true,
+        session: {
+          getConfig: (request) => {
+            asked.push(request.ipv6);
+            if (!request.ipv6) {
+              return Promise.resolve({ ...DUAL_STACK, interfaces: DUAL_STACK.interfaces.map((i) => ({ ...i, ipv6: NO_FAMILY_CONFIG })) });
+            }
+            return ipv6Fails ? Promise.reject(new Error('HTTP status 404')) : Promise.resolve(DUAL_STACK);
+          },
+          instanceFacts: () => Promise.resolve({ id: 'i-1' }),
+        },
+      }),
+  });
+
+  it('off: status and plan read the IPv6 metadata too and show it as not applied, with no ipv6 change; apply does not read it', async () => {
+    for (const mode of ['status', 'plan'] as const) {
+      const asked: boolean[] = [];
+      const nm = new MemoryNm(devices, { version: NM_VERSION_1_41_6 });
+      const { report } = await runOnce(nm, askingProvider(asked), { mode });
+      expect(asked.sort()).toEqual([false, true]);
+      expect(report.ipv6Applied).toBe(false);
+      expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([
+        ['2600:1f18::5', '2600:1f18::6'],
+        ['2600:1f18:0:1::5', '2600:1f18:0:1::6'],
+      ]);
+      expect(report.outcomes.map((outcome) => [outcome.result, outcome.ipv6])).toEqual([
+        ['pending', undefined],
+        ['pending', undefined],
+      ]);
+      expect(reapplies(nm)).toEqual([]);
+    }
+    const asked: boolean[] = [];
+    const { report } = await runOnce(new MemoryNm(devices, { version: NM_VERSION_1_41_6 }), askingProvider(asked));
+    expect(asked).toEqual([false]);
+    expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([undefined, undefined]);
+  });
+
+  it('off: a failing IPv6 read never fails status; the IPv6 part is left out with a debug line', async () => {
+    const { report, lines } = await runOnce(new MemoryNm(devices, { version: NM_VERSION_1_41_6 }), askingProvider([], true), {
+      mode: 'status',
+    });
+    expect(report.result).toBe('pending');
+    expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([undefined, undefined]);
+    expect(lines).toContain('<debug> get-config: IPv6 metadata not shown: HTTP status 404');
   });
 });
