@@ -18,7 +18,7 @@ import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.
 import { bondInterfaceName } from './plan/plan-bond-link.js';
 import { planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
-import { cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
+import { appliedIpv6Router, cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
 
 /** How many times a Reapply is retried after another client changed the applied connection. */
 export const MAX_REAPPLY_RETRIES = 5;
@@ -45,6 +45,8 @@ export interface ApplyContext {
 export interface ConnectionRead {
   readonly applied: Promise<AppliedConnection>;
   readonly profile: Promise<SettingsDict | undefined>;
+  /** With IPv6 on: the IPv6 router NetworkManager learned for the device (IP6Config.Gateway). */
+  readonly ipv6Router?: Promise<string | undefined>;
 }
 
 /**
@@ -53,15 +55,20 @@ export interface ConnectionRead {
  * it, which with many NICs is most of a run's time. Each device's first attempt uses its read;
  * a retry after a version-id mismatch reads afresh, so a stale read costs one retry at worst.
  */
-export function readConnectionsAhead(nm: NmClient, devices: readonly NmDevice[], signal: AbortSignal): Map<string, ConnectionRead> {
+export function readConnectionsAhead(
+  nm: NmClient,
+  devices: readonly NmDevice[],
+  signal: AbortSignal,
+  ipv6 = false,
+): Map<string, ConnectionRead> {
   const reads = new Map<string, ConnectionRead>();
   for (const device of devices) {
     if (!isEthernetClass(device) || device.activeConnection === undefined) continue;
     const read = readConnection(nm, device, signal);
+    const ahead = ipv6 ? { ...read, ipv6Router: nm.getIpv6Gateway(device.path, signal) } : read;
     // Used later, or never (metadata failed): never an unhandled rejection.
-    read.applied.catch(() => {});
-    read.profile.catch(() => {});
-    reads.set(device.path, read);
+    for (const step of [ahead.applied, ahead.profile, ahead.ipv6Router]) step?.catch(() => {});
+    reads.set(device.path, ahead);
   }
   return reads;
 }
@@ -170,6 +177,8 @@ interface ExistingTarget {
   readonly expectedType: string;
   /** "config device <MAC>", the prefix of every line about it. */
   readonly scope: string;
+  /** The IPv6 router NetworkManager learned by RA, when the metadata serves none (IPv6 on). */
+  readonly learnedIpv6Router?: string;
 }
 
 async function configureExisting(
@@ -180,19 +189,80 @@ async function configureExisting(
   expectedType: string,
 ): Promise<DeviceOutcome> {
   const log = context.log.with({ device: device.iface });
-  const target: ExistingTarget = { device, iface, metadata, expectedType, scope: `config device ${iface.hwaddr}` };
-  log.debug(`${target.scope}: configuring "${device.iface || '/unknown/'}" (${device.path})...`);
-  if (context.ipv6 && cloudIpv6Lists(iface, metadata).noRouter === true) {
-    log.info(
-      `${target.scope}: the metadata names no IPv6 router; IPv6 addresses and table ${TABLE_SUBNET_BASE + iface.ifaceIdx} only, no default route in table ${TABLE_DEFAULT_BASE + iface.ifaceIdx}`,
-    );
-  }
+  const scope = `config device ${iface.hwaddr}`;
+  log.debug(`${scope}: configuring "${device.iface || '/unknown/'}" (${device.path})...`);
+  const learned = context.ipv6 ? await learnedIpv6Router({ ...context, log }, { device, iface, metadata, expectedType, scope }) : undefined;
+  const target: ExistingTarget = {
+    device,
+    iface,
+    metadata,
+    expectedType,
+    scope,
+    ...(learned === undefined ? {} : { learnedIpv6Router: learned }),
+  };
   for (let retry = 0; ; retry++) {
     const read =
       (retry === 0 ? context.readAhead?.get(device.path) : undefined) ?? readConnection(context.nm, device, context.cancellation.signal);
     const outcome = await configureOnce({ ...context, log }, target, read, retry < MAX_REAPPLY_RETRIES);
     if (outcome !== 'retry') return outcome;
   }
+}
+
+/**
+ * The router of the IPv6 default route in table 30400+i: the metadata's, else the one
+ * NetworkManager learned by RA for the device (returned), else the one an earlier run
+ * configured (NM forgets its router for a moment after a Reapply), else none; one line says which.
+ */
+async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget): Promise<string | undefined> {
+  const { log } = context;
+  const { scope, iface, metadata } = target;
+  const lists = cloudIpv6Lists(iface, metadata);
+  const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+  if (lists.router !== undefined) {
+    log.debug(`${scope}: IPv6 default route in table ${defaultTable} via ${lists.router.address}, the router the metadata names`);
+    return undefined;
+  }
+  if (lists.noRouter !== true) return undefined;
+  const { learned, kept } = await readIpv6Routers(context, target);
+  if (learned !== undefined) {
+    log.info(
+      `${scope}: the metadata names no IPv6 router; IPv6 default route in table ${defaultTable} via ${learned}, the router NetworkManager learned by router advertisement on ${target.device.iface}`,
+    );
+    return learned;
+  }
+  if (kept !== undefined) {
+    log.info(
+      `${scope}: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table ${defaultTable} via ${kept} that an earlier run configured`,
+    );
+    return kept;
+  }
+  log.info(
+    `${scope}: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table ${TABLE_SUBNET_BASE + iface.ifaceIdx} only, no default route in table ${defaultTable}`,
+  );
+  return undefined;
+}
+
+/** The router NetworkManager knows for the device now and, when none, the one in its applied connection. */
+async function readIpv6Routers(context: ApplyContext, target: ExistingTarget): Promise<{ learned?: string; kept?: string }> {
+  const { nm, log, cancellation } = context;
+  const { device, scope } = target;
+  const ahead = context.readAhead?.get(device.path);
+  const unreadable =
+    (what: string) =>
+    (error: unknown): undefined => {
+      if (isCancellation(error)) throw error;
+      log.debug(`${scope}: cannot read ${what} (${errorMessage(error)})`);
+      return undefined;
+    };
+  const learned = await (ahead?.ipv6Router ?? nm.getIpv6Gateway(device.path, cancellation.signal)).catch(
+    unreadable('the IPv6 router NetworkManager learned'),
+  );
+  if (learned !== undefined) return { learned };
+  const applied = await (ahead?.applied ?? nm.getAppliedConnection(device.path, cancellation.signal)).catch(
+    unreadable('the applied connection'),
+  );
+  const kept = applied === undefined ? undefined : appliedIpv6Router(applied.settings, target.iface);
+  return kept === undefined ? {} : { kept };
 }
 
 /** One read-plan-write round; 'retry' when another client changed the applied connection meanwhile. */
@@ -224,6 +294,7 @@ async function configureOnce(
     totals: target.metadata,
     expectedType: target.expectedType,
     ipv6: context.ipv6,
+    ...(target.learnedIpv6Router === undefined ? {} : { learnedIpv6Router: target.learnedIpv6Router }),
   });
   const id = getString(applied.settings, 'connection', 'id') ?? '';
   const uuid = getString(applied.settings, 'connection', 'uuid') ?? '';

@@ -145,8 +145,8 @@ export interface MetadataRequest {
   /** MACs of the NetworkManager devices that want configuring, normalized. */
   readonly requested: readonly string[];
   /**
-   * Read the IPv6 metadata too. Off for a bare apply without NM_CLOUD_SETUP_IPV6, so that run
-   * makes exactly upstream's requests.
+   * Read the IPv6 metadata too. Off for apply and fetch without NM_CLOUD_SETUP_IPV6, so a bare
+   * run makes exactly upstream's requests; on for status and plan, which show it.
    */
   readonly ipv6: boolean;
 }
@@ -323,6 +323,11 @@ export interface RunReport {
   readonly facts?: InstanceFacts;
   /** Set once the metadata was fetched. */
   readonly metadata?: Metadata;
+  /**
+   * Set with the metadata: whether the run configures IPv6 (NM_CLOUD_SETUP_IPV6, or the
+   * provider's default). status and plan read the IPv6 metadata either way, to show it.
+   */
+  readonly ipv6Applied?: boolean;
   readonly outcomes: readonly DeviceOutcome[];
   /** The failure behind no-provider, no-networkmanager or metadata-failed. */
   readonly error?: string;

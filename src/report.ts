@@ -17,6 +17,8 @@ export interface StatusInterface extends InterfaceState {
   readonly config: SyncState;
   /** Why it is skipped. */
   readonly reason?: string;
+  /** With IPv6 metadata: whether a run configures it (NM_CLOUD_SETUP_IPV6); status shows it either way. */
+  readonly ipv6Applied?: boolean;
 }
 
 export interface StatusDocument {
@@ -44,6 +46,17 @@ export interface PlanRow {
   /** reapply with NM_CLOUD_SETUP_IPV6: what each ipv6 list gains and loses, and the lists. */
   readonly ipv6Diff?: Ipv4Diff;
   readonly ipv6?: { readonly before: NmcliLists; readonly after: NmcliLists };
+  /** The link's IPv6 metadata, and whether apply configures it (never an ipv6 change when not). */
+  readonly metadataIpv6?: MetadataIpv6;
+}
+
+/** What the metadata says about a link's IPv6, as plan shows it. */
+export interface MetadataIpv6 {
+  readonly addresses: readonly string[];
+  readonly subnet?: string;
+  readonly gateway?: string;
+  /** NM_CLOUD_SETUP_IPV6 (or the provider's default) is on: apply configures it. */
+  readonly applied: boolean;
 }
 
 export interface PlanDocument {
@@ -75,22 +88,40 @@ export function statusDocument(report: RunReport): StatusDocument {
       const outcomes = report.outcomes.filter((outcome) => outcome.hwaddr === state.hwaddr && outcome.link === state.link);
       // The device the tool reapplies; for a VLAN VNIC that is the VLAN, the last one.
       const main = outcomes.findLast((outcome) => outcome.device !== undefined);
+      const hasIpv6 = state.ipv6s !== undefined || state.ipv6Subnet !== undefined || state.ipv6Gateway !== undefined;
       return {
         ...state,
         ...(main?.device === undefined ? {} : { device: main.device }),
         ...(main?.connection === undefined ? {} : { connection: main.connection }),
         ...syncState(outcomes),
+        ...(hasIpv6 ? { ipv6Applied: report.ipv6Applied ?? true } : {}),
       };
     }),
   };
 }
 
 export function planDocument(report: RunReport): PlanDocument {
-  const devices = report.outcomes.map(planRow);
+  const states = report.metadata === undefined ? [] : interfaceStates(report.metadata);
+  const devices = report.outcomes.map((outcome) => {
+    const row = planRow(outcome);
+    const state = states.find((candidate) => candidate.hwaddr === outcome.hwaddr && candidate.link === outcome.link);
+    const metadataIpv6 = state === undefined ? undefined : metadataIpv6Of(state, report.ipv6Applied ?? true);
+    return metadataIpv6 === undefined ? row : { ...row, metadataIpv6 };
+  });
   return {
     provider: providerOf(report),
     pending: devices.filter((device) => device.action === 'reapply' || device.action === 'create').length,
     devices,
+  };
+}
+
+function metadataIpv6Of(state: InterfaceState, applied: boolean): MetadataIpv6 | undefined {
+  if (state.ipv6s === undefined && state.ipv6Subnet === undefined && state.ipv6Gateway === undefined) return undefined;
+  return {
+    addresses: state.ipv6s ?? [],
+    ...(state.ipv6Subnet === undefined ? {} : { subnet: state.ipv6Subnet }),
+    ...(state.ipv6Gateway === undefined ? {} : { gateway: state.ipv6Gateway }),
+    applied,
   };
 }
 
@@ -156,13 +187,25 @@ export function renderStatusText(status: StatusDocument): string {
       row.hwaddr,
       dash(row.device),
       dash(row.connection?.id),
-      dash([...row.ipv4s, ...(row.ipv6s ?? []), ...row.routes.map((route) => `route ${route}`)].join(',')),
+      dash([...row.ipv4s, ...ipv6Cells(row), ...row.routes.map((route) => `route ${route}`)].join(',')),
       dash(row.subnet),
       dash(row.gateway),
       row.config === 'skipped' && row.reason !== undefined ? `skipped: ${row.reason}` : row.config,
     ]),
   ]);
   return [...head, '', ...rows].join('\n');
+}
+
+/** A row's IPv6 addresses, each marked when a run does not configure them. */
+function ipv6Cells(row: StatusInterface): string[] {
+  return (row.ipv6s ?? []).map((address) => (row.ipv6Applied === false ? `${address}(not applied)` : address));
+}
+
+/** The line under a device whose IPv6 metadata apply leaves alone. */
+function ipv6NotAppliedLines(device: PlanRow): string[] {
+  const ipv6 = device.metadataIpv6;
+  if (ipv6 === undefined || ipv6.applied || ipv6.addresses.length === 0) return [];
+  return [`  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): ${ipv6.addresses.join(', ')}`];
 }
 
 export function renderPlanText(plan: PlanDocument): string {
@@ -188,6 +231,7 @@ export function renderPlanText(plan: PlanDocument): string {
         lines.push(...diffLines(device.ipv6Diff, 'ipv6 '));
         break;
     }
+    lines.push(...ipv6NotAppliedLines(device));
   }
   lines.push(plan.pending === 0 ? 'Nothing to change.' : `${plan.pending} ${plan.pending === 1 ? 'device' : 'devices'} would change.`);
   return lines.join('\n');

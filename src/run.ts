@@ -15,6 +15,8 @@ import {
   type Cancellation,
   type InstanceFacts,
   type Metadata,
+  type MetadataRequest,
+  type ProviderResult,
   type RunMode,
   type RunReport,
   type RunResult,
@@ -24,7 +26,7 @@ import type { NmDevice } from './nm/types.js';
 import { requestedHwaddrs } from './plan/devices.js';
 import { rejectUnsafe } from './plan/validate.js';
 import { describeNoCloud, detectProvider, type DetectedProvider } from './providers/detect.js';
-import type { Provider } from './providers/types.js';
+import type { MetadataSession, Provider } from './providers/types.js';
 
 /** What run() needs from the outside world: the two seams and a logger. */
 export interface RunDeps {
@@ -130,7 +132,7 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
   log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);
 
   // Not for fetch, which leaves NetworkManager alone.
-  const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal);
+  const readAhead = mode === 'fetch' ? undefined : readConnectionsAhead(nm, devices, signal, config.ipv6);
   const fetched = await fetchMetadata(context, requested);
   if ('result' in fetched) return fetched;
   if (mode === 'fetch') return ended('fetched', fetched);
@@ -168,17 +170,20 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
 async function fetchMetadata(
   context: DetectedRun,
   requested: readonly string[],
-): Promise<{ readonly metadata: Metadata; readonly facts?: InstanceFacts } | RunReport> {
+): Promise<{ readonly metadata: Metadata; readonly facts?: InstanceFacts; readonly ipv6Applied: boolean } | RunReport> {
   const { log, mode, ended } = context;
   const { session } = context.detected;
   const signal = context.cancellation.signal;
   log.debug('get-config: starting');
-  // IPv6 metadata is read only when asked for: without NM_CLOUD_SETUP_IPV6 every run makes exactly upstream's requests.
-  const request = { requested, ipv6: context.config.ipv6 };
+  // IPv6 metadata is read for apply (and fetch) only with NM_CLOUD_SETUP_IPV6: without it, every
+  // bare run makes exactly upstream's requests. status and plan, which are ours, show it anyway.
+  const ipv6Applied = context.config.ipv6;
+  const request = { requested, ipv6: ipv6Applied };
+  const showIpv6 = !ipv6Applied && (mode === 'status' || mode === 'plan');
   try {
     // status asks for the instance facts alongside; they never fail the run.
     const [result, facts] = await Promise.all([
-      session.getConfig(request, signal),
+      showIpv6 ? getConfigShowingIpv6(session, request, signal, log) : session.getConfig(request, signal),
       mode === 'status' ? session.instanceFacts(signal) : undefined,
     ]);
     log.debug('get-config: success');
@@ -187,7 +192,7 @@ async function fetchMetadata(
     const checked = rejectUnsafe(result, request);
     for (const { hwaddr, reason } of checked.rejected) log.warn(`get-config: ${hwaddr}: not configuring this interface: ${reason}`);
     log.debug('meta data received');
-    return { metadata: toMetadata(request, checked.result), ...(facts === undefined ? {} : { facts }) };
+    return { metadata: toMetadata(request, checked.result), ipv6Applied, ...(facts === undefined ? {} : { facts }) };
   } catch (error) {
     if (isCancellation(error) || signal.aborted) {
       log.debug('get-config: cancelled');
@@ -196,6 +201,44 @@ async function fetchMetadata(
     log.debug(`get-config: failed: ${errorDetail(error)}`);
     log.info(`failure to get meta data: ${errorMessage(error)}`);
     return ended('metadata-failed', { error: `failure to get meta data: ${errorDetail(error)}` });
+  }
+}
+
+/** How long status and plan wait for the IPv6 metadata after the metadata apply reads has arrived. */
+const IPV6_SHOW_GRACE_MS = 1000;
+
+/**
+ * status and plan with IPv6 off: the metadata apply would read (the same requests, the same
+ * failures, so the plan is apply's) plus, from a second read alongside, each link's IPv6 family
+ * to show. That read is best effort: left out when it fails or is still running a moment
+ * after the first (e.g. an EC2 MAC listing that 404s would be polled for 10 s).
+ */
+async function getConfigShowingIpv6(
+  session: MetadataSession,
+  request: MetadataRequest,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<ProviderResult> {
+  const reading = new AbortController();
+  const stop = (): void => reading.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  const withIpv6 = session.getConfig({ ...request, ipv6: true }, reading.signal);
+  withIpv6.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const result = await session.getConfig(request, signal);
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, IPV6_SHOW_GRACE_MS, 'late')));
+    const ipv6 = await Promise.race([withIpv6, late]).catch((error: unknown) => errorMessage(error));
+    if (typeof ipv6 === 'string') {
+      log.debug(`get-config: IPv6 metadata not shown: ${ipv6 === 'late' ? 'not read in time' : ipv6}`);
+      return result;
+    }
+    const byLink = new Map(ipv6.interfaces.map((iface) => [iface.linkId, iface.ipv6]));
+    return { ...result, interfaces: result.interfaces.map((iface) => ({ ...iface, ipv6: byLink.get(iface.linkId) ?? iface.ipv6 })) };
+  } finally {
+    clearTimeout(timer);
+    stop();
+    signal.removeEventListener('abort', stop);
   }
 }
 

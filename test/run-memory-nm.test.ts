@@ -387,7 +387,7 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     });
     expect(ipv6Lists(nm, 'eth0').routes).toEqual(['2600:1f18::/64 10 table=30200']);
     expect(lines).toContain(
-      '<info>  config device CC:00:00:00:00:02: the metadata names no IPv6 router; IPv6 addresses and table 30201 only, no default route in table 30401',
+      '<info>  config device CC:00:00:00:00:02: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table 30201 only, no default route in table 30401',
     );
     // IPv4 is what it is without IPv6.
     expect(describeLists(nm.appliedOf('eth1')!).addresses).toEqual(['172.31.176.249/20']);
@@ -396,6 +396,74 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
 
     const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
     expect(second.report.result).toBe('unchanged');
+  });
+
+  it('no router in the metadata: the default route in 30400+i goes via the router NetworkManager learned by RA', async () => {
+    const withRa: MemoryDeviceSpec[] = [{ ...devices[0]!, ipv6Gateway: 'fe80::1' }, devices[1]!];
+    const nm = new MemoryNm(withRa, { version: NM_VERSION_1_41_6 });
+    const { report, lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(report.result).toBe('changed');
+    expect(ipv6Lists(nm, 'eth0')).toEqual({
+      addresses: ['2600:1f18::5/64', '2600:1f18::6/64'],
+      routes: ['2600:1f18::/64 10 table=30200', '::/0 fe80::1 10 table=30400'],
+      rules: [
+        'priority 30200 from 2600:1f18::5 table 30200',
+        'priority 30200 from 2600:1f18::6 table 30200',
+        'priority 30350 table 254 suppress_prefixlength 0',
+        'priority 30400 from 2600:1f18::5 table 30400',
+        'priority 30400 from 2600:1f18::6 table 30400',
+      ],
+    });
+    expect(lines).toContain(
+      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router; IPv6 default route in table 30400 via fe80::1, the router NetworkManager learned by router advertisement on eth0',
+    );
+    // eth1 learned none: addresses and its subnet table only, as before.
+    expect(ipv6Lists(nm, 'eth1').routes).toEqual(['2600:1f18:0:1::/64 10 table=30201']);
+    expect(lines).toContain(
+      '<info>  config device CC:00:00:00:00:02: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table 30201 only, no default route in table 30401',
+    );
+    // The plan shows the same route.
+    const plan = await runOnce(new MemoryNm(withRa, { version: NM_VERSION_1_41_6 }), memoryProvider('ec2', DUAL_STACK), {
+      env: { NM_CLOUD_SETUP_IPV6: 'yes' },
+      mode: 'plan',
+    });
+    expect(plan.report.outcomes.find((outcome) => outcome.device === 'eth0')?.ipv6?.after.routes).toContain('::/0 fe80::1 10 table=30400');
+
+    const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(second.report.result).toBe('unchanged');
+
+    // NetworkManager forgets its router after a Reapply that changes ipv6, until the next RA: a
+    // run in that window keeps the router in the applied connection instead of dropping the route.
+    const forgotten = new MemoryNm(
+      [
+        { ...devices[0]!, profile: nm.appliedOf('eth0')! },
+        { ...devices[1]!, profile: nm.appliedOf('eth1')! },
+      ],
+      { version: NM_VERSION_1_41_6 },
+    );
+    const third = await runOnce(forgotten, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(third.report.result).toBe('unchanged');
+    expect(third.lines).toContain(
+      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::1 that an earlier run configured',
+    );
+  });
+
+  it("the metadata's router wins over the one learned by RA; IPv6 off never reads it", async () => {
+    const withRouter: ProviderResult = {
+      interfaces: DUAL_STACK.interfaces.map((iface) => ({ ...iface, ipv6: { ...iface.ipv6, gateway: 'fe80::99' } })),
+      withdrawn: [],
+    };
+    const withRa: MemoryDeviceSpec[] = devices.map((device) => ({ ...device, ipv6Gateway: 'fe80::1' }));
+    const nm = new MemoryNm(withRa, { version: NM_VERSION_1_41_6 });
+    const { lines } = await runOnce(nm, memoryProvider('ec2', withRouter), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+    expect(ipv6Lists(nm, 'eth0').routes).toEqual(['2600:1f18::/64 10 table=30200', '::/0 fe80::99 10 table=30400']);
+    expect(lines).toContain(
+      '<debug> config device CC:00:00:00:00:01: IPv6 default route in table 30400 via fe80::99, the router the metadata names',
+    );
+
+    const off = new MemoryNm(withRa, { version: NM_VERSION_1_41_6 });
+    await runOnce(off, memoryProvider('ec2', DUAL_STACK));
+    expect(off.calls.filter((call) => call.member === 'Ip6Config.Gateway')).toEqual([]);
   });
 
   it('an IPv4 NIC and an IPv6-only NIC: the IPv6-only one is configured, not skipped', async () => {
@@ -426,5 +494,56 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     expect(reapplies(nm)).toHaveLength(2);
     for (const call of reapplies(nm)) expect(call.settings?.['ipv6']).toBe(ipv6Setting);
     expect(lines.some((line) => line.includes('IPv6'))).toBe(false);
+  });
+
+  /** EC2 as the provider answers: IPv6 only when the request asks for it; `ipv6Fails` makes that read fail. */
+  const askingProvider = (asked: boolean[], ipv6Fails = false): Provider => ({
+    ...memoryProvider('ec2', DUAL_STACK),
+    detect: () =>
+      Promise.resolve({
+        detected: true,
+        session: {
+          getConfig: (request) => {
+            asked.push(request.ipv6);
+            if (!request.ipv6) {
+              return Promise.resolve({ ...DUAL_STACK, interfaces: DUAL_STACK.interfaces.map((i) => ({ ...i, ipv6: NO_FAMILY_CONFIG })) });
+            }
+            return ipv6Fails ? Promise.reject(new Error('HTTP status 404')) : Promise.resolve(DUAL_STACK);
+          },
+          instanceFacts: () => Promise.resolve({ id: 'i-1' }),
+        },
+      }),
+  });
+
+  it('off: status and plan read the IPv6 metadata too and show it as not applied, with no ipv6 change; apply does not read it', async () => {
+    for (const mode of ['status', 'plan'] as const) {
+      const asked: boolean[] = [];
+      const nm = new MemoryNm(devices, { version: NM_VERSION_1_41_6 });
+      const { report } = await runOnce(nm, askingProvider(asked), { mode });
+      expect(asked.sort()).toEqual([false, true]);
+      expect(report.ipv6Applied).toBe(false);
+      expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([
+        ['2600:1f18::5', '2600:1f18::6'],
+        ['2600:1f18:0:1::5', '2600:1f18:0:1::6'],
+      ]);
+      expect(report.outcomes.map((outcome) => [outcome.result, outcome.ipv6])).toEqual([
+        ['pending', undefined],
+        ['pending', undefined],
+      ]);
+      expect(reapplies(nm)).toEqual([]);
+    }
+    const asked: boolean[] = [];
+    const { report } = await runOnce(new MemoryNm(devices, { version: NM_VERSION_1_41_6 }), askingProvider(asked));
+    expect(asked).toEqual([false]);
+    expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([undefined, undefined]);
+  });
+
+  it('off: a failing IPv6 read never fails status; the IPv6 part is left out with a debug line', async () => {
+    const { report, lines } = await runOnce(new MemoryNm(devices, { version: NM_VERSION_1_41_6 }), askingProvider([], true), {
+      mode: 'status',
+    });
+    expect(report.result).toBe('pending');
+    expect(report.metadata?.interfaces.map((iface) => iface.ipv6.addresses)).toEqual([undefined, undefined]);
+    expect(lines).toContain('<debug> get-config: IPv6 metadata not shown: HTTP status 404');
   });
 });

@@ -11,6 +11,7 @@ export const NM_IFACE = {
   device: 'org.freedesktop.NetworkManager.Device',
   wired: 'org.freedesktop.NetworkManager.Device.Wired',
   active: 'org.freedesktop.NetworkManager.Connection.Active',
+  ip6Config: 'org.freedesktop.NetworkManager.IP6Config',
   settings: 'org.freedesktop.NetworkManager.Settings',
   settingsConnection: 'org.freedesktop.NetworkManager.Settings.Connection',
   properties: 'org.freedesktop.DBus.Properties',

@@ -256,6 +256,25 @@ class DbusNmClient implements NmClient {
     return settings as SettingsDict;
   }
 
+  async getIpv6Gateway(devicePath: string, signal?: AbortSignal): Promise<string | undefined> {
+    // "/" when the device has no IPv6 configuration; Gateway is "" when NM knows no router.
+    const property = async (path: string, iface: string, name: string): Promise<string> => {
+      const [value] = await this.bus.call({
+        path,
+        iface: NM_IFACE.properties,
+        member: 'Get',
+        signature: 'ss',
+        body: [iface, name],
+        signal,
+      });
+      return String((value as DbusValue).value);
+    };
+    const configPath = await property(devicePath, NM_IFACE.device, 'Ip6Config');
+    if (configPath === '/' || configPath === '') return undefined;
+    const gateway = await property(configPath, NM_IFACE.ip6Config, 'Gateway');
+    return gateway === '' ? undefined : gateway;
+  }
+
   async reapply(devicePath: string, settings: SettingsDict, versionId: bigint, flags: number): Promise<void> {
     await this.bus.call({
       path: devicePath,

@@ -16,6 +16,11 @@ export interface NmClient {
   getAppliedConnection(devicePath: string, signal?: AbortSignal): Promise<AppliedConnection>;
   /** The persistent profile behind an active connection (Settings.Connection.GetSettings). */
   getActiveConnectionProfile(activeConnectionPath: string): Promise<SettingsDict>;
+  /**
+   * The IPv6 router NetworkManager knows for the device (Device.Ip6Config → IP6Config.Gateway:
+   * from router advertisements with ipv6.method auto); undefined when it knows none.
+   */
+  getIpv6Gateway(devicePath: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Rejects with VersionIdMismatchError when versionId is stale. */
   reapply(devicePath: string, settings: SettingsDict, versionId: bigint, flags: number): Promise<void>;
   /** AddAndActivateConnection; devicePath "/" lets NM pick or create the device. */

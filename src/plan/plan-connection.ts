@@ -44,6 +44,8 @@ export interface ConnectionPlanInput {
   readonly expectedType: string;
   /** NM_CLOUD_SETUP_IPV6: the ipv6 lists are planned too. */
   readonly ipv6?: boolean;
+  /** The IPv6 router NetworkManager learned by RA for the device, used when the metadata serves none. */
+  readonly learnedIpv6Router?: string;
 }
 
 /**
@@ -86,10 +88,11 @@ function planIpv6({
   iface,
   totals,
   expectedType,
+  learnedIpv6Router,
 }: ConnectionPlanInput): { desired: FamilyLists; differs: boolean } | undefined {
   const current = readFamilyLists(applied, 'ipv6');
   if (current === undefined) return undefined;
-  const desired = desiredIpv6Lists(expectedType, profile, iface, totals);
+  const desired = desiredIpv6Lists(expectedType, profile, iface, totals, learnedIpv6Router);
   return { desired, differs: listsDifferFrom(current, desired) };
 }
 
@@ -105,15 +108,16 @@ export function desiredIpv4Lists(
   return kept === undefined ? mergeLists(cloud) : mergeLists(kept, cloud);
 }
 
-/** desiredIpv4Lists for ipv6: the profile's static ipv6 entries, then the cloud part. */
+/** desiredIpv4Lists for ipv6: the profile's static ipv6 entries, then the cloud part (learnedRouter: see cloudIpv6Lists). */
 export function desiredIpv6Lists(
   connectionType: string,
   profile: SettingsDict | undefined,
   iface: MetadataInterface,
   totals: MetadataTotals,
+  learnedRouter?: string,
 ): FamilyLists {
   const kept = connectionType === VLAN_TYPE || profile === undefined ? undefined : readFamilyLists(profile, 'ipv6');
-  const { addresses, routes, rules } = cloudIpv6Lists(iface, totals);
+  const { addresses, routes, rules } = cloudIpv6Lists(iface, totals, learnedRouter);
   const cloud = { addresses, routes, rules };
   return kept === undefined ? mergeLists(cloud) : mergeLists(kept, cloud);
 }

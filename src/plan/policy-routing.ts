@@ -2,7 +2,15 @@
 import { isValidInterface, isValidIpv6Interface, type MetadataInterface, type MetadataTotals } from '../model.js';
 import { defaultGateway, networkAddress } from '../net/ipv4.js';
 import { ipv6NetworkAddress } from '../net/ipv6.js';
-import { addressEntry, routeEntry, ruleEntry, type DbusDict, type FamilyLists } from '../nm/settings.js';
+import {
+  addressEntry,
+  readFamilyLists,
+  routeEntry,
+  ruleEntry,
+  type DbusDict,
+  type FamilyLists,
+  type SettingsDict,
+} from '../nm/settings.js';
 
 /** First table of the per-subnet range; interface i uses 30200+i. */
 export const TABLE_SUBNET_BASE = 30200;
@@ -69,21 +77,28 @@ export function isSingleAddress(totals: MetadataTotals): boolean {
   return totals.numValidIfaces <= 1 && totals.numIpv4s <= 1;
 }
 
-/** The cloud part of an interface's ipv6 lists, and why a default route is missing when it is. */
+/** Where the router of an IPv6 default route in table 30400+i came from. */
+export type Ipv6RouterSource = 'metadata' | 'router-advertisement';
+
+/** The cloud part of an interface's ipv6 lists, and which router its default route goes via. */
 export interface CloudIpv6Lists extends FamilyLists {
   /** Set when the link has IPv6 addresses to route but no router to send them to. */
   readonly noRouter?: boolean;
+  /** The router of the default route in table 30400+i, and where it came from. */
+  readonly router?: { readonly address: string; readonly source: Ipv6RouterSource };
 }
 
 /**
  * The IPv6 mirror of cloudIpv4Lists: addresses with the subnet's prefix, the subnet route in
- * table 30200+i, the default route via the metadata's router in 30400+i, and rules from each
- * address (/128) into both, with 30350 letting more specific main-table routes win. Without a
- * router the default route and its rules are left out. The single-address shortcut counts
- * IPv6 links and addresses only.
+ * table 30200+i, the default route in 30400+i, and rules from each address (/128) into both,
+ * with 30350 letting more specific main-table routes win. The default route goes via the
+ * metadata's router or, when the metadata serves none, the one NetworkManager learned from
+ * router advertisements on the device (`learnedRouter`; a link-local next hop is normal, the
+ * route is on the device). Without either the default route and its rules are left out. The
+ * single-address shortcut counts IPv6 links and addresses only.
  */
-export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals): CloudIpv6Lists {
-  const { addresses: ipv6s, subnet, gateway } = iface.ipv6;
+export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals, learnedRouter?: string): CloudIpv6Lists {
+  const { addresses: ipv6s, subnet } = iface.ipv6;
   const isSingle = (totals.numValidIpv6Ifaces ?? 0) <= 1 && (totals.numIpv6s ?? 0) <= 1;
   if (isSingle || !isValidIpv6Interface(iface) || ipv6s === undefined || subnet === undefined) {
     return { addresses: [], routes: [], rules: [] };
@@ -97,8 +112,30 @@ export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals)
   );
   const rules = ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: subnetTable, from: address, table: subnetTable }));
   rules.push(ruleEntry({ family: 'ipv6', priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
-  if (gateway === undefined) return { addresses, routes, rules, noRouter: true };
-  routes.push(routeEntry({ dest: '::', prefix: 0, nextHop: gateway, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
+  const router = ipv6RouterOf(iface, learnedRouter);
+  if (router === undefined) return { addresses, routes, rules, noRouter: true };
+  routes.push(routeEntry({ dest: '::', prefix: 0, nextHop: router.address, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
   rules.push(...ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: defaultTable, from: address, table: defaultTable })));
-  return { addresses, routes, rules };
+  return { addresses, routes, rules, router };
+}
+
+/** The metadata's IPv6 router, else the one learned by RA; undefined when neither is known. */
+export function ipv6RouterOf(iface: MetadataInterface, learnedRouter?: string): CloudIpv6Lists['router'] {
+  if (iface.ipv6.gateway !== undefined) return { address: iface.ipv6.gateway, source: 'metadata' };
+  return learnedRouter === undefined ? undefined : { address: learnedRouter, source: 'router-advertisement' };
+}
+
+/**
+ * The router of the IPv6 default route an earlier run put in table 30400+i of this applied
+ * connection, if any. NetworkManager forgets the router it learned by RA whenever a Reapply
+ * changes the ipv6 setting, until the next advertisement; a run in that window keeps this one.
+ */
+export function appliedIpv6Router(applied: SettingsDict, iface: MetadataInterface): string | undefined {
+  const table = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+  for (const route of readFamilyLists(applied, 'ipv6')?.routes ?? []) {
+    const isDefault = route['dest']?.value === '::' && route['prefix']?.value === 0 && route['table']?.value === table;
+    const nextHop = route['next-hop']?.value;
+    if (isDefault && typeof nextHop === 'string' && nextHop !== '') return nextHop;
+  }
+  return undefined;
 }

@@ -3,7 +3,8 @@
 // End-to-end IPv6 (NM_CLOUD_SETUP_IPV6): the built CLI against a REAL NetworkManager 1.42 in
 // network namespaces whose profiles have ipv6.method auto with no router answering
 // (REALNM_IPV6=auto), so every global IPv6 address comes from the tool; metadata on
-// 169.254.169.254 in the "cloud" namespace.
+// 169.254.169.254 in the "cloud" namespace. One scenario adds router advertisements without a
+// prefix (REALNM_RA=1, test/harness/ra-sender.py), so NetworkManager learns a router fe80::….
 // Needs root and NetworkManager; without them this file FAILS on purpose (it does not skip).
 //
 // Assertions are on the kernel: `ip -6 addr`, `ip -6 rule`, `ip -6 route show table N`.
@@ -97,7 +98,7 @@ describe('IPv6 on a real NetworkManager: EC2, two dual-stack NICs with two IPv6 
     expectInOrder(r, [
       'provider ec2 detected',
       'meta data received',
-      `config device ${MAC0.toUpperCase()}: the metadata names no IPv6 router; IPv6 addresses and table 30200 only, no default route in table 30400`,
+      `config device ${MAC0.toUpperCase()}: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table 30200 only, no default route in table 30400`,
       'some changes were applied for provider ec2',
     ]);
     await expectIpv6State(nm, {
@@ -304,5 +305,71 @@ describe('IPv6 on a real NetworkManager: Azure dual-stack, /64 subnets, no route
       30400: [],
       30401: [],
     });
+  });
+});
+
+/** The router NetworkManager learned by RA on `dev`: the gateway of its main-table default route (proto ra). */
+async function learnedRouter(nm: RealNm, dev: string): Promise<string> {
+  return pollUntil(
+    async () => {
+      const routes = JSON.parse(await nm.execOk(['ip', '-j', '-6', 'route', 'show', 'default', 'dev', dev, 'proto', 'ra'])) as {
+        gateway?: string;
+      }[];
+      const gateway = routes[0]?.gateway;
+      if (gateway === undefined) throw new Error(`no router learned on ${dev} yet`);
+      return gateway;
+    },
+    { timeoutMs: 20_000, intervalMs: 200 },
+  );
+}
+
+describe('IPv6 on a real NetworkManager: EC2 dual-stack, the router NetworkManager learned by RA', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-ra',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    routerAdvertisements: true,
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
+  });
+
+  it('the default route in 30400+i goes via the router learned by RA (fe80::…), and the log says so', async () => {
+    const nm = scenario.nm;
+    const [router0, router1] = [await learnedRouter(nm, 'eth0'), await learnedRouter(nm, 'eth1')];
+    expect(router0).toMatch(/^fe80::/);
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expectInOrder(r, [
+      'meta data received',
+      `<info>  config device ${MAC0.toUpperCase()}: the metadata names no IPv6 router; IPv6 default route in table 30400 via ${router0}, the router NetworkManager learned by router advertisement on eth0`,
+      `<info>  config device ${MAC1.toUpperCase()}: the metadata names no IPv6 router; IPv6 default route in table 30401 via ${router1}, the router NetworkManager learned by router advertisement on eth1`,
+      'some changes were applied for provider ec2',
+    ]);
+    await expectIpv6State(nm, {
+      eth0: sorted(['fd00:16:4::2/64', 'fd00:16:4::10/64']),
+      eth1: sorted(['fd00:16:5::2/64', 'fd00:16:5::10/64']),
+      rules: sorted([
+        ...EC2_IPV6_RULES,
+        '30400: from fd00:16:4::2 lookup 30400',
+        '30400: from fd00:16:4::10 lookup 30400',
+        '30401: from fd00:16:5::2 lookup 30401',
+        '30401: from fd00:16:5::10 lookup 30401',
+      ]),
+      30200: ['fd00:16:4::/64 dev eth0 metric 10'],
+      30201: ['fd00:16:5::/64 dev eth1 metric 10'],
+      30400: [`default via ${router0} dev eth0 metric 10`],
+      30401: [`default via ${router1} dev eth1 metric 10`],
+    });
+  });
+
+  it('second run: the same router, no Reapply (NM may not know it again yet after the Reapply: then it is kept)', async () => {
+    const nm = scenario.nm;
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('no changes were applied for provider ec2');
+    expect(r.stdout, output(r)).toMatch(
+      /config device 02:00:00:00:00:01: the metadata names no IPv6 router(; IPv6 default route in table 30400 via fe80::[0-9a-f:]+, the router NetworkManager learned by router advertisement on eth0| and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::[0-9a-f:]+ that an earlier run configured)/,
+    );
+    expect(await nm.ipv6RouteSummary(30400)).toEqual([`default via ${await learnedRouter(nm, 'eth0')} dev eth0 metric 10`]);
   });
 });

@@ -48,6 +48,8 @@ export interface FakeDeviceSpec {
   state?: number;
   /** The device's profile. It is activated (applied = profile) when `state` is 40..100. */
   profile?: Settings | EthernetProfileOptions | null;
+  /** IP6Config.Gateway of the active device (a router learned by RA); default "" (none). */
+  ipv6Gateway?: string;
 }
 
 export interface FakeNmOptions {
@@ -541,6 +543,8 @@ interface Device {
   applied: Settings | null;
   versionId: bigint;
   pendingBumps: number;
+  /** IP6Config.Gateway; its IP6Config object is exported while the device is active. */
+  ipv6Gateway: string;
   dbus: DeviceIface;
 }
 
@@ -564,7 +568,7 @@ class FakeNmImpl implements FakeNm {
 
   // --- model operations ---
 
-  addDevice(spec: { iface: string; type: number; hwaddr: string; permHwaddr?: string; state: number }): Device {
+  addDevice(spec: { iface: string; type: number; hwaddr: string; permHwaddr?: string; state: number; ipv6Gateway?: string }): Device {
     const n = this.devs.length + 1;
     const path = `${NM_PATH}/Devices/${n}`;
     const base = this.opts.versionIdBase ?? (1n << 53n) + 1n;
@@ -582,11 +586,13 @@ class FakeNmImpl implements FakeNm {
       applied: null,
       versionId: base + 1000n * BigInt(n - 1),
       pendingBumps: 0,
+      ipv6Gateway: spec.ipv6Gateway ?? '',
       dbus: undefined as unknown as DeviceIface,
     };
     dev.dbus = new DeviceIface(this, dev);
     this.devs.push(dev);
     this.bus.export(path, dev.dbus);
+    this.bus.export(ip6ConfigPath(dev), new Ip6ConfigIface(dev));
     if (wired) this.bus.export(path, new WiredIface(dev));
     this.manager.DeviceAdded(path);
     dbusInterface.Interface.emitPropertiesChanged(this.manager, { Devices: this.devPaths(), AllDevices: this.devPaths() }, []);
@@ -912,6 +918,9 @@ class DeviceIface extends dbusInterface.Interface {
   get Managed(): boolean {
     return this.dev.state >= 20;
   }
+  get Ip6Config(): string {
+    return this.dev.active === null ? '/' : ip6ConfigPath(this.dev);
+  }
   GetAppliedConnection(flags: number): [Settings, bigint] {
     return this.nm.record('GetAppliedConnection', this.dev.path, [flags], () => this.nm.getApplied(this.dev, flags));
   }
@@ -929,12 +938,28 @@ DeviceIface.configureMembers({
     HwAddress: { signature: 's', access: 'read' },
     ActiveConnection: { signature: 'o', access: 'read' },
     Managed: { signature: 'b', access: 'read' },
+    Ip6Config: { signature: 'o', access: 'read' },
   },
   methods: {
     GetAppliedConnection: { inSignature: 'u', outSignature: 'a{sa{sv}}t' },
     Reapply: { inSignature: 'a{sa{sv}}tu' },
   },
 });
+
+function ip6ConfigPath(dev: Device): string {
+  return `${NM_PATH}/IP6Config/${dev.n}`;
+}
+
+/** The part of IP6Config the tool reads: Gateway, the router NM learned ("" when none). */
+class Ip6ConfigIface extends dbusInterface.Interface {
+  constructor(private readonly dev: Device) {
+    super(`${NM}.IP6Config`);
+  }
+  get Gateway(): string {
+    return this.dev.ipv6Gateway;
+  }
+}
+Ip6ConfigIface.configureMembers({ properties: { Gateway: { signature: 's', access: 'read' } } });
 
 class WiredIface extends dbusInterface.Interface {
   constructor(private readonly dev: Device) {
@@ -1031,7 +1056,14 @@ export async function startFakeNm(opts: FakeNmOptions): Promise<FakeNm> {
         ? null
         : nm.addProfile(fromLocal('connection' in spec.profile ? spec.profile : ethernetProfile(spec.profile as EthernetProfileOptions)));
     const state = spec.state ?? (profile ? 100 : 30);
-    const dev = nm.addDevice({ iface: spec.iface, type: DEVICE_TYPE[spec.type], hwaddr: spec.hwaddr, permHwaddr: spec.permHwaddr, state });
+    const dev = nm.addDevice({
+      iface: spec.iface,
+      type: DEVICE_TYPE[spec.type],
+      hwaddr: spec.hwaddr,
+      permHwaddr: spec.permHwaddr,
+      state,
+      ...(spec.ipv6Gateway === undefined ? {} : { ipv6Gateway: spec.ipv6Gateway }),
+    });
     dev.profile = profile;
     // 40..100 = prepare..activated: those states have an applied connection.
     if (profile && state >= 40 && state <= 100) {

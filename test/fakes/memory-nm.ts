@@ -21,6 +21,8 @@ export interface MemoryDeviceSpec {
   readonly state?: number;
   /** The profile active on the device (its applied connection starts as a copy). */
   readonly profile?: SettingsDict;
+  /** The IPv6 router NetworkManager learned for it (IP6Config.Gateway), e.g. from router advertisements. */
+  readonly ipv6Gateway?: string;
 }
 
 export interface MemoryNmOptions {
@@ -142,6 +144,12 @@ export class MemoryNm implements NmClient {
     const device = this.devices.find((candidate) => candidate.activePath === activeConnectionPath);
     if (device?.profile === undefined) return Promise.reject(new NmError(`no active connection ${activeConnectionPath}`));
     return Promise.resolve(device.profile);
+  }
+
+  getIpv6Gateway(devicePath: string): Promise<string | undefined> {
+    const device = this.byPath(devicePath);
+    this.calls.push({ member: 'Ip6Config.Gateway', device: device.spec.iface });
+    return Promise.resolve(device.applied === undefined ? undefined : device.spec.ipv6Gateway);
   }
 
   reapply(devicePath: string, settings: SettingsDict, versionId: bigint, flags: number): Promise<void> {

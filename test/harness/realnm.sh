@@ -5,7 +5,7 @@
 # (Project copy of the team's realnm tool; test/harness/realnm.ts wraps it for vitest.)
 # Needs root, iproute2, util-linux (unshare, setsid, flock), Debian's network-manager and
 # dbus-daemon; python3 only for the default metadata server (REALNM_HTTP=1); dnsmasq-base
-# only for REALNM_IPV4=dhcp.  Our tests run with REALNM_HTTP=0 and start
+# only for REALNM_IPV4=dhcp; python3 also for REALNM_RA=1 (ra-sender.py beside this script).  Our tests run with REALNM_HTTP=0 and start
 # test/harness/imds-server.mjs via `cloud-exec` instead.
 #
 #   realnm.sh up                 build everything (no-op if already healthy with the same
@@ -28,12 +28,15 @@
 #                      default route only via eth0 (gw 172.16.4.1)
 #   netns $NAME-cloud: c$i = 172.16.(4+i).1/24 (peer of eth$i), lo has 169.254.169.254/32,
 #                      python3 http.server on 169.254.169.254:80 (REALNM_HTTP=0: none),
-#                      dnsmasq DHCP if REALNM_IPV4=dhcp.  No forwarding, no link to host.
+#                      dnsmasq DHCP if REALNM_IPV4=dhcp; with REALNM_RA=1 a router
+#                      advertising itself (no prefix) on every c$i (ra-sender.py), so NM
+#                      learns a default router fe80::... on eth$i.  No forwarding, no link to host.
 # Nothing is created in, or routed to, the root network namespace.  Several instances
 # with different REALNM_NAME run side by side (own netns pair, state dir, bus, lock).
 #
 # Env knobs: REALNM_NAME (realnm)  REALNM_STATE_DIR (${TMPDIR:-/tmp}/realnm-state/$NAME)
-#   REALNM_NICS (2, max 99)  REALNM_IPV4 (static|dhcp)  REALNM_HTTP (1)  REALNM_WWW (dir to serve)
+#   REALNM_NICS (2, max 99)  REALNM_IPV4 (static|dhcp)  REALNM_IPV6 (disabled|auto)
+#   REALNM_RA (0; 1: router advertisements on c$i, needs REALNM_IPV6=auto)  REALNM_HTTP (1)  REALNM_WWW (dir to serve)
 #   REALNM_NM_LOGLEVEL (INFO)  REALNM_TIMEOUT (30 s)  REALNM_KEEP_ON_FAIL (0)
 #   REALNM_SYSTEMD_SYSCTLS (1: promote_secondaries=1, rp_filter=2 in the NM netns, as
 #   systemd's 50-default.conf does on a real host)
@@ -53,6 +56,8 @@ BUS=unix:path=$BUS_SOCK
 NICS=${REALNM_NICS:-2}
 IPV4=${REALNM_IPV4:-static}
 IPV6=${REALNM_IPV6:-disabled}
+RA=${REALNM_RA:-0}
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HTTP=${REALNM_HTTP:-1}
 WWW=${REALNM_WWW:-$STATE/www}
 LOGLEVEL=${REALNM_NM_LOGLEVEL:-INFO}
@@ -62,11 +67,12 @@ MDS_IP=169.254.169.254
 [[ $NICS =~ ^[1-9][0-9]?$ ]] || { echo "bad REALNM_NICS (1..99)" >&2; exit 2; }
 [[ $IPV4 == static || $IPV4 == dhcp ]] || { echo "bad REALNM_IPV4 (static|dhcp)" >&2; exit 2; }
 [[ $IPV6 == disabled || $IPV6 == auto ]] || { echo "bad REALNM_IPV6 (disabled|auto)" >&2; exit 2; }
+[[ $RA == 0 || ($RA == 1 && $IPV6 == auto) ]] || { echo "bad REALNM_RA (0|1; 1 needs REALNM_IPV6=auto)" >&2; exit 2; }
 [[ $HTTP == 0 || $HTTP == 1 ]] || { echo "bad REALNM_HTTP (0|1)" >&2; exit 2; }
 [[ $WITH_NM == 0 || $WITH_NM == 1 ]] || { echo "bad REALNM_NM (0|1)" >&2; exit 2; }
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-fingerprint() { echo "nics=$NICS ipv4=$IPV4 ipv6=$IPV6 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
+fingerprint() { echo "nics=$NICS ipv4=$IPV4 ipv6=$IPV6 ra=$RA http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
 log() { echo "realnm[$NAME]: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 mac_of() { printf '02:00:00:00:00:%02x' $(($1 + 1)); }
@@ -229,7 +235,7 @@ do_up() {
   t0=$(now)
   for c in ip unshare setsid NetworkManager nmcli dbus-daemon; do command -v $c >/dev/null || die "missing $c"; done
   [[ $IPV4 == dhcp ]] && { command -v dnsmasq >/dev/null || die "missing dnsmasq (apt-get install dnsmasq-base)"; }
-  [[ $HTTP == 1 ]] && { command -v python3 >/dev/null || die "missing python3"; }
+  [[ $HTTP == 1 || $RA == 1 ]] && { command -v python3 >/dev/null || die "missing python3"; }
   do_down
   write_files
 
@@ -269,6 +275,11 @@ do_up() {
       </dev/null >"$STATE/dnsmasq.log" 2>&1 9>&- &
     # NM's first DHCPDISCOVER would be lost (2 s retransmit) if dnsmasq were not bound yet
     wait_for "dnsmasq" sh -c "ip netns exec '$CNS' ss -Hlun 'sport = :67' | grep -q ."
+  fi
+  if [[ $RA == 1 ]]; then
+    local links=()
+    for ((i = 0; i < NICS; i++)); do links+=("c$i"); done
+    setsid ip netns exec "$CNS" python3 "$HARNESS_DIR/ra-sender.py" "${links[@]}" </dev/null >"$STATE/ra.log" 2>&1 9>&- &
   fi
   if [[ $HTTP == 1 ]]; then
     setsid ip netns exec "$CNS" python3 -m http.server --bind "$MDS_IP" --directory "$WWW" 80 \

@@ -315,6 +315,8 @@ export interface RealnmUpOptions {
   ipv4?: 'static' | 'dhcp';
   /** REALNM_IPV6: profiles with ipv6 disabled (default) or method auto (no router answers) */
   ipv6?: 'disabled' | 'auto';
+  /** REALNM_RA=1: the cloud side sends router advertisements (no prefix) on every NIC, so NM learns a router fe80::… (needs ipv6 'auto') */
+  routerAdvertisements?: boolean;
   /** NetworkManager log level (default INFO); the log is <stateDir>/nm.log */
   nmLogLevel?: string;
   timeoutMs?: number;
@@ -729,6 +731,7 @@ export async function realnmUp(opts: RealnmUpOptions): Promise<RealNm> {
     REALNM_NICS: String(opts.nics ?? 2),
     REALNM_IPV4: opts.ipv4 ?? 'static',
     REALNM_IPV6: opts.ipv6 ?? 'disabled',
+    REALNM_RA: opts.routerAdvertisements === true ? '1' : '0',
     REALNM_HTTP: '0',
     REALNM_NM_LOGLEVEL: opts.nmLogLevel ?? 'INFO',
     REALNM_NM: opts.networkManager === false ? '0' : '1',

@@ -7,7 +7,19 @@ import { describe, expect, it } from 'vitest';
 import { readIpv4Lists, type SettingsDict } from '../../src/nm/settings.js';
 import { toNmcli } from '../../src/plan/nmcli.js';
 import type { PlanDocument, StatusDocument } from '../../src/report.js';
-import { callsOf, EC2_MACS, EC2_TOKEN, fakeNmCloud, HW1, HW2, MAC1, upstreamEc2Paths } from '../helpers/fake-nm-run.js';
+import { ethernetProfile, type FakeDeviceSpec } from '../fakes/fake-nm-service.js';
+import {
+  callsOf,
+  EC2_MACS,
+  EC2_TOKEN,
+  fakeNmCloud,
+  HW1,
+  HW2,
+  MAC1,
+  MAC2,
+  plainSettings,
+  upstreamEc2Paths,
+} from '../helpers/fake-nm-run.js';
 import { loadSchema, validate } from '../helpers/json-schema.js';
 import { scratchDir } from '../helpers/scratch.js';
 import type { CliOutcome } from '../helpers/run-cli.js';
@@ -235,5 +247,86 @@ describe('NM_CLOUD_SETUP_LOG_FORMAT=json against a fake NetworkManager', () => {
       expect.objectContaining({ level: 'debug', message: expect.stringMatching(/^nm-cloud-setup \S+ starting\.\.\.$/) as unknown }),
     );
     expect(lines[0]).not.toHaveProperty('provider');
+  });
+});
+
+describe('IPv6 metadata in status and plan against a fake NetworkManager', () => {
+  /** Upstream's EC2 data plus each MAC's listing and a dual-stack IPv6 part. */
+  const dualStack = (): Record<string, string> => {
+    const paths: Record<string, string> = { ...upstreamEc2Paths(), ...FACTS };
+    for (const [mac, net] of [
+      [MAC1, 'fd00:1:1'],
+      [MAC2, 'fd00:1:2'],
+    ] as const) {
+      paths[`${EC2_MACS}${mac}/`] = 'ipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks';
+      paths[`${EC2_MACS}${mac}/ipv6s`] = `${net}::5\n${net}::6`;
+      paths[`${EC2_MACS}${mac}/subnet-ipv6-cidr-blocks`] = `${net}::/64`;
+    }
+    return paths;
+  };
+  const DUAL_STACK_DEVICES = [
+    { iface: 'eth0', type: 'ethernet', hwaddr: MAC1, profile: ethernetProfile({ id: 'con-eth0', ipv4: { method: 'auto' } }) },
+    { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: ethernetProfile({ id: 'con-eth1', ipv4: { method: 'auto' } }) },
+  ] as const satisfies readonly FakeDeviceSpec[];
+
+  it('IPv6 off: status and plan show the addresses as not applied, plan has no ipv6 change; the bare run reads no IPv6', async ({
+    onTestFinished,
+  }) => {
+    const world = await ec2.start(onTestFinished, { ec2Token: EC2_TOKEN, paths: dualStack() });
+    const fake = await world.startNm(DUAL_STACK_DEVICES);
+
+    const status = json<StatusDocument>(await world.run({ ...QUIET }, ['status', '--json']));
+    expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
+    expect(status.interfaces.map(({ hwaddr, ipv6s, ipv6Subnet, ipv6Applied }) => ({ hwaddr, ipv6s, ipv6Subnet, ipv6Applied }))).toEqual([
+      { hwaddr: HW2, ipv6s: ['fd00:1:2::5', 'fd00:1:2::6'], ipv6Subnet: 'fd00:1:2::/64', ipv6Applied: false },
+      { hwaddr: HW1, ipv6s: ['fd00:1:1::5', 'fd00:1:1::6'], ipv6Subnet: 'fd00:1:1::/64', ipv6Applied: false },
+    ]);
+    const text = await world.run({ ...QUIET }, ['status']);
+    expect(text.stdout).toContain('fd00:1:1::5(not applied)');
+
+    const planned = await world.run({ ...QUIET }, ['plan', '--json']);
+    const plan = json<PlanDocument>(planned);
+    expect(validate(loadSchema('plan.schema.json'), plan)).toEqual([]);
+    expect(plan.devices.map(({ device, action }) => [device, action])).toEqual([
+      ['eth1', 'reapply'],
+      ['eth0', 'reapply'],
+    ]);
+    for (const device of plan.devices) {
+      expect(device.ipv6).toBeUndefined();
+      expect(device.ipv6Diff).toBeUndefined();
+      expect(device.command).not.toContain('ipv6');
+    }
+    expect(plan.devices.find((device) => device.device === 'eth0')?.metadataIpv6).toEqual({
+      addresses: ['fd00:1:1::5', 'fd00:1:1::6'],
+      subnet: 'fd00:1:1::/64',
+      applied: false,
+    });
+    const planText = await world.run({ ...QUIET }, ['plan']);
+    expect(planText.stdout).toContain('  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): fd00:1:1::5, fd00:1:1::6');
+    expect(callsOf(fake, 'Reapply')).toEqual([]);
+
+    // The bare run: upstream's requests only, and the ipv6 settings as they were.
+    const ipv6Before = plainSettings(fake.device('eth0').applied)['ipv6'];
+    const before = world.metadata.requests().length;
+    expect((await world.run()).code).toBe(0);
+    const urls = world.metadata
+      .requests()
+      .slice(before)
+      .map((request) => request.url);
+    expect(urls.filter((url) => url.includes('ipv6') || url.endsWith(':01/') || url.endsWith(':02/'))).toEqual([]);
+    expect(callsOf(fake, 'Reapply')).toHaveLength(2);
+    for (const call of callsOf(fake, 'Reapply')) expect(plainSettings(call.args[0])['ipv6']).toEqual(ipv6Before);
+  });
+
+  it('IPv6 on: plan shows the ipv6 change and the metadata as applied', async ({ onTestFinished }) => {
+    const world = await ec2.start(onTestFinished, { ec2Token: EC2_TOKEN, paths: dualStack() });
+    await world.startNm(DUAL_STACK_DEVICES);
+    const plan = json<PlanDocument>(await world.run({ ...QUIET, NM_CLOUD_SETUP_IPV6: 'yes' }, ['plan', '--json']));
+    expect(validate(loadSchema('plan.schema.json'), plan)).toEqual([]);
+    const eth0 = plan.devices.find((device) => device.device === 'eth0');
+    expect(eth0?.metadataIpv6?.applied).toBe(true);
+    expect(eth0?.ipv6Diff?.addresses.added).toEqual(['fd00:1:1::5/64', 'fd00:1:1::6/64']);
+    const status = json<StatusDocument>(await world.run({ ...QUIET, NM_CLOUD_SETUP_IPV6: 'yes' }, ['status', '--json']));
+    expect(status.interfaces.map((row) => row.ipv6Applied)).toEqual([true, true]);
   });
 });

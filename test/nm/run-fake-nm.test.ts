@@ -13,6 +13,7 @@ import {
   UPSTREAM_DEVICES,
   callsOf,
   expectInOrder,
+  plainSettings,
   fakeNmCloud,
   itFailsGetConfig,
   itHonoursSkipUserData,
@@ -228,6 +229,40 @@ describe('EC2 against a fake NetworkManager on a private bus', () => {
     const outcome = await h.run({ NM_CLOUD_SETUP_LOG: 'info' });
     expect(outcome.code).toBe(0);
     expect(outcome.stdout).toContain('<info>  NetworkManager is not running');
+  });
+
+  it('IPv6 on, no router in the metadata: the default route in 30400+i goes via IP6Config.Gateway (learned by RA)', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const paths: Record<string, string> = { ...EC2_PATHS };
+    for (const [mac, net] of [
+      [MAC1, 'fd00:1:1'],
+      [MAC2, 'fd00:1:2'],
+    ] as const) {
+      paths[`${MACS}${mac}/`] = 'ipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks';
+      paths[`${MACS}${mac}/ipv6s`] = `${net}::5\n${net}::6`;
+      paths[`${MACS}${mac}/subnet-ipv6-cidr-blocks`] = `${net}::/64`;
+    }
+    const h = await ec2.start(onTestFinished, { ec2Token: TOKEN, paths });
+    const fake = await h.startNm([
+      { ...UPSTREAM_DEVICES[0]!, ipv6Gateway: 'fe80::1' },
+      { iface: 'eth1', type: 'ethernet', hwaddr: MAC2, profile: ethernetProfile({ id: 'con-eth1', ipv4: { method: 'auto' } }) },
+    ]);
+    const outcome = await h.run({ NM_CLOUD_SETUP_IPV6: 'yes' });
+    expect(outcome.code).toBe(0);
+    expect(outcome.stdout).toContain(
+      '<info>  config device CC:00:00:00:00:01: the metadata names no IPv6 router; IPv6 default route in table 30401 via fe80::1, the router NetworkManager learned by router advertisement on eth0',
+    );
+    expect(outcome.stdout).toContain(
+      '<info>  config device CC:00:00:00:00:02: the metadata names no IPv6 router and NetworkManager learned none by router advertisement; IPv6 addresses and table 30200 only, no default route in table 30400',
+    );
+    const routesOf = (iface: string): unknown => plainSettings(fake.device(iface).applied)['ipv6']?.['route-data'];
+    expect(routesOf('eth0')).toEqual([
+      { dest: 'fd00:1:1::', prefix: 64, metric: 10, table: 30201 },
+      { dest: '::', prefix: 0, 'next-hop': 'fe80::1', metric: 10, table: 30401 },
+    ]);
+    expect(routesOf('eth1')).toEqual([{ dest: 'fd00:1:2::', prefix: 64, metric: 10, table: 30200 }]);
   });
 
   itFailsGetConfig(ec2, {

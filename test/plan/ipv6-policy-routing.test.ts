@@ -50,6 +50,29 @@ describe('cloudIpv6Lists', () => {
     expect(lists.noRouter).toBeUndefined();
   });
 
+  it('the router learned by RA is used only when the metadata names none, and its source is told', () => {
+    const links = [dualStack(MAC1, 0, ['2001:db8::5', '2001:db8::6']), dualStack(MAC2, 1, ['2001:db8:1::5'], '2001:db8:1::1')];
+    const learned = cloudIpv6Lists(links[0]!, totalled(links), 'fe80::1');
+    expect(toNmcli(learned).routes).toEqual(['2001:db8::/64 10 table=30200', '::/0 fe80::1 10 table=30400']);
+    expect(toNmcli(learned).rules).toContain('priority 30400 from 2001:db8::6 table 30400');
+    expect(learned.router).toEqual({ address: 'fe80::1', source: 'router-advertisement' });
+    expect(learned.noRouter).toBeUndefined();
+    const fromMetadata = cloudIpv6Lists(links[1]!, totalled(links), 'fe80::1');
+    expect(toNmcli(fromMetadata).routes).toEqual(['2001:db8:1::/64 10 table=30201', '::/0 2001:db8:1::1 10 table=30401']);
+    expect(fromMetadata.router).toEqual({ address: '2001:db8:1::1', source: 'metadata' });
+    // planConnection passes it through.
+    const plan = planConnection({
+      applied: appliedDualStack(),
+      profile: undefined,
+      iface: links[0]!,
+      totals: totalled(links),
+      expectedType: '802-3-ethernet',
+      ipv6: true,
+      learnedIpv6Router: 'fe80::1',
+    });
+    expect(plan.kind === 'reapply' && plan.ipv6 !== undefined ? toNmcli(plan.ipv6).routes : []).toContain('::/0 fe80::1 10 table=30400');
+  });
+
   it('without a router: addresses and the subnet table only, and says so', () => {
     const links = [dualStack(MAC1, 0, ['2001:db8::5', '2001:db8::6'])];
     const lists = cloudIpv6Lists(links[0]!, totalled(links));
