@@ -307,6 +307,8 @@ export type RunResult =
   | 'cancelled'
   /** apply: something was written. */
   | 'changed'
+  /** apply: writes were attempted and every one of them failed. */
+  | 'failed'
   /** apply, plan, status: nothing to write. */
   | 'unchanged'
   /** plan, status: something would be written. */
@@ -336,4 +338,10 @@ export interface RunReport {
 /** Upstream's any_changed: some device was written to. */
 export function anyWrote(outcomes: readonly DeviceOutcome[]): boolean {
   return outcomes.some((outcome) => outcome.wrote);
+}
+
+/** Writes were attempted and none succeeded (every Reapply failed): nothing was changed. */
+export function everyWriteFailed(outcomes: readonly DeviceOutcome[]): boolean {
+  const written = outcomes.filter((outcome) => outcome.wrote);
+  return written.length > 0 && written.every((outcome) => outcome.result === 'failed');
 }

@@ -11,6 +11,7 @@ import type { MetadataHttp } from './http.js';
 import type { Logger } from './log.js';
 import {
   anyWrote,
+  everyWriteFailed,
   toMetadata,
   type Cancellation,
   type InstanceFacts,
@@ -160,6 +161,12 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
   }
   const changed = anyWrote(outcomes);
   const providerName = context.detected.provider.name;
+  // Upstream says "some changes were applied" once a write was attempted, even when every one
+  // failed; that would tell an admin the opposite of what happened.
+  if (everyWriteFailed(outcomes)) {
+    log.warn(`no changes could be applied for provider ${providerName}: every write failed`);
+    return ended('failed', report);
+  }
   if (changed) log.info(`some changes were applied for provider ${providerName}`);
   else log.debug(`no changes were applied for provider ${providerName}`);
   if (signal.aborted && !changed) return ended('cancelled', report);

@@ -123,6 +123,8 @@ export function stateDocument(
   context: { readonly time: Date; readonly toolVersion: string },
 ): StateDocument | undefined {
   if (report.metadata === undefined || report.provider === undefined) return undefined;
+  // SIGTERM before the first write changed nothing: the previous file still describes the system.
+  if (report.result === 'cancelled') return undefined;
   if (report.mode !== 'apply' && report.mode !== 'fetch') return undefined;
   return {
     formatVersion: STATE_FORMAT_VERSION,

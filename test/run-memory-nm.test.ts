@@ -131,6 +131,15 @@ function expectInOrder(lines: readonly string[], expected: readonly string[]): v
 }
 
 describe('run() in-process: EC2 against NetworkManager in memory', () => {
+  it('every Reapply fails: a warning that nothing could be applied, never "some changes were applied"; result failed', async () => {
+    const nm = new MemoryNm(UPSTREAM_DEVICES, { version: NM_VERSION_1_41_6, reapplyFails: 'Device is busy' });
+    const { report, lines } = await runOnce(nm, memoryProvider('ec2', EC2_RESULT));
+    expect(report.result).toBe('failed');
+    expect(report.outcomes.filter((outcome) => outcome.wrote).map((outcome) => outcome.result)).toEqual(['failed']);
+    expect(lines).toContain('<warn>  no changes could be applied for provider ec2: every write failed');
+    expect(lines).not.toContain('<info>  some changes were applied for provider ec2');
+  });
+
   it('reapplies eth0 as upstream computes it, skips eth1 (no ipv4); the second run makes no Reapply call', async () => {
     const nm = new MemoryNm(UPSTREAM_DEVICES, { version: NM_VERSION_1_41_6 });
     const first = await runOnce(nm, memoryProvider('ec2', EC2_RESULT));
@@ -185,7 +194,7 @@ describe('run() in-process: EC2 against NetworkManager in memory', () => {
     expect(describeLists(nm.appliedOf('eth0')!)).toEqual(ETH0_LISTS);
   });
 
-  it('gives up after 5 retries (6 attempts) and logs the failure as a warning; the write still counts as a change', async () => {
+  it('gives up after 5 retries (6 attempts) and logs the failure as a warning; with no other write the run failed', async () => {
     const nm = new MemoryNm(UPSTREAM_DEVICES, { version: NM_VERSION_1_41_6, staleReads: { eth0: 6 } });
     const { report, lines } = await runOnce(nm, memoryProvider('ec2', EC2_RESULT));
     expect(reapplies(nm)).toHaveLength(6);
@@ -195,7 +204,9 @@ describe('run() in-process: EC2 against NetworkManager in memory', () => {
         'Reapply failed because device changed in the meantime and the version-id mismatches',
     );
     expect(report.outcomes.find((outcome) => outcome.device === 'eth0')).toMatchObject({ result: 'failed', wrote: true });
-    expect(report.result).toBe('changed');
+    // Upstream counts the attempt as a change ("some changes were applied"); nothing was changed.
+    expect(report.result).toBe('failed');
+    expect(lines).toContain('<warn>  no changes could be applied for provider ec2: every write failed');
   });
 
   it('retries without preserve-external-ip on a daemon older than 1.41.6 (no VersionInfo)', async () => {

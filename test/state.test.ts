@@ -81,6 +81,18 @@ describe('stateDocument', () => {
     }
   });
 
+  it('is not written for a run SIGTERM cancelled after the metadata arrived: the previous file still holds', () => {
+    const cancelled = report({ result: 'cancelled', outcomes: [] });
+    expect(cancelled.metadata).toBeDefined();
+    expect(stateDocument(cancelled, { time, toolVersion: '1' })).toBeUndefined();
+  });
+
+  it('says "failed" when every write failed, and is valid', () => {
+    const failed = stateDocument(report({ result: 'failed' }), { time, toolVersion: '1' });
+    expect(failed).toMatchObject({ result: 'failed' });
+    expect(validate(loadSchema('state.schema.json'), failed)).toEqual([]);
+  });
+
   it('plan and status never write it; fetch does, without device results', () => {
     expect(stateDocument(report({ mode: 'plan', result: 'pending' }), { time, toolVersion: '1' })).toBeUndefined();
     expect(stateDocument(report({ mode: 'status', result: 'pending' }), { time, toolVersion: '1' })).toBeUndefined();

@@ -36,6 +36,8 @@ export interface MemoryNmOptions {
   readonly addAndActivateFails?: string;
   /** NetworkManager has no owner on the bus. */
   readonly notRunning?: boolean;
+  /** Every Reapply fails with this message (Device.Failed). */
+  readonly reapplyFails?: string;
 }
 
 export interface MemoryNmCall {
@@ -158,6 +160,9 @@ export class MemoryNm implements NmClient {
     const badFlags = (flags & ~REAPPLY_FLAG_PRESERVE_EXTERNAL_IP) !== 0 || (flags !== 0 && this.options.rejectPreserveExternalIp === true);
     if (badFlags) return Promise.reject(new NmError('Invalid flags specified', { dbusName: NM_ERROR.deviceFailed }));
     if (device.applied === undefined) return Promise.reject(new NmError('Device is not activated'));
+    if (this.options.reapplyFails !== undefined) {
+      return Promise.reject(new NmError(this.options.reapplyFails, { dbusName: NM_ERROR.deviceFailed }));
+    }
     if (versionId !== 0n && versionId !== device.versionId) {
       return Promise.reject(
         new VersionIdMismatchError('Reapply failed because device changed in the meantime and the version-id mismatches'),
