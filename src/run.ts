@@ -80,7 +80,14 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
     return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
   }
   try {
-    if (!(await opening.running)) {
+    // The bus can die between connecting and this first call: that is still failing to talk to
+    // NetworkManager, not a bug.
+    const running = await opening.running.catch((error: unknown) => error);
+    if (running !== true && running !== false) {
+      log.info(`failure to talk to NetworkManager: ${errorMessage(running)}`);
+      return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(running)}` });
+    }
+    if (!running) {
       log.info('NetworkManager is not running');
       return ended('no-networkmanager', { ...found, error: 'NetworkManager is not running' });
     }

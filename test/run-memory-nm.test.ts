@@ -266,6 +266,18 @@ describe('run() in-process: EC2 against NetworkManager in memory', () => {
   });
 });
 
+describe('run() in-process: the bus fails the first call after connecting', () => {
+  it('is "failure to talk to NetworkManager" (info), not an unexpected failure; nothing else is called', async () => {
+    const nm = new MemoryNm(UPSTREAM_DEVICES, { nameHasOwnerFails: 'the D-Bus connection was closed' });
+    const { report, lines } = await runOnce(nm, memoryProvider('ec2', EC2_RESULT));
+    expect(report.result).toBe('no-networkmanager');
+    expect(report.error).toBe('failure to talk to NetworkManager: the D-Bus connection was closed');
+    expect(lines).toContain('<info>  failure to talk to NetworkManager: the D-Bus connection was closed');
+    expect(nm.calls.map((call) => call.member)).toEqual(['NameHasOwner']);
+    expect(nm.closed).toBe(true);
+  });
+});
+
 describe('run() in-process: OCI creation', () => {
   const PARENT = '02:00:17:00:00:01';
   const VNIC = '02:00:17:00:00:02';

@@ -36,6 +36,8 @@ export interface MemoryNmOptions {
   readonly addAndActivateFails?: string;
   /** NetworkManager has no owner on the bus. */
   readonly notRunning?: boolean;
+  /** The bus fails NameHasOwner with this message (it died right after the connection). */
+  readonly nameHasOwnerFails?: string;
   /** Every Reapply fails with this message (Device.Failed). */
   readonly reapplyFails?: string;
 }
@@ -108,6 +110,7 @@ export class MemoryNm implements NmClient {
 
   isRunning(): Promise<boolean> {
     this.calls.push({ member: 'NameHasOwner' });
+    if (this.options.nameHasOwnerFails !== undefined) return Promise.reject(new NmError(this.options.nameHasOwnerFails));
     return Promise.resolve(this.options.notRunning !== true);
   }
 
