@@ -130,7 +130,13 @@ async function runStep(
   switch (step.kind) {
     case 'skip':
       context.log[step.level](step.message);
-      return { hwaddr: step.hwaddr, result: 'skipped', reason: step.reason, wrote: false };
+      return {
+        hwaddr: step.hwaddr,
+        result: 'skipped',
+        reason: step.reason,
+        wrote: false,
+        ...(step.device === undefined ? {} : { device: step.device.iface }),
+      };
     case 'existing':
       return configureExisting(context, step.device, iface, metadata, step.expectedType);
     case 'create': {

@@ -123,6 +123,11 @@ export interface ProviderInterface {
    * it as given instead of deriving policy routing from `ipv4`/`ipv6`.
    */
   readonly explicit?: ExplicitConfig;
+  /**
+   * Set by plan/validate.ts: why this link's metadata is unsafe to apply (its families are then
+   * emptied); the link is left as it is, and status and plan say why.
+   */
+  readonly unsafe?: string;
 }
 
 /** What a provider's get-config returns. */

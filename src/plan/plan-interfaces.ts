@@ -35,6 +35,8 @@ export type InterfaceStep =
       /** The line upstream logs for it, and its level. */
       readonly message: string;
       readonly level: 'debug' | 'warn';
+      /** The device the link would have configured, for status and plan to name. */
+      readonly device?: NmDevice;
     }
   /** Read the device's applied connection and let planConnection() decide (the executor retries). */
   | { readonly kind: 'existing'; readonly hwaddr: string; readonly device: NmDevice; readonly expectedType: string }
@@ -78,6 +80,7 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   // Before validity (upstream checks it after): providers do not read a link beyond the
   // tables' room, so it comes without data but still gets upstream's reason.
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
+  if (iface.unsafe !== undefined) return skipUnsafe(iface, iface.unsafe, context);
   if (!isValid) return skip('meta data not successfully fetched');
   if (context.allowNewConnections && iface.link.kind === 'oci-vlan') return planVlanVnic(iface, iface.link, context);
   if (iface.link.kind === 'vlan') return planVlanLink(iface, iface.link, context);
@@ -208,4 +211,26 @@ function str(value: string): DbusValue {
 export function macBytes(hwaddr: string): DbusValue {
   const normalized = normalizeHwaddr(hwaddr) ?? hwaddr;
   return { signature: 'ay', value: Buffer.from(normalized.split(':').map((octet) => parseInt(octet, 16))) };
+}
+
+/**
+ * A link whose metadata validation refused (the `<warn>` line was logged with get-config): it is
+ * left as it is, and the device it would have configured is named so status and plan can say why.
+ */
+function skipUnsafe(iface: MetadataInterface, why: string, context: InterfacePlanContext): InterfaceStep[] {
+  const { hwaddr } = iface;
+  const reason = `metadata not applied: ${why}`;
+  const device = context.devices.find(
+    (candidate) => isEthernetClass(candidate) && ethernetHwaddr(candidate, context.mapInterfaces) === hwaddr,
+  );
+  return [
+    {
+      kind: 'skip',
+      hwaddr,
+      reason,
+      message: `config device ${hwaddr}: skip because ${reason}`,
+      level: 'debug',
+      ...(device === undefined ? {} : { device }),
+    },
+  ];
 }

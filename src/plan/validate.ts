@@ -107,7 +107,7 @@ export function rejectUnsafe(
     const reason = interfaceProblem(iface, options);
     if (reason === undefined) return iface;
     rejected.push({ hwaddr: iface.hwaddr, reason });
-    return { ...iface, ipv4: NO_FAMILY_CONFIG, ipv6: NO_FAMILY_CONFIG, dns: [] };
+    return { ...iface, ipv4: NO_FAMILY_CONFIG, ipv6: NO_FAMILY_CONFIG, dns: [], unsafe: reason };
   });
   return { result: { ...result, interfaces }, rejected };
 }

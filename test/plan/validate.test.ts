@@ -12,6 +12,7 @@ import { interfaceProblem, ipv4Problem, ipv6Problem, rejectUnsafe } from '../../
 import { run } from '../../src/run.js';
 import type { Provider } from '../../src/providers/types.js';
 import { MemoryNm } from '../fakes/memory-nm.js';
+import { statusDocument } from '../../src/report.js';
 import { appliedConnection, describeLists } from './fixtures.js';
 
 /** A family from "addr addr ... / subnet [via gateway]". */
@@ -161,7 +162,13 @@ describe('interfaceProblem and rejectUnsafe', () => {
     const bad = link(MAC2, 0, family(['10.0.1.4'], '10.0.1.4/32'));
     const { result, rejected } = rejectUnsafe({ interfaces: [bad, good], withdrawn: ['02:00:00:00:00:09'] }, { ipv6: false });
     expect(rejected).toEqual([{ hwaddr: MAC2, reason: 'IPv4 subnet 10.0.1.4/32 is not a usable subnet (prefix must be 1 to 30)' }]);
-    expect(result).toEqual({ interfaces: [{ ...bad, ipv4: NO_FAMILY_CONFIG }, good], withdrawn: ['02:00:00:00:00:09'] });
+    expect(result).toEqual({
+      interfaces: [
+        { ...bad, ipv4: NO_FAMILY_CONFIG, unsafe: 'IPv4 subnet 10.0.1.4/32 is not a usable subnet (prefix must be 1 to 30)' },
+        good,
+      ],
+      withdrawn: ['02:00:00:00:00:09'],
+    });
   });
 });
 
@@ -209,7 +216,16 @@ describe('run() in-process: an unsafe NIC is left as it is, the other is configu
     expect(lines.filter((line) => line.startsWith('<warn>'))).toEqual([
       '<warn>  get-config: CC:00:00:00:00:02: not configuring this interface: IPv4 subnet 10.0.1.4/32 is not a usable subnet (prefix must be 1 to 30)',
     ]);
-    expect(lines).toContain('<debug> config device CC:00:00:00:00:02: skip because meta data not successfully fetched');
+    expect(lines).toContain(
+      '<debug> config device CC:00:00:00:00:02: skip because metadata not applied: IPv4 subnet 10.0.1.4/32 is not a usable subnet (prefix must be 1 to 30)',
+    );
+    // status and plan name the NIC and say why, instead of "-" and "meta data not successfully fetched".
+    const eth1Row = statusDocument(report).interfaces.find((row) => row.hwaddr === MAC2);
+    expect(eth1Row).toMatchObject({
+      device: 'eth1',
+      config: 'skipped',
+      reason: 'metadata not applied: IPv4 subnet 10.0.1.4/32 is not a usable subnet (prefix must be 1 to 30)',
+    });
     expect(nm.calls.filter((call) => call.member === 'Reapply').map((call) => call.device)).toEqual(['eth0']);
     expect(describeLists(nm.appliedOf('eth0')!)).toEqual({
       addresses: ['10.0.0.4/24', '10.0.0.5/24'],
