@@ -55,19 +55,31 @@ async function fetchIpv4({ fetch }: InterfaceReader, path: string, signal: Abort
   return address;
 }
 
+/**
+ * Azure allows at most 256 IP configurations per NIC; a listing with more is not Azure's and
+ * would cost a request each (issue 10: the total work is capped, not only the concurrency).
+ */
+export const MAX_ADDRESSES_PER_INTERFACE = 256;
+
+/** The listed address indexes, ascending (index 0, the primary, first), at most the cap. */
+async function addressIndexes(reader: InterfaceReader, listing: string, scope: string, signal: AbortSignal): Promise<number[]> {
+  const indexes = [...new Set(parseIndexList(await reader.fetch(listing, signal), { stripSlash: true }))].sort((a, b) => a - b);
+  if (indexes.length <= MAX_ADDRESSES_PER_INTERFACE) return indexes;
+  reader.log.warn(`${scope}: ${indexes.length} addresses listed, more than Azure allows; reading the first ${MAX_ADDRESSES_PER_INTERFACE}`);
+  return indexes.slice(0, MAX_ADDRESSES_PER_INTERFACE);
+}
+
 /** Addresses and subnet 0 of one interface; complete only when every part was fetched (upstream's has_cidr). */
 async function fetchIpv4Config(reader: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
   const { fetch, log } = reader;
   // Upstream writes each address at the server-given index into an array sized by the
   // number of entries (overflowing on gaps). Slots by rank keep index 0, the primary,
   // first whatever the order of the answers, and cannot overflow.
-  const addressIndexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv4/ipAddress/`, signal), { stripSlash: true }))].sort(
-    (a, b) => a - b,
-  );
-  const addresses: string[] = new Array<string>(addressIndexes.length);
+  const indexes = await addressIndexes(reader, `${intern}/ipv4/ipAddress/`, scope, signal);
+  const addresses: string[] = new Array<string>(indexes.length);
   const subnet = { address: '', prefix: 0 };
   await allOrNothing(signal, [
-    ...addressIndexes.map((index, slot) => async (s: AbortSignal) => {
+    ...indexes.map((index, slot) => async (s: AbortSignal) => {
       const path = `${intern}/ipv4/ipAddress/${index}/privateIpAddress`;
       addresses[slot] = await fetchIpv4(reader, path, s, 'ip is not a valid private ip address');
       log.debug(`${scope}: received address ${addresses[slot]}`);
@@ -89,10 +101,9 @@ async function fetchIpv4Config(reader: InterfaceReader, intern: number, scope: s
  * serves no IPv6 subnet or router: Azure IPv6 subnets are always /64, and the router is the
  * one NetworkManager learns from router advertisements.
  */
-async function fetchIpv6Config({ fetch, log }: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
-  const indexes = [...new Set(parseIndexList(await fetch(`${intern}/ipv6/ipAddress/`, signal), { stripSlash: true }))].sort(
-    (a, b) => a - b,
-  );
+async function fetchIpv6Config(reader: InterfaceReader, intern: number, scope: string, signal: AbortSignal): Promise<FamilyConfig> {
+  const { fetch, log } = reader;
+  const indexes = await addressIndexes(reader, `${intern}/ipv6/ipAddress/`, scope, signal);
   const addresses = await allOrNothing(
     signal,
     indexes.map((index) => async (s: AbortSignal) => {

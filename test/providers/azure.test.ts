@@ -165,6 +165,22 @@ describe('getConfig', () => {
     expect(received).toEqual(['10.0.0.6', '10.0.0.5', '10.0.0.4']);
   });
 
+  test('a NIC listing more addresses than Azure allows: one warning, only the first 256 are read', async () => {
+    const session = await detectSession();
+    const api = server().get(at('')).reply(200, '0/\n');
+    api.get(at('0/macAddress')).reply(200, MAC0);
+    api.get(at('0/ipv4/ipAddress/')).reply(200, Array.from({ length: 300 }, (_, k) => `${k}/\n`).join(''));
+    // Only indexes 0..255 are served: nock fails the test on a request for any other.
+    for (let k = 0; k < 256; k++) api.get(at(`0/ipv4/ipAddress/${k}/privateIpAddress`)).reply(200, `10.0.${k >> 8}.${k & 255}`);
+    api.get(at('0/ipv4/subnet/0/address/')).reply(200, '10.0.0.0');
+    api.get(at('0/ipv4/subnet/0/prefix/')).reply(200, '16');
+    const records = seed(MAC0);
+    await fillRecords(session, records, new AbortController().signal);
+    api.done();
+    expect(records.get(MAC0)?.ipv4s).toHaveLength(256);
+    expect(lines).toContain('[0.0000] <warn>  interface[0]: 300 addresses listed, more than Azure allows; reading the first 256');
+  });
+
   test('non-contiguous address indexes ("0/\\n5/\\n") are safe: [ip0, ip5]', async () => {
     const session = await detectSession();
     const api = server().get(at('')).reply(200, '0/\n');
