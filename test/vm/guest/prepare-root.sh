@@ -5,7 +5,11 @@
 # guest's dpkg, enables the unit as an admin would, and writes the guest's configuration.
 # Never runs on the host: everything it writes lands in the guest's tmpfs overlay.
 set -eu
-here=$(dirname "$0")
+# The guest's scripts are copied into the root: the checkout may live under a directory the
+# booted guest hides (a clone under /tmp, which the guest mounts its own /tmp over).
+here=/usr/local/lib/ncsvm
+mkdir -p "$here"
+cp "$(dirname "$0")/agent.sh" "$(dirname "$0")/scenarios.sh" "$here/"
 deb=""
 # shellcheck disable=SC2013 # the command line is split into words on purpose
 for arg in $(cat /proc/cmdline); do
