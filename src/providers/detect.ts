@@ -100,8 +100,10 @@ export async function detectProvider(
 
   await Promise.all(
     providers.map(async (provider) => {
+      const enabled = config.enabledProviders.has(provider.envName);
+      if (!enabled && provider.notInUpstream === true) return;
       log.debug(`start detecting ${provider.name} provider...`);
-      if (!config.enabledProviders.has(provider.envName)) {
+      if (!enabled) {
         log.info(`provider ${provider.name} not detected: provider is disabled`);
         return;
       }

@@ -42,6 +42,7 @@ export const openstack: Provider = {
   allowNewConnectionsByDefault: true,
   // An ipv6 network in network_data.json is the operator's configuration, not an optional extra.
   ipv6ByDefault: true,
+  notInUpstream: true,
 
   async detect(context) {
     const url = joinUrl(context.baseUrl, META_DATA_PATH);

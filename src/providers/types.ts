@@ -30,6 +30,11 @@ export interface Provider {
   readonly allowNewConnectionsByDefault: boolean;
   /** Default of NM_CLOUD_SETUP_IPV6 for this cloud when the variable is unset (false when absent). */
   readonly ipv6ByDefault?: boolean;
+  /**
+   * A cloud upstream has no provider for (OpenStack). While it is disabled it logs nothing, so a
+   * run without it prints exactly upstream's lines (scripts and log filters match on them).
+   */
+  readonly notInUpstream?: boolean;
   /** Probes the metadata server; resolves (never rejects) unless cancelled. */
   detect(context: ProviderContext): Promise<DetectResult>;
 }
