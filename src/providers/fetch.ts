@@ -7,7 +7,7 @@ import { errorMessage, isCancellation, MetadataError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceFacts } from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
-import type { MetadataHttp } from '../http.js';
+import type { HttpResponse, MetadataHttp } from '../http.js';
 import type { DetectResult, MetadataSession, ProviderContext } from './types.js';
 
 /** Joins URL parts as upstream: a "/" between base and path unless the path already starts with one. */
@@ -81,13 +81,16 @@ export const LISTING_LIMITS: PollLimits = { overallMs: 15000, maxBytes: 256 * KI
 /** Everything else: 10 s, 512 KiB. */
 export const LEAF_LIMITS: PollLimits = { overallMs: 10000, maxBytes: 512 * KIB };
 
-/** Polls a GET until HTTP 200 and returns the body as text. */
-export async function fetchText(
+type FetchOptions = { readonly headers?: Readonly<Record<string, string>>; readonly limits: PollLimits; readonly signal: AbortSignal };
+
+/** Polls a GET with upstream's attempt timeout and spacing until `isReady` (default: HTTP 200). */
+function pollGet(
   context: Pick<ProviderContext, 'http'>,
   url: string,
-  options: { readonly headers?: Readonly<Record<string, string>>; readonly limits: PollLimits; readonly signal: AbortSignal },
-): Promise<string> {
-  const response = await context.http.poll(
+  options: FetchOptions,
+  isReady?: (response: HttpResponse) => boolean,
+): Promise<HttpResponse> {
+  return context.http.poll(
     {
       url,
       ...(options.headers === undefined ? {} : { headers: options.headers }),
@@ -95,9 +98,13 @@ export async function fetchText(
       maxBytes: options.limits.maxBytes,
       signal: options.signal,
     },
-    { overallMs: options.limits.overallMs, intervalMs: ATTEMPT_INTERVAL_MS },
+    { overallMs: options.limits.overallMs, intervalMs: ATTEMPT_INTERVAL_MS, ...(isReady === undefined ? {} : { isReady }) },
   );
-  return response.body.toString('utf8');
+}
+
+/** Polls a GET until HTTP 200 and returns the body as text. */
+export async function fetchText(context: Pick<ProviderContext, 'http'>, url: string, options: FetchOptions): Promise<string> {
+  return (await pollGet(context, url, options)).body.toString('utf8');
 }
 
 const FACT_MAX_BYTES = 64 * KIB;
@@ -181,22 +188,9 @@ export function parseIndexList(body: string, { stripSlash }: { readonly stripSla
 export async function fetchOptionalText(
   context: Pick<ProviderContext, 'http'>,
   url: string,
-  options: { readonly headers?: Readonly<Record<string, string>>; readonly limits: PollLimits; readonly signal: AbortSignal },
+  options: FetchOptions,
 ): Promise<string | undefined> {
-  const response = await context.http.poll(
-    {
-      url,
-      ...(options.headers === undefined ? {} : { headers: options.headers }),
-      timeoutMs: ATTEMPT_TIMEOUT_MS,
-      maxBytes: options.limits.maxBytes,
-      signal: options.signal,
-    },
-    {
-      overallMs: options.limits.overallMs,
-      intervalMs: ATTEMPT_INTERVAL_MS,
-      isReady: (answer) => answer.status === 200 || answer.status === HTTP_NOT_FOUND,
-    },
-  );
+  const response = await pollGet(context, url, options, (answer) => answer.status === 200 || answer.status === HTTP_NOT_FOUND);
   return response.status === HTTP_NOT_FOUND ? undefined : response.body.toString('utf8');
 }
 
