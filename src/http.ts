@@ -155,11 +155,10 @@ async function pollRequest(
   // The last attempt that completed: upstream says only "timeout expired" and drops it; our own
   // reports (status, plan, state.json, debug lines) say how it ended.
   let lastError: unknown;
-  let lastAttempt: string | undefined;
   const giveUp = (): Error => {
     if (req.signal?.aborted === true) return new CancelledError();
     // No attempt finished before the deadline: the server did not answer in time.
-    const last = lastAttempt ?? 'timed out';
+    const last = lastError === undefined ? 'timed out' : attemptReason(lastError);
     log.debug(`poll "${req.url}": timeout expired after ${attempts} attempts (last attempt: ${last})`);
     return new PollTimeoutError({ cause: lastError, lastAttempt: last });
   };
@@ -171,13 +170,9 @@ async function pollRequest(
         const response = await request({ ...req, signal });
         if (isReady(response)) return response;
         lastError = new NotReadyError(response.status);
-        lastAttempt = response.status === 200 ? 'HTTP status 200, not ready' : `HTTP status ${response.status}`;
       } catch (error) {
         // An attempt the deadline cut short says nothing new: keep how the one before ended.
-        if (!signal.aborted) {
-          lastError = error;
-          lastAttempt = attemptReason(error);
-        }
+        if (!signal.aborted) lastError = error;
       }
       if (signal.aborted) throw giveUp();
       const wait = Math.max(1, started + intervalMs - performance.now());
@@ -192,6 +187,7 @@ async function pollRequest(
 
 /** How one failed attempt ended, in words. */
 function attemptReason(error: unknown): string {
+  if (error instanceof NotReadyError) return error.status === 200 ? 'HTTP status 200, not ready' : error.message;
   return error instanceof HttpAttemptError ? error.reason : errorMessage(error);
 }
 

@@ -76,16 +76,14 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
   try {
     nm = await opening.connected;
   } catch (error) {
-    log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
-    return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
+    return ended('no-networkmanager', { ...found, error: talkFailure(log, error) });
   }
   try {
     // The bus can die between connecting and this first call: that is still failing to talk to
     // NetworkManager, not a bug.
     const running = await opening.running.catch((error: unknown) => error);
     if (running !== true && running !== false) {
-      log.info(`failure to talk to NetworkManager: ${errorMessage(running)}`);
-      return ended('no-networkmanager', { ...found, error: `failure to talk to NetworkManager: ${errorMessage(running)}` });
+      return ended('no-networkmanager', { ...found, error: talkFailure(log, running) });
     }
     if (!running) {
       log.info('NetworkManager is not running');
@@ -104,6 +102,13 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
   } finally {
     await nm.close();
   }
+}
+
+/** Upstream's `<info> failure to talk to NetworkManager: …`; the text is also the report's error. */
+function talkFailure(log: Logger, error: unknown): string {
+  const text = `failure to talk to NetworkManager: ${errorMessage(error)}`;
+  log.info(text);
+  return text;
 }
 
 /** A run past detection, with NetworkManager reached and running. */
@@ -133,8 +138,7 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
     devices = await context.devices;
   } catch (error) {
     // A frozen or vanishing daemon is upstream's "failure to talk to NetworkManager", not a bug.
-    log.info(`failure to talk to NetworkManager: ${errorMessage(error)}`);
-    return ended('no-networkmanager', { error: `failure to talk to NetworkManager: ${errorMessage(error)}` });
+    return ended('no-networkmanager', { error: talkFailure(log, error) });
   }
   const requested = requestedHwaddrs(devices, config.mapInterfaces);
   log.debug(`found interfaces: ${requested.length > 0 ? requested.join(', ') : 'none'}`);

@@ -154,8 +154,8 @@ class DbusNmClient implements NmClient {
     return props as Record<string, DbusValue>;
   }
 
-  private async getProperty(path: string, iface: string, name: string): Promise<unknown> {
-    const [value] = await this.bus.call({ path, iface: NM_IFACE.properties, member: 'Get', signature: 'ss', body: [iface, name] });
+  private async getProperty(path: string, iface: string, name: string, signal?: AbortSignal): Promise<unknown> {
+    const [value] = await this.bus.call({ path, iface: NM_IFACE.properties, member: 'Get', signature: 'ss', body: [iface, name], signal });
     return (value as DbusValue).value;
   }
 
@@ -258,20 +258,9 @@ class DbusNmClient implements NmClient {
 
   async getIpv6Gateway(devicePath: string, signal?: AbortSignal): Promise<string | undefined> {
     // "/" when the device has no IPv6 configuration; Gateway is "" when NM knows no router.
-    const property = async (path: string, iface: string, name: string): Promise<string> => {
-      const [value] = await this.bus.call({
-        path,
-        iface: NM_IFACE.properties,
-        member: 'Get',
-        signature: 'ss',
-        body: [iface, name],
-        signal,
-      });
-      return String((value as DbusValue).value);
-    };
-    const configPath = await property(devicePath, NM_IFACE.device, 'Ip6Config');
+    const configPath = String(await this.getProperty(devicePath, NM_IFACE.device, 'Ip6Config', signal));
     if (configPath === '/' || configPath === '') return undefined;
-    const gateway = await property(configPath, NM_IFACE.ip6Config, 'Gateway');
+    const gateway = String(await this.getProperty(configPath, NM_IFACE.ip6Config, 'Gateway', signal));
     return gateway === '' ? undefined : gateway;
   }
 
