@@ -36,8 +36,13 @@ export interface FamilyConfig {
   readonly subnet?: Cidr;
   /** The router the metadata names; undefined when it names none. */
   readonly gateway?: string;
-  /** Extra routes (GCP forwarded IPs). */
+  /** Extra routes (GCP forwarded IPs), added as given. */
   readonly routes: readonly Route[];
+  /**
+   * Prefixes the cloud routes to this link for the host to hand out (EC2 `ipv6-prefix`): not
+   * assigned to the host, but traffic from them follows the link's tables like its addresses.
+   */
+  readonly delegatedPrefixes?: readonly Cidr[];
 }
 
 /** A family the metadata said nothing about. */
@@ -203,9 +208,14 @@ export function isValidInterface(iface: MetadataInterface): boolean {
   return iface.ifaceIdx >= 0 && isFamilyConfigurable(iface.ipv4);
 }
 
-/** True when the link has an index, IPv6 addresses and an IPv6 subnet. */
+/** True when the link has an index, IPv6 addresses and an IPv6 subnet: policy routing is possible. */
 export function isValidIpv6Interface(iface: MetadataInterface): boolean {
   return iface.ifaceIdx >= 0 && iface.ipv6.addresses !== undefined && iface.ipv6.subnet !== undefined;
+}
+
+/** True when the link has an index and IPv6 data to configure: policy routing or routes (GCP forwarded IPv6 ranges). */
+export function isConfigurableIpv6Interface(iface: MetadataInterface): boolean {
+  return iface.ifaceIdx >= 0 && isFamilyConfigurable(iface.ipv6);
 }
 
 /**

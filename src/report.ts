@@ -6,7 +6,7 @@
  */
 import type { DeviceOutcome, InstanceFacts, NmcliLists, RunReport } from './model.js';
 import { diffNmcli, nmcliModifyCommand, NO_IPV4, type Ipv4Diff } from './plan/nmcli.js';
-import { interfaceStates, type InterfaceState } from './state.js';
+import { hasIpv6Metadata, interfaceStates, type InterfaceState } from './state.js';
 
 /** Whether the applied connection already is what the tool would make it. */
 export type SyncState = 'in-sync' | 'out-of-sync' | 'skipped';
@@ -55,6 +55,10 @@ export interface MetadataIpv6 {
   readonly addresses: readonly string[];
   readonly subnet?: string;
   readonly gateway?: string;
+  /** Delegated prefixes (EC2 ipv6-prefix). */
+  readonly prefixes?: readonly string[];
+  /** Provider routes (GCP forwarded IPv6 ranges), in nmcli syntax. */
+  readonly routes?: readonly string[];
   /** NM_CLOUD_SETUP_IPV6 (or the provider's default) is on: apply configures it. */
   readonly applied: boolean;
 }
@@ -88,13 +92,12 @@ export function statusDocument(report: RunReport): StatusDocument {
       const outcomes = report.outcomes.filter((outcome) => outcome.hwaddr === state.hwaddr && outcome.link === state.link);
       // The device the tool reapplies; for a VLAN VNIC that is the VLAN, the last one.
       const main = outcomes.findLast((outcome) => outcome.device !== undefined);
-      const hasIpv6 = state.ipv6s !== undefined || state.ipv6Subnet !== undefined || state.ipv6Gateway !== undefined;
       return {
         ...state,
         ...(main?.device === undefined ? {} : { device: main.device }),
         ...(main?.connection === undefined ? {} : { connection: main.connection }),
         ...syncState(outcomes),
-        ...(hasIpv6 ? { ipv6Applied: report.ipv6Applied ?? true } : {}),
+        ...(hasIpv6Metadata(state) ? { ipv6Applied: report.ipv6Applied ?? true } : {}),
       };
     }),
   };
@@ -116,11 +119,13 @@ export function planDocument(report: RunReport): PlanDocument {
 }
 
 function metadataIpv6Of(state: InterfaceState, applied: boolean): MetadataIpv6 | undefined {
-  if (state.ipv6s === undefined && state.ipv6Subnet === undefined && state.ipv6Gateway === undefined) return undefined;
+  if (!hasIpv6Metadata(state)) return undefined;
   return {
     addresses: state.ipv6s ?? [],
     ...(state.ipv6Subnet === undefined ? {} : { subnet: state.ipv6Subnet }),
     ...(state.ipv6Gateway === undefined ? {} : { gateway: state.ipv6Gateway }),
+    ...(state.ipv6Prefixes === undefined ? {} : { prefixes: state.ipv6Prefixes }),
+    ...(state.ipv6Routes === undefined ? {} : { routes: state.ipv6Routes }),
     applied,
   };
 }
@@ -196,16 +201,26 @@ export function renderStatusText(status: StatusDocument): string {
   return [...head, '', ...rows].join('\n');
 }
 
-/** A row's IPv6 addresses, each marked when a run does not configure them. */
+/** A row's IPv6 addresses, delegated prefixes and routes, each marked when a run does not configure them. */
 function ipv6Cells(row: StatusInterface): string[] {
-  return (row.ipv6s ?? []).map((address) => (row.ipv6Applied === false ? `${address}(not applied)` : address));
+  const cells = [
+    ...(row.ipv6s ?? []),
+    ...(row.ipv6Prefixes ?? []).map((prefix) => `prefix ${prefix}`),
+    ...(row.ipv6Routes ?? []).map((route) => `route ${route}`),
+  ];
+  return cells.map((cell) => (row.ipv6Applied === false ? `${cell}(not applied)` : cell));
 }
 
 /** The line under a device whose IPv6 metadata apply leaves alone. */
 function ipv6NotAppliedLines(device: PlanRow): string[] {
   const ipv6 = device.metadataIpv6;
-  if (ipv6 === undefined || ipv6.applied || ipv6.addresses.length === 0) return [];
-  return [`  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): ${ipv6.addresses.join(', ')}`];
+  const shown = [
+    ...(ipv6?.addresses ?? []),
+    ...(ipv6?.prefixes ?? []).map((prefix) => `prefix ${prefix}`),
+    ...(ipv6?.routes ?? []).map((route) => `route ${route}`),
+  ];
+  if (ipv6 === undefined || ipv6.applied || shown.length === 0) return [];
+  return [`  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): ${shown.join(', ')}`];
 }
 
 export function renderPlanText(plan: PlanDocument): string {

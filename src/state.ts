@@ -35,6 +35,10 @@ export interface InterfaceState {
   readonly ipv6s?: readonly string[];
   readonly ipv6Subnet?: string;
   readonly ipv6Gateway?: string;
+  /** Delegated prefixes (EC2 ipv6-prefix), as CIDRs. */
+  readonly ipv6Prefixes?: readonly string[];
+  /** Provider routes (GCP forwarded IPv6 ranges), in nmcli syntax. */
+  readonly ipv6Routes?: readonly string[];
 }
 
 /** One device's result in state.json. */
@@ -86,16 +90,21 @@ function interfaceState(iface: MetadataInterface): InterfaceState {
   };
 }
 
-function ipv6Fields({
-  addresses,
-  subnet,
-  gateway,
-}: MetadataInterface['ipv6']): Pick<InterfaceState, 'ipv6s' | 'ipv6Subnet' | 'ipv6Gateway'> {
+type Ipv6Fields = Pick<InterfaceState, 'ipv6s' | 'ipv6Subnet' | 'ipv6Gateway' | 'ipv6Prefixes' | 'ipv6Routes'>;
+
+function ipv6Fields({ addresses, subnet, gateway, delegatedPrefixes = [], routes }: MetadataInterface['ipv6']): Ipv6Fields {
   return {
     ...(addresses === undefined || addresses.length === 0 ? {} : { ipv6s: addresses }),
     ...(subnet === undefined ? {} : { ipv6Subnet: `${subnet.address}/${subnet.prefix}` }),
     ...(gateway === undefined ? {} : { ipv6Gateway: gateway }),
+    ...(delegatedPrefixes.length === 0 ? {} : { ipv6Prefixes: delegatedPrefixes.map((cidr) => `${cidr.address}/${cidr.prefix}`) }),
+    ...(routes.length === 0 ? {} : { ipv6Routes: routes.map((route) => nmcliRoute(routeEntry(route))) }),
   };
+}
+
+/** True when the record carries any IPv6 metadata. */
+export function hasIpv6Metadata(state: InterfaceState): boolean {
+  return [state.ipv6s, state.ipv6Subnet, state.ipv6Gateway, state.ipv6Prefixes, state.ipv6Routes].some((field) => field !== undefined);
 }
 
 function ociVlanFields(link: Extract<MetadataInterface['link'], { kind: 'oci-vlan' }>): Pick<InterfaceState, 'vlanTag' | 'parentHwaddr'> {

@@ -160,4 +160,36 @@ describe('IPv6 in the documents (NM_CLOUD_SETUP_IPV6)', () => {
     expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
     expect(status.interfaces[0]).toMatchObject({ ipv6s: ['2001:db8::5'], ipv6Subnet: '2001:db8::/64', ipv6Gateway: 'fe80::1' });
   });
+
+  it('delegated prefixes and provider routes: in status, state and plan, marked when not applied; valid against the schemas', () => {
+    const withExtras = {
+      ...link,
+      ipv6: {
+        ...link.ipv6,
+        delegatedPrefixes: [{ address: '2001:db8:0:0:9c3a::', prefix: 80 }],
+        routes: [{ dest: '2001:db8::9:0:0', prefix: 96, metric: 100, type: 'local' }],
+      },
+    };
+    const off: RunReport = {
+      ...report,
+      metadata: totalled([withExtras]),
+      ipv6Applied: false,
+      outcomes: [{ ...report.outcomes[0]!, ipv6: undefined }],
+    };
+    const status = statusDocument({ ...off, mode: 'status' });
+    expect(validate(loadSchema('status.schema.json'), status)).toEqual([]);
+    expect(status.interfaces[0]).toMatchObject({
+      ipv6Prefixes: ['2001:db8:0:0:9c3a::/80'],
+      ipv6Routes: ['2001:db8::9:0:0/96 100 type=local'],
+      ipv6Applied: false,
+    });
+    expect(renderStatusText(status)).toContain(
+      '2001:db8::5(not applied),prefix 2001:db8:0:0:9c3a::/80(not applied),route 2001:db8::9:0:0/96 100 type=local(not applied)',
+    );
+    const plan = planDocument(off);
+    expect(validate(loadSchema('plan.schema.json'), plan)).toEqual([]);
+    expect(renderPlanText(plan).split('\n')).toContain(
+      '  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): 2001:db8::5, prefix 2001:db8:0:0:9c3a::/80, route 2001:db8::9:0:0/96 100 type=local',
+    );
+  });
 });

@@ -49,8 +49,10 @@ export function routeEntry(route: Route): DbusDict {
 export interface RuleSpec {
   readonly priority: number;
   readonly table: number;
-  /** Source address; matched as a host (/32, /128). */
+  /** Source address; matched as a host (/32, /128) unless fromLen says otherwise. */
   readonly from?: string;
+  /** Length of the source prefix (a delegated prefix's network); default the host length. */
+  readonly fromLen?: number;
   readonly suppressPrefixlength?: number;
   /** Default ipv4. */
   readonly family?: AddressFamily;
@@ -66,7 +68,7 @@ export function ruleEntry(rule: RuleSpec): DbusDict {
   const entry: Record<string, DbusValue> = { family: i32(AF[family]), priority: u32(rule.priority) };
   if (rule.from !== undefined) {
     entry['from'] = str(rule.from);
-    entry['from-len'] = byte(HOST_PREFIX[family]);
+    entry['from-len'] = byte(rule.fromLen ?? HOST_PREFIX[family]);
   }
   entry['table'] = u32(rule.table);
   if (rule.suppressPrefixlength !== undefined) entry['suppress-prefixlength'] = i32(rule.suppressPrefixlength);

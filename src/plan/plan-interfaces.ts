@@ -6,7 +6,13 @@
  * by planConnection(), once the executor has read it.
  */
 import type { InterfaceMapping } from '../config.js';
-import { isValidInterface, isValidIpv6Interface, type ExplicitConfig, type MetadataInterface, type MetadataTotals } from '../model.js';
+import {
+  isConfigurableIpv6Interface,
+  isValidInterface,
+  type ExplicitConfig,
+  type MetadataInterface,
+  type MetadataTotals,
+} from '../model.js';
 import { normalizeHwaddr } from '../net/hwaddr.js';
 import { DeviceState, DeviceType } from '../nm/constants.js';
 import { withFamilyLists, withIpv4Lists, type DbusDict, type DbusValue, type SettingsDict } from '../nm/settings.js';
@@ -76,7 +82,7 @@ export function planInterface(iface: MetadataInterface, context: InterfacePlanCo
   const skip = (reason: string): InterfaceStep[] => [
     { kind: 'skip', hwaddr, reason, message: `config device ${hwaddr}: skip because ${reason}`, level: 'debug' },
   ];
-  const isValid = iface.explicit !== undefined || isValidInterface(iface) || (context.ipv6 && isValidIpv6Interface(iface));
+  const isValid = iface.explicit !== undefined || isValidInterface(iface) || (context.ipv6 && isConfigurableIpv6Interface(iface));
   // Before validity (upstream checks it after): providers do not read a link beyond the
   // tables' room, so it comes without data but still gets upstream's reason.
   if (iface.ifaceIdx >= MAX_INTERFACES) return skip('number of supported interfaces reached');
@@ -193,7 +199,7 @@ function explicitEthernetProfile(iface: MetadataInterface, explicit: ExplicitCon
  */
 function withCloudLists(base: SettingsDict, type: string, iface: MetadataInterface, context: InterfacePlanContext): SettingsDict {
   const settings = withIpv4Lists(base, desiredIpv4Lists(type, undefined, iface, context.totals));
-  if (!context.ipv6 || !isValidIpv6Interface(iface)) return settings;
+  if (!context.ipv6 || !isConfigurableIpv6Interface(iface)) return settings;
   const ipv6 = desiredIpv6Lists(type, undefined, iface, context.totals);
   return withFamilyLists({ ...settings, ipv6: { method: str('auto') } }, 'ipv6', ipv6);
 }

@@ -90,15 +90,21 @@ export interface CloudIpv6Lists extends FamilyLists {
 
 /**
  * The IPv6 mirror of cloudIpv4Lists: addresses with the subnet's prefix, the subnet route in
- * table 30200+i, the default route in 30400+i, and rules from each address (/128) into both,
- * with 30350 letting more specific main-table routes win. The default route goes via the
- * metadata's router or, when the metadata serves none, the one NetworkManager learned from
- * router advertisements on the device (`learnedRouter`; a link-local next hop is normal, the
- * route is on the device). Without either the default route and its rules are left out. The
- * single-address shortcut counts IPv6 links and addresses only.
+ * table 30200+i, the default route in 30400+i, and rules from each address (/128) and each
+ * delegated prefix into both, with 30350 letting more specific main-table routes win. The
+ * default route goes via the metadata's router or, when the metadata serves none, the one
+ * NetworkManager learned from router advertisements on the device (`learnedRouter`; a
+ * link-local next hop is normal, the route is on the device). Without either the default route
+ * and its rules are left out. The single-address shortcut counts IPv6 links and addresses only.
+ * Provider routes (GCP forwarded IPv6 ranges) are always appended, as for IPv4.
  */
 export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals, learnedRouter?: string): CloudIpv6Lists {
-  const { addresses: ipv6s, subnet } = iface.ipv6;
+  const lists = ipv6PolicyLists(iface, totals, learnedRouter);
+  return { ...lists, routes: [...lists.routes, ...iface.ipv6.routes.map(routeEntry)] };
+}
+
+function ipv6PolicyLists(iface: MetadataInterface, totals: MetadataTotals, learnedRouter?: string): CloudIpv6Lists {
+  const { addresses: ipv6s, subnet, delegatedPrefixes = [] } = iface.ipv6;
   const isSingle = (totals.numValidIpv6Ifaces ?? 0) <= 1 && (totals.numIpv6s ?? 0) <= 1;
   if (isSingle || !isValidIpv6Interface(iface) || ipv6s === undefined || subnet === undefined) {
     return { addresses: [], routes: [], rules: [] };
@@ -110,12 +116,18 @@ export function cloudIpv6Lists(iface: MetadataInterface, totals: MetadataTotals,
   const routes = networks.map((network) =>
     routeEntry({ dest: network, prefix: subnet.prefix, metric: POLICY_ROUTE_METRIC, table: subnetTable }),
   );
-  const rules = ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: subnetTable, from: address, table: subnetTable }));
+  // Sources: each address as a host, then each delegated prefix as the network it is.
+  const sources = [
+    ...ipv6s.map((address) => ({ from: address })),
+    ...delegatedPrefixes.map((cidr) => ({ from: cidr.address, fromLen: cidr.prefix })),
+  ];
+  const rulesInto = (table: number) => sources.map((source) => ruleEntry({ family: 'ipv6', priority: table, table, ...source }));
+  const rules = rulesInto(subnetTable);
   rules.push(ruleEntry({ family: 'ipv6', priority: RULE_PRIORITY_MAIN, table: TABLE_MAIN, suppressPrefixlength: 0 }));
   const router = ipv6RouterOf(iface, learnedRouter);
   if (router === undefined) return { addresses, routes, rules, noRouter: true };
   routes.push(routeEntry({ dest: '::', prefix: 0, nextHop: router.address, metric: POLICY_ROUTE_METRIC, table: defaultTable }));
-  rules.push(...ipv6s.map((address) => ruleEntry({ family: 'ipv6', priority: defaultTable, from: address, table: defaultTable })));
+  rules.push(...rulesInto(defaultTable));
   return { addresses, routes, rules, router };
 }
 

@@ -65,7 +65,23 @@ export function ipv4Problem(family: FamilyConfig): string | undefined {
 
 /** Why one IPv6 family must not be applied; undefined when it may. A link-local router is fine. */
 export function ipv6Problem(family: FamilyConfig): string | undefined {
-  const { addresses, subnet, gateway } = family;
+  return ipv6RoutesProblem(family) ?? ipv6PolicyProblem(family);
+}
+
+/**
+ * The shortest IPv6 prefix a provider route of type "local" may cover: the host would answer
+ * for the whole range, and a /64 or wider would take in its own subnet's neighbours.
+ */
+export const IPV6_LOCAL_ROUTE_PREFIX_MIN = 65;
+
+function ipv6RoutesProblem({ routes }: FamilyConfig): string | undefined {
+  const wide = routes.find((route) => route.type === 'local' && route.prefix < IPV6_LOCAL_ROUTE_PREFIX_MIN);
+  if (wide === undefined) return undefined;
+  return `IPv6 range ${wide.dest}/${wide.prefix} is too wide to accept as local (prefix must be ${IPV6_LOCAL_ROUTE_PREFIX_MIN} to 128)`;
+}
+
+function ipv6PolicyProblem(family: FamilyConfig): string | undefined {
+  const { addresses, subnet, gateway, delegatedPrefixes = [] } = family;
   if (addresses === undefined || subnet === undefined) return undefined;
   const { prefix } = subnet;
   if (prefix < IPV6_PREFIX_MIN || prefix > IPV6_PREFIX_MAX) {
@@ -76,6 +92,9 @@ export function ipv6Problem(family: FamilyConfig): string | undefined {
   if (addresses.length === 0) return 'no IPv6 address';
   const outside = addresses.find((address) => ipv6NetworkAddress(address, prefix) !== network);
   if (outside !== undefined) return `IPv6 address ${outside} is outside ${cidr}`;
+  // A delegated prefix is carved out of the subnet; a wider one would steer foreign sources.
+  const stray = delegatedPrefixes.find((block) => block.prefix < prefix || ipv6NetworkAddress(block.address, prefix) !== network);
+  if (stray !== undefined) return `IPv6 prefix ${stray.address}/${stray.prefix} is not inside ${cidr}`;
   if (gateway === undefined || ipv6NetworkAddress(gateway, 10) === 'fe80::') return undefined;
   if (ipv6NetworkAddress(gateway, prefix) !== network) return `IPv6 gateway ${gateway} is outside ${cidr} and not link-local`;
   if (addresses.includes(gateway)) return `IPv6 gateway ${gateway} is one of the interface's own addresses`;

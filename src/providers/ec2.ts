@@ -111,9 +111,10 @@ async function readDualStack(reader: MacReader, mac: ListedMac, signal: AbortSig
   const optional = (leaf: string) => async (s: AbortSignal) => (leaves.has(leaf) ? ((await fetchLeaf(mac, leaf, s)) ?? '') : '');
   const [ipv4] = await Promise.all([
     hasIpv4 ? readIpv4Only(reader, mac, signal) : undefined,
-    leaves.has('ipv6s')
-      ? allOrNothing(signal, [optional('ipv6s'), optional('subnet-ipv6-cidr-blocks')]).then(
-          ([ipv6s = '', subnets = '']) => void (ipv6 = parseIpv6Config(log, mac, ipv6s, subnets)),
+    leaves.has('ipv6s') || leaves.has('ipv6-prefix')
+      ? allOrNothing(signal, [optional('ipv6s'), optional('subnet-ipv6-cidr-blocks'), optional('ipv6-prefix')]).then(
+          ([ipv6s = '', subnets = '', prefixes = '']) =>
+            void (ipv6 = parseIpv6Config(log, mac, { ipv6s: leaves.has('ipv6s') ? ipv6s : undefined, subnets, prefixes })),
         )
       : undefined,
   ]);
@@ -122,26 +123,50 @@ async function readDualStack(reader: MacReader, mac: ListedMac, signal: AbortSig
 }
 
 /**
- * ipv6s (one per line) and subnet-ipv6-cidr-blocks (one per line): the subnet is the first
- * block that holds the first address. EC2 serves no IPv6 router: the default route needs the
- * one learned from router advertisements.
+ * ipv6s, subnet-ipv6-cidr-blocks and ipv6-prefix (delegated prefixes), each one per line: the
+ * subnet is the first block that holds the first address. EC2 serves no IPv6 router: the
+ * default route needs the one learned from router advertisements.
  */
-function parseIpv6Config(log: Logger, mac: ListedMac, ipv6sBody: string, subnetsBody: string): FamilyConfig {
-  const { ipv6s, invalid } = parseIpv6List(ipv6sBody.split('\n').map((line) => line.trim()));
+function parseIpv6Config(
+  log: Logger,
+  mac: ListedMac,
+  bodies: { ipv6s: string | undefined; subnets: string; prefixes: string },
+): FamilyConfig {
+  const { ipv6s, invalid } = parseIpv6List(lines(bodies.ipv6s ?? ''));
   for (const line of invalid) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid address "${line}" in ipv6s`);
-  const blocks = subnetsBody
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  const subnets = blocks.map(parseIpv6Cidr).filter((cidr): cidr is Cidr => cidr !== undefined);
-  if (subnets.length !== blocks.length)
-    log.warn(`get-config: ${mac.hwaddr}: ignoring invalid subnet-ipv6-cidr-blocks "${subnetsBody.trim()}"`);
+  const subnets = parseIpv6Cidrs(log, mac, 'subnet-ipv6-cidr-blocks', bodies.subnets);
   const first = ipv6s[0];
   const subnet =
     subnets.find(
       (cidr) => first !== undefined && ipv6NetworkAddress(first, cidr.prefix) === ipv6NetworkAddress(cidr.address, cidr.prefix),
     ) ?? subnets[0];
-  return { addresses: ipv6s, ...(subnet === undefined ? {} : { subnet }), routes: [] };
+  // A prefix is routed as the network it names, whatever host bits the text carries.
+  const delegatedPrefixes = parseIpv6Cidrs(log, mac, 'ipv6-prefix', bodies.prefixes).map((cidr) => ({
+    address: ipv6NetworkAddress(cidr.address, cidr.prefix),
+    prefix: cidr.prefix,
+  }));
+  return {
+    // Listed ipv6s are set even when none parsed, as for IPv4: an empty list still replaces old ones.
+    ...(bodies.ipv6s === undefined ? {} : { addresses: ipv6s }),
+    ...(subnet === undefined ? {} : { subnet }),
+    routes: [],
+    ...(delegatedPrefixes.length === 0 ? {} : { delegatedPrefixes }),
+  };
+}
+
+function lines(body: string): string[] {
+  return body
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/** One CIDR per line; lines that are not one are left out, with one warning for the leaf. */
+function parseIpv6Cidrs(log: Logger, mac: ListedMac, leaf: string, body: string): Cidr[] {
+  const texts = lines(body);
+  const cidrs = texts.map(parseIpv6Cidr).filter((cidr): cidr is Cidr => cidr !== undefined);
+  if (cidrs.length !== texts.length) log.warn(`get-config: ${mac.hwaddr}: ignoring invalid ${leaf} "${body.trim()}"`);
+  return cidrs;
 }
 
 /** A device-number body: a decimal integer, else undefined. */

@@ -2,7 +2,7 @@
 import { MetadataError } from '../errors.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig, type Route } from '../model.js';
 import { parseIpv4 } from '../net/ipv4.js';
-import { parseIpv6, parseIpv6List } from '../net/ipv6.js';
+import { ipv6NetworkAddress, parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
 import type { Logger } from '../log.js';
 import { MAX_INTERFACES } from '../plan/policy-routing.js';
 import {
@@ -77,7 +77,7 @@ function createSession(context: ProviderContext): MetadataSession {
           // An interface NetworkManager does not have is never configured: its routes are not read.
           if (!isRequested) return undefined;
           const routes = await readForwardedIps({ fetch, fetchOptional, log }, intern, taskSignal);
-          const ipv6 = request.ipv6 ? await readIpv6(fetch, intern, taskSignal) : NO_FAMILY_CONFIG;
+          const ipv6 = request.ipv6 ? await readIpv6({ fetch, fetchOptional, log }, intern, taskSignal) : NO_FAMILY_CONFIG;
           return { ...ethernetInterface(hwaddr, extern, { routes }), ipv6 };
         }),
       );
@@ -133,23 +133,51 @@ async function readForwardedIps({ fetch, fetchOptional, log }: GcpReader, intern
 }
 
 /**
- * ipv6s and gateway-ipv6 of one interface, read only when its listing has them. The metadata
- * serves no IPv6 subnet, so the addresses are shown (status, state.json) but not configured.
+ * ipv6s, gateway-ipv6 and forwarded-ipv6s of one interface, each read only when its listing
+ * has it. The metadata serves no IPv6 subnet, so the addresses (which the instance gets by
+ * DHCPv6, as its IPv4 address by DHCP) are shown, not configured. The forwarded IPv6 ranges
+ * (internal load balancers, served as CIDRs) become local routes, as the forwarded IPv4s do.
  */
-async function readIpv6(
-  fetch: (path: string, signal: AbortSignal) => Promise<string>,
-  intern: number,
-  signal: AbortSignal,
-): Promise<FamilyConfig> {
+async function readIpv6(reader: GcpReader, intern: number, signal: AbortSignal): Promise<FamilyConfig> {
+  const { fetch } = reader;
   const listed = new Set((await fetch(`${intern}/`, signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
-  if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
-  const [ipv6sBody = '', gatewayBody = ''] = await allOrNothing(signal, [
-    (s) => fetch(`${intern}/ipv6s`, s),
-    (s) => (listed.has('gateway-ipv6') ? fetch(`${intern}/gateway-ipv6`, s) : Promise.resolve('')),
+  const parts = await allOrNothing<Partial<FamilyConfig>>(signal, [
+    async (s) =>
+      listed.has('ipv6s') ? { addresses: parseIpv6List((await fetch(`${intern}/ipv6s`, s)).split('\n').map(addressOf)).ipv6s } : {},
+    async (s) => {
+      const gateway = listed.has('gateway-ipv6') ? parseIpv6((await fetch(`${intern}/gateway-ipv6`, s)).trim()) : undefined;
+      return gateway === undefined ? {} : { gateway };
+    },
+    async (s) => (listed.has('forwarded-ipv6s') ? { routes: await readForwardedIpv6s(reader, intern, s) } : {}),
   ]);
-  const { ipv6s } = parseIpv6List(ipv6sBody.split('\n').map((line) => line.trim()));
-  const gateway = parseIpv6(gatewayBody.trim());
-  return { addresses: ipv6s, ...(gateway === undefined ? {} : { gateway }), routes: [] };
+  return parts.reduce<FamilyConfig>((family, part) => ({ ...family, ...part }), NO_FAMILY_CONFIG);
+}
+
+/** An address line, possibly written as a CIDR ("2600:1900:4000:1::/96" names its first address). */
+function addressOf(line: string): string {
+  return line.trim().replace(/\/[0-9]{1,3}$/, '');
+}
+
+/** The interface's forwarded IPv6 ranges as local routes (no table: NM puts them in table local). */
+async function readForwardedIpv6s({ fetch, log }: GcpReader, intern: number, signal: AbortSignal): Promise<Route[]> {
+  const scope = `GCP interface[${intern}]`;
+  const forwarded = parseIndexList(await fetch(`${intern}/forwarded-ipv6s/`, signal), { stripSlash: true });
+  log.debug(`${scope}: found ${forwarded.length} forwarded ipv6s`);
+  return allOrNothing(
+    signal,
+    forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
+      const text = (await fetch(`${intern}/forwarded-ipv6s/${index}`, ipSignal)).trim();
+      const cidr = text.includes('/') ? parseIpv6Cidr(text) : mapDefined(parseIpv6(text), (address) => ({ address, prefix: 128 }));
+      if (cidr === undefined) throw new MetadataError('forwarded-ipv6 is not a valid ipv6 address or range');
+      const dest = ipv6NetworkAddress(cidr.address, cidr.prefix);
+      log.debug(`${scope}: adding forwarded-ipv6 ${dest}/${cidr.prefix}`);
+      return { dest, prefix: cidr.prefix, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
+    }),
+  );
+}
+
+function mapDefined<T, U>(value: T | undefined, map: (value: T) => U): U | undefined {
+  return value === undefined ? undefined : map(value);
 }
 
 function lastSegment(path: string | undefined): string | undefined {

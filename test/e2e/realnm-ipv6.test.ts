@@ -11,7 +11,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { pollUntil, type ImdsConfig, type ImdsPathEntry, type RealNm } from '../harness/realnm.js';
-import { MAC0, MAC1, cliRunner, expectInOrder, output, sorted, useRealnm } from '../helpers/realnm-run.js';
+import { MAC0, MAC1, MAP_INTERFACES, cliRunner, expectInOrder, output, runCli, sorted, useRealnm } from '../helpers/realnm-run.js';
 
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
 const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
@@ -371,5 +371,102 @@ describe('IPv6 on a real NetworkManager: EC2 dual-stack, the router NetworkManag
       /config device 02:00:00:00:00:01: the metadata names no IPv6 router(; IPv6 default route in table 30400 via fe80::[0-9a-f:]+, the router NetworkManager learned by router advertisement on eth0| and NetworkManager knows none right now; keeping the IPv6 default route in table 30400 via fe80::[0-9a-f:]+ that an earlier run configured)/,
     );
     expect(await nm.ipv6RouteSummary(30400)).toEqual([`default via ${await learnedRouter(nm, 'eth0')} dev eth0 metric 10`]);
+  });
+});
+
+describe('IPv6 on a real NetworkManager: EC2 delegated prefixes (ipv6-prefix) steered like the addresses', () => {
+  const paths = ec2Paths('dual-stack');
+  paths[`${MACS}${MAC1}/`] = 'device-number\nipv6-prefix\nipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks';
+  paths[`${MACS}${MAC1}/ipv6-prefix`] = 'fd00:16:5:0:9c3a:0:0:0/80\n';
+  const scenario = useRealnm({ name: 'ncs-e2e-v6-pfx', nics: 2, ipv4: 'static', ipv6: 'auto', metadata: { ec2Token: TOKEN, paths } });
+
+  it('rules from the /80 into table 30201 (no router: not 30401), no address of it on the host; a second run changes nothing', async () => {
+    const nm = scenario.nm;
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    await expectIpv6State(nm, {
+      eth0: sorted(['fd00:16:4::2/64', 'fd00:16:4::10/64']),
+      eth1: sorted(['fd00:16:5::2/64', 'fd00:16:5::10/64']),
+      rules: sorted([...EC2_IPV6_RULES, '30201: from fd00:16:5:0:9c3a::/80 lookup 30201']),
+      30200: ['fd00:16:4::/64 dev eth0 metric 10'],
+      30201: ['fd00:16:5::/64 dev eth1 metric 10'],
+      30400: [],
+      30401: [],
+    });
+    const again = await ec2Tool(nm);
+    expect(again.stdout, output(again)).toContain('no changes were applied for provider ec2');
+  });
+
+  it('status shows the prefix', async () => {
+    const env = { NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_IPV6: 'yes', NM_CLOUD_SETUP_MAP_INTERFACES: MAP_INTERFACES };
+    const r = await runCli(scenario.nm, env, ['status', '--json']);
+    expect(r.code, output(r)).toBe(0);
+    const status = JSON.parse(r.stdout) as { interfaces: { hwaddr: string; ipv6Prefixes?: string[] }[] };
+    expect(status.interfaces.find((row) => row.hwaddr === MAC1.toUpperCase())?.ipv6Prefixes).toEqual(['fd00:16:5:0:9c3a::/80']);
+  });
+});
+
+const GCP_NI = '/computeMetadata/v1/instance/network-interfaces';
+
+describe('IPv6 on a real NetworkManager: GCP forwarded IPv6 ranges become local routes', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-gcp',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    metadata: {
+      requireHeaders: { 'Metadata-Flavor': 'Google' },
+      paths: {
+        '/computeMetadata/v1/instance/id': '4520031799277581759',
+        [`${GCP_NI}/`]: '0/\n1/\n',
+        [`${GCP_NI}/0/`]: 'forwarded-ips/\nforwarded-ipv6s/\nipv6s\nmac\n',
+        [`${GCP_NI}/0/mac`]: MAC0,
+        [`${GCP_NI}/0/ipv6s`]: 'fd00:16:4::2\n',
+        [`${GCP_NI}/0/forwarded-ips/`]: '0\n',
+        [`${GCP_NI}/0/forwarded-ips/0`]: '172.16.4.100',
+        [`${GCP_NI}/0/forwarded-ipv6s/`]: '0\n',
+        [`${GCP_NI}/0/forwarded-ipv6s/0`]: 'fd00:16:4:0:0:9:0:0/96',
+        // eth1 forwards only an IPv6 range: no IPv4 to configure, its IPv6 still is.
+        [`${GCP_NI}/1/`]: 'forwarded-ips/\nforwarded-ipv6s/\nmac\n',
+        [`${GCP_NI}/1/mac`]: MAC1,
+        [`${GCP_NI}/1/forwarded-ips/`]: '',
+        [`${GCP_NI}/1/forwarded-ipv6s/`]: '0\n',
+        [`${GCP_NI}/1/forwarded-ipv6s/0`]: 'fd00:16:5::77',
+      },
+    },
+  });
+  const gcpEnv = { NM_CLOUD_SETUP_GCP: 'yes', NM_CLOUD_SETUP_GCP_HOST: 'http://169.254.169.254' };
+  const staticLocal6 = async (nm: RealNm): Promise<string[]> =>
+    (await nm.execOk(['ip', '-6', 'route', 'show', 'table', 'local']))
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => / proto static /.test(line));
+
+  it('IPv6 off: the IPv4 forwarded IP only; no IPv6 local route', async () => {
+    const nm = scenario.nm;
+    const r = await cliRunner(gcpEnv)(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(await staticLocal6(nm)).toEqual([]);
+  });
+
+  it('IPv6 on: local routes for the /96 on eth0 and the single address on eth1, no policy routing, no address added', async () => {
+    const nm = scenario.nm;
+    const r = await cliRunner({ ...gcpEnv, NM_CLOUD_SETUP_IPV6: 'yes' })(nm);
+    expect(r.code, output(r)).toBe(0);
+    await pollUntil(
+      async () => {
+        expect(sorted(await staticLocal6(nm))).toEqual(
+          sorted([
+            'local fd00:16:4::9:0:0/96 dev eth0 proto static metric 100 pref medium',
+            'local fd00:16:5::77 dev eth1 proto static metric 100 pref medium',
+          ]),
+        );
+      },
+      { timeoutMs: 5000 },
+    );
+    expect(await nm.ipv6RuleSummary()).toEqual([]);
+    expect(await nm.ipv6Addrs('eth0')).toEqual([]);
+    const again = await cliRunner({ ...gcpEnv, NM_CLOUD_SETUP_IPV6: 'yes' })(nm);
+    expect(again.stdout, output(again)).toContain('no changes were applied for provider GCP');
   });
 });

@@ -32,6 +32,46 @@ function appliedDualStack(): SettingsDict {
 }
 
 describe('cloudIpv6Lists', () => {
+  it('a delegated prefix (EC2 ipv6-prefix) gets rules into both tables after the addresses, as the network it is', () => {
+    const links = [
+      dualStack(MAC1, 0, ['2001:db8::5']),
+      withIpv6(dualStack(MAC2, 1, ['2001:db8:1::5'], 'fe80::1'), {
+        addresses: ['2001:db8:1::5'],
+        subnet: { address: '2001:db8:1::', prefix: 64 },
+        gateway: 'fe80::1',
+        delegatedPrefixes: [{ address: '2001:db8:1:0:9c3a::', prefix: 80 }],
+      }),
+    ];
+    const lists = cloudIpv6Lists(links[1]!, totalled(links));
+    expect(toNmcli(lists)).toEqual({
+      addresses: ['2001:db8:1::5/64'],
+      routes: ['2001:db8:1::/64 10 table=30201', '::/0 fe80::1 10 table=30401'],
+      rules: [
+        'priority 30201 from 2001:db8:1::5 table 30201',
+        'priority 30201 from 2001:db8:1:0:9c3a::/80 table 30201',
+        'priority 30350 table 254 suppress_prefixlength 0',
+        'priority 30401 from 2001:db8:1::5 table 30401',
+        'priority 30401 from 2001:db8:1:0:9c3a::/80 table 30401',
+      ],
+    });
+    expect(lists.rules[1]).toMatchObject({
+      from: { signature: 's', value: '2001:db8:1:0:9c3a::' },
+      'from-len': { signature: 'y', value: 80 },
+    });
+  });
+
+  it('provider routes (GCP forwarded IPv6 ranges) are added as given, with no subnet and no policy routing', () => {
+    const link = withIpv6(iface(MAC1, 0, ['10.128.0.2'], '10.128.0.0/20'), {
+      addresses: ['2600:1900:4000::1:0:0'],
+      routes: [{ dest: '2600:1900:4000::9:0:0', prefix: 96, metric: 100, type: 'local' }],
+    });
+    expect(toNmcli(cloudIpv6Lists(link, totalled([link])))).toEqual({
+      addresses: [],
+      routes: ['2600:1900:4000::9:0:0/96 100 type=local'],
+      rules: [],
+    });
+  });
+
   it('two addresses on NIC 1 with a router: subnet route in 30201, default in 30401, /128 rules around 30350', () => {
     const links = [dualStack(MAC1, 0, ['2001:db8::5']), dualStack(MAC2, 1, ['2001:db8:1::5', '2001:db8:1::6'], 'fe80::1')];
     const lists = cloudIpv6Lists(links[1]!, totalled(links));

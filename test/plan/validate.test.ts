@@ -124,6 +124,11 @@ describe('ipv6Problem', () => {
     ['OCI /64, router in the subnet', family(['fd00:16:4::2'], 'fd00:16:4::/64', 'fd00:16:4::1')],
     ['a link-local router', family(['fd00:16:4::2'], 'fd00:16:4::/64', 'fe80::1')],
     ['a /127', family(['fd00::1'], 'fd00::/127')],
+    [
+      'EC2 delegated /80 prefixes in the subnet',
+      { ...family(['fd00::1'], 'fd00::/64'), delegatedPrefixes: [{ address: 'fd00:0:0:0:9c3a::', prefix: 80 }] },
+    ],
+    ['GCP forwarded /96 range as a local route', { routes: [{ dest: '2600:1900::9:0:0', prefix: 96, type: 'local' }] }],
   ])('accepted: %s', (_, config) => {
     expect(ipv6Problem(config)).toBeUndefined();
   });
@@ -137,6 +142,21 @@ describe('ipv6Problem', () => {
       'a global router outside',
       family(['fd00::1'], 'fd00::/64', 'fd00:9::1'),
       'IPv6 gateway fd00:9::1 is outside fd00::/64 and not link-local',
+    ],
+    [
+      'a delegated prefix outside the subnet',
+      { ...family(['fd00::1'], 'fd00::/64'), delegatedPrefixes: [{ address: 'fd00:1::', prefix: 80 }] },
+      'IPv6 prefix fd00:1::/80 is not inside fd00::/64',
+    ],
+    [
+      'a delegated prefix wider than the subnet (::/0 would steer every source)',
+      { ...family(['fd00::1'], 'fd00::/64'), delegatedPrefixes: [{ address: '::', prefix: 0 }] },
+      'IPv6 prefix ::/0 is not inside fd00::/64',
+    ],
+    [
+      'a local range as wide as a subnet',
+      { routes: [{ dest: '2600:1900::', prefix: 64, type: 'local' }] },
+      'IPv6 range 2600:1900::/64 is too wide to accept as local (prefix must be 65 to 128)',
     ],
   ])('refused: %s', (_, config, reason) => {
     expect(ipv6Problem(config)).toBe(reason);

@@ -40,6 +40,36 @@ beforeEach(() => {
 const imds = () => nock(BASE).matchHeader(TOKEN_HEADER, TOKEN);
 
 describe('EC2 getConfig with IPv6', () => {
+  test('ipv6-prefix (delegated prefixes) is read when listed, as the networks it names; an invalid line is left out with one warning', async () => {
+    imds()
+      .get(MACS)
+      .reply(200, `${MAC1.toLowerCase()}/\n`)
+      .get(dir(MAC1))
+      .reply(200, 'device-number\nipv6-prefix\nipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks\n')
+      .get(`${dir(MAC1)}local-ipv4s`)
+      .reply(200, '172.31.26.249')
+      .get(`${dir(MAC1)}subnet-ipv4-cidr-block`)
+      .reply(200, '172.31.16.0/20')
+      .get(`${dir(MAC1)}ipv6s`)
+      .reply(200, '2600:1f18:abc:de00::5')
+      .get(`${dir(MAC1)}subnet-ipv6-cidr-blocks`)
+      .reply(200, '2600:1f18:abc:de00::/64')
+      .get(`${dir(MAC1)}ipv6-prefix`)
+      .reply(200, '2600:1f18:0abc:de00:9c3a:0000:0000:0000/80\n2600:1f18:abc:de00:4d1e:1::/80\nnot-a-prefix\n');
+    const records = seed(MAC1);
+    await fillRecords(await detectSession(), records, new AbortController().signal, true);
+    expect(records.get(MAC1)?.ipv6).toEqual({
+      addresses: ['2600:1f18:abc:de00::5'],
+      subnet: { address: '2600:1f18:abc:de00::', prefix: 64 },
+      routes: [],
+      delegatedPrefixes: [
+        { address: '2600:1f18:abc:de00:9c3a::', prefix: 80 },
+        { address: '2600:1f18:abc:de00:4d1e::', prefix: 80 },
+      ],
+    });
+    expect(warnings()).toEqual([expect.stringContaining(`get-config: ${MAC1}: ignoring invalid ipv6-prefix "`)]);
+  });
+
   test('a dual-stack NIC and an IPv6-only NIC: IPv6 addresses in canonical text, the subnet that holds them', async () => {
     imds()
       .get(MACS)

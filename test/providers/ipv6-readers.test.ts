@@ -144,4 +144,55 @@ describe('GCP', () => {
     const { records } = await readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02']);
     expect(records.get('42:01:0A:80:00:02')?.ipv6).toEqual({ addresses: ['2600:1900:4000::1'], gateway: 'fe80::56:ff:fe00:1', routes: [] });
   });
+
+  test('forwarded-ipv6s (CIDRs or addresses) become local routes; an ipv6s entry written as a CIDR is its address', async () => {
+    nock(BASE)
+      .matchHeader('Metadata-Flavor', 'Google')
+      .get('/computeMetadata/v1/instance/id')
+      .reply(200, '1')
+      .get(IFACES)
+      .reply(200, '0/\n')
+      .get(`${IFACES}0/mac`)
+      .reply(200, '42:01:0a:80:00:02')
+      .get(`${IFACES}0/forwarded-ips/`)
+      .reply(200, '')
+      .get(`${IFACES}0/`)
+      .reply(200, 'forwarded-ips/\nforwarded-ipv6s/\nipv6s\nmac\n')
+      .get(`${IFACES}0/ipv6s`)
+      .reply(200, '2600:1900:4000:0:0:1:0:0/96\n')
+      .get(`${IFACES}0/forwarded-ipv6s/`)
+      .reply(200, '0\n1\n')
+      .get(`${IFACES}0/forwarded-ipv6s/0`)
+      .reply(200, '2600:1900:4000:0:0:9:0:0/96\n')
+      .get(`${IFACES}0/forwarded-ipv6s/1`)
+      .reply(200, '2600:1900:4000::a:0:7');
+    const { records } = await readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02']);
+    expect(records.get('42:01:0A:80:00:02')?.ipv6).toEqual({
+      addresses: ['2600:1900:4000::1:0:0'],
+      routes: [
+        { dest: '2600:1900:4000::9:0:0', prefix: 96, metric: 100, type: 'local' },
+        { dest: '2600:1900:4000::a:0:7', prefix: 128, metric: 100, type: 'local' },
+      ],
+    });
+  });
+
+  test('a forwarded-ipv6 that is neither an address nor a range fails get-config, as a bad forwarded-ip does', async () => {
+    nock(BASE)
+      .matchHeader('Metadata-Flavor', 'Google')
+      .get('/computeMetadata/v1/instance/id')
+      .reply(200, '1')
+      .get(IFACES)
+      .reply(200, '0/\n')
+      .get(`${IFACES}0/mac`)
+      .reply(200, '42:01:0a:80:00:02')
+      .get(`${IFACES}0/forwarded-ips/`)
+      .reply(200, '')
+      .get(`${IFACES}0/`)
+      .reply(200, 'forwarded-ipv6s/\nmac\n')
+      .get(`${IFACES}0/forwarded-ipv6s/`)
+      .reply(200, '0\n')
+      .get(`${IFACES}0/forwarded-ipv6s/0`)
+      .reply(200, '10.0.0.1');
+    await expect(readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02'])).rejects.toThrow('forwarded-ipv6 is not a valid ipv6 address or range');
+  });
 });
