@@ -192,4 +192,21 @@ describe('IPv6 in the documents (NM_CLOUD_SETUP_IPV6)', () => {
       '  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): 2001:db8::5, prefix 2001:db8:0:0:9c3a::/80, route 2001:db8::9:0:0/96 100 type=local',
     );
   });
+
+  it('the schemas are enforced: an unknown field, a bad pattern and a missing field are each reported', () => {
+    const status = statusDocument({ ...report, mode: 'status' });
+    const row = status.interfaces[0]!;
+    const broken = {
+      ...status,
+      interfaces: [{ ...row, ipv6Prefixes: ['2001:DB8::/80'], surprise: 1, hwaddr: undefined }],
+    };
+    const errors = validate(loadSchema('status.schema.json'), JSON.parse(JSON.stringify(broken)));
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^\/interfaces\/0: must have required property 'hwaddr'/),
+        expect.stringMatching(/^\/interfaces\/0: must NOT have additional properties .*surprise/),
+        expect.stringMatching(/^\/interfaces\/0\/ipv6Prefixes\/0: must match pattern/),
+      ]),
+    );
+  });
 });
