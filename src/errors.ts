@@ -98,21 +98,26 @@ export const TRANSPORT_CODES: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'host name not found',
 };
 
+/** `error` and the causes it wraps, outermost first (at most 8: a cycle cannot hang a log line). */
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = error; e !== undefined && chain.length < 8; e = e instanceof Error ? e.cause : undefined) chain.push(e);
+  return chain;
+}
+
 /**
  * Why a metadata request failed, from its last attempt: "connection refused (ECONNREFUSED)",
  * "timed out (ETIMEDOUT)", "HTTP status 404", ... Upstream only ever says "timeout expired"
  * because it drops the cause; we keep it as `cause` (see http.ts poll) and read it here.
  */
 export function explainFailure(error: unknown): string {
-  const chain: unknown[] = [];
-  for (let e = error; e !== undefined && chain.length < 8; e = e instanceof Error ? e.cause : undefined) chain.push(e);
+  const chain = causeChain(error);
   const notReady = chain.find((e): e is NotReadyError => e instanceof NotReadyError);
   if (notReady !== undefined) return notReady.message;
   for (const e of chain) {
     const code = (e as { code?: unknown } | null)?.code;
     if (typeof code === 'string' && TRANSPORT_CODES[code] !== undefined) return `${TRANSPORT_CODES[code]} (${code})`;
   }
-  if (error instanceof PollTimeoutError && error.cause === undefined) return 'timed out (no answer)';
   const last = chain.at(-1);
   return last instanceof PollTimeoutError ? 'timed out (no answer)' : errorMessage(last);
 }
@@ -123,13 +128,7 @@ export function explainFailure(error: unknown): string {
  * our own texts (reports, state.json, debug lines); upstream's log lines keep the bare message.
  */
 export function errorDetail(error: unknown): string {
+  const timeout = causeChain(error).find((e): e is PollTimeoutError => e instanceof PollTimeoutError && e.lastAttempt !== undefined);
   const message = errorMessage(error);
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
-    if (current instanceof PollTimeoutError && current.lastAttempt !== undefined) {
-      return `${message} (last attempt: ${current.lastAttempt})`;
-    }
-    current = current.cause;
-  }
-  return message;
+  return timeout === undefined ? message : `${message} (last attempt: ${timeout.lastAttempt ?? ''})`;
 }
