@@ -121,53 +121,44 @@ describe('Aliyun', () => {
 describe('GCP', () => {
   const BASE = 'http://metadata.google.internal';
   const IFACES = '/computeMetadata/v1/instance/network-interfaces/';
+  const MAC = '42:01:0A:80:00:02';
 
-  test('ipv6s and gateway-ipv6 are read when listed; no subnet is served', async () => {
-    nock(BASE)
+  /** One interface with MAC; `leaves` below its directory answer as given (each once). */
+  function serve(leaves: Record<string, string>): void {
+    const scope = nock(BASE)
       .matchHeader('Metadata-Flavor', 'Google')
       .get('/computeMetadata/v1/instance/id')
       .reply(200, '1')
       .get(IFACES)
       .reply(200, '0/\n')
       .get(`${IFACES}0/mac`)
-      .reply(200, '42:01:0a:80:00:02')
-      .get(`${IFACES}0/forwarded-ips/`)
-      .reply(200, '0\n')
-      .get(`${IFACES}0/forwarded-ips/0`)
-      .reply(200, '10.128.0.9')
-      .get(`${IFACES}0/`)
-      .reply(200, 'forwarded-ips/\ngateway\ngateway-ipv6\nipv6s\nmac\n')
-      .get(`${IFACES}0/ipv6s`)
-      .reply(200, '2600:1900:4000:0:0:0:0:1\n')
-      .get(`${IFACES}0/gateway-ipv6`)
-      .reply(200, 'fe80::56:ff:fe00:1');
-    const { records } = await readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02']);
-    expect(records.get('42:01:0A:80:00:02')?.ipv6).toEqual({ addresses: ['2600:1900:4000::1'], gateway: 'fe80::56:ff:fe00:1', routes: [] });
+      .reply(200, MAC.toLowerCase());
+    for (const [leaf, body] of Object.entries(leaves)) scope.get(`${IFACES}0/${leaf}`).reply(200, body);
+  }
+
+  test('ipv6s and gateway-ipv6 are read when listed; no subnet is served', async () => {
+    serve({
+      'forwarded-ips/': '0\n',
+      'forwarded-ips/0': '10.128.0.9',
+      '': 'forwarded-ips/\ngateway\ngateway-ipv6\nipv6s\nmac\n',
+      ipv6s: '2600:1900:4000:0:0:0:0:1\n',
+      'gateway-ipv6': 'fe80::56:ff:fe00:1',
+    });
+    const { records } = await readWithIpv6(gcp, BASE, [MAC]);
+    expect(records.get(MAC)?.ipv6).toEqual({ addresses: ['2600:1900:4000::1'], gateway: 'fe80::56:ff:fe00:1', routes: [] });
   });
 
   test('forwarded-ipv6s (CIDRs or addresses) become local routes; an ipv6s entry written as a CIDR is its address', async () => {
-    nock(BASE)
-      .matchHeader('Metadata-Flavor', 'Google')
-      .get('/computeMetadata/v1/instance/id')
-      .reply(200, '1')
-      .get(IFACES)
-      .reply(200, '0/\n')
-      .get(`${IFACES}0/mac`)
-      .reply(200, '42:01:0a:80:00:02')
-      .get(`${IFACES}0/forwarded-ips/`)
-      .reply(200, '')
-      .get(`${IFACES}0/`)
-      .reply(200, 'forwarded-ips/\nforwarded-ipv6s/\nipv6s\nmac\n')
-      .get(`${IFACES}0/ipv6s`)
-      .reply(200, '2600:1900:4000:0:0:1:0:0/96\n')
-      .get(`${IFACES}0/forwarded-ipv6s/`)
-      .reply(200, '0\n1\n')
-      .get(`${IFACES}0/forwarded-ipv6s/0`)
-      .reply(200, '2600:1900:4000:0:0:9:0:0/96\n')
-      .get(`${IFACES}0/forwarded-ipv6s/1`)
-      .reply(200, '2600:1900:4000::a:0:7');
-    const { records } = await readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02']);
-    expect(records.get('42:01:0A:80:00:02')?.ipv6).toEqual({
+    serve({
+      'forwarded-ips/': '',
+      '': 'forwarded-ips/\nforwarded-ipv6s/\nipv6s\nmac\n',
+      ipv6s: '2600:1900:4000:0:0:1:0:0/96\n',
+      'forwarded-ipv6s/': '0\n1\n',
+      'forwarded-ipv6s/0': '2600:1900:4000:0:0:9:0:0/96\n',
+      'forwarded-ipv6s/1': '2600:1900:4000::a:0:7',
+    });
+    const { records } = await readWithIpv6(gcp, BASE, [MAC]);
+    expect(records.get(MAC)?.ipv6).toEqual({
       addresses: ['2600:1900:4000::1:0:0'],
       routes: [
         { dest: '2600:1900:4000::9:0:0', prefix: 96, metric: 100, type: 'local' },
@@ -177,22 +168,12 @@ describe('GCP', () => {
   });
 
   test('a forwarded-ipv6 that is neither an address nor a range fails get-config, as a bad forwarded-ip does', async () => {
-    nock(BASE)
-      .matchHeader('Metadata-Flavor', 'Google')
-      .get('/computeMetadata/v1/instance/id')
-      .reply(200, '1')
-      .get(IFACES)
-      .reply(200, '0/\n')
-      .get(`${IFACES}0/mac`)
-      .reply(200, '42:01:0a:80:00:02')
-      .get(`${IFACES}0/forwarded-ips/`)
-      .reply(200, '')
-      .get(`${IFACES}0/`)
-      .reply(200, 'forwarded-ipv6s/\nmac\n')
-      .get(`${IFACES}0/forwarded-ipv6s/`)
-      .reply(200, '0\n')
-      .get(`${IFACES}0/forwarded-ipv6s/0`)
-      .reply(200, '10.0.0.1');
-    await expect(readWithIpv6(gcp, BASE, ['42:01:0A:80:00:02'])).rejects.toThrow('forwarded-ipv6 is not a valid ipv6 address or range');
+    serve({
+      'forwarded-ips/': '',
+      '': 'forwarded-ipv6s/\nmac\n',
+      'forwarded-ipv6s/': '0\n',
+      'forwarded-ipv6s/0': '10.0.0.1',
+    });
+    await expect(readWithIpv6(gcp, BASE, [MAC])).rejects.toThrow('forwarded-ipv6 is not a valid ipv6 address or range');
   });
 });
