@@ -5,7 +5,10 @@
 // cloud namespace, so each HTTP exchange costs the round trip a real link would, the TCP
 // handshake included. Each NIC gets 10 addresses; a first, untimed run applies them, and then
 // every measured run is a rerun with nothing to change, as the timer's runs are.
-// --c-tool runs upstream's C nm-cloud-setup side by side (same namespaces, env and wrapper).
+// --c-tool runs upstream's C nm-cloud-setup side by side (same namespaces, env and wrapper). The
+// C tool of NetworkManager 1.42 speaks IMDSv1 only (GET /latest/meta-data/ to detect, no token),
+// so with --c-tool the metadata server also answers GETs without a token, as EC2 does with
+// HttpTokens=optional; the TypeScript tool still sends its token on every request.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,16 +39,21 @@ interface World {
 
 const macOf = (i: number): string => `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`;
 
-/** realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries. */
-function metadataOf(nics: number): ImdsConfig {
+/**
+ * realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries. `imdsV1`
+ * (for the C tool): GETs without a token are answered too, and /latest/meta-data/ lists ami-id,
+ * which is what upstream 1.42's detection looks for.
+ */
+function metadataOf(nics: number, imdsV1: boolean): ImdsConfig {
   const paths: Record<string, string> = { [MACS]: Array.from({ length: nics }, (_, i) => `${macOf(i)}/`).join('\n') };
+  if (imdsV1) paths['/latest/meta-data/'] = 'ami-id\nami-launch-index\ninstance-id\nlocal-ipv4\nmac\nnetwork/\n';
   for (let i = 0; i < nics; i++) {
     const net = `172.16.${4 + i}`;
     const secondaries = Array.from({ length: IPS_PER_NIC - 1 }, (_, k) => `${net}.${10 + k}`);
     paths[`${MACS}${macOf(i)}/local-ipv4s`] = [`${net}.2`, ...secondaries].join('\n');
     paths[`${MACS}${macOf(i)}/subnet-ipv4-cidr-block`] = `${net}.0/24`;
   }
-  return { ec2Token: TOKEN, paths };
+  return { ec2Token: TOKEN, ...(imdsV1 ? { ec2TokenOptional: true } : {}), paths };
 }
 
 /** Starts the delay line on 169.254.169.254:80 in the cloud namespace, in front of `port`. */
@@ -60,9 +68,9 @@ async function startProxy(nm: RealNm, port: number, rttMs: number): Promise<Worl
   return child;
 }
 
-async function startWorld(nics: number, rttMs: number): Promise<World> {
+async function startWorld(nics: number, rttMs: number, imdsV1: boolean): Promise<World> {
   const nm = await realnmUp({ name: `bench${nics}`, nics });
-  const metadata = await nm.startMetadataServer(metadataOf(nics), { listen: '127.0.0.1:0' });
+  const metadata = await nm.startMetadataServer(metadataOf(nics, imdsV1), { listen: '127.0.0.1:0' });
   const proxy = await startProxy(nm, metadata.port, rttMs);
   return { nics, nm, metadata, proxy };
 }
@@ -82,14 +90,28 @@ interface Command {
   readonly args: readonly string[];
 }
 
+/** What one EC2 rerun of a command must request: its file, arguments and request count. */
+interface Ec2Command extends Command {
+  readonly requests: (nics: number) => number;
+}
+
+/**
+ * Requests of one EC2 rerun. The tool: the token PUT, the listing and 3 per NIC
+ * (subnet-ipv4-cidr-block, local-ipv4s, device-number). Upstream's C tool of NetworkManager
+ * 1.42: GET /latest/meta-data/ (detection, IMDSv1), the listing and 2 per NIC.
+ */
+const TOOL_REQUESTS = (nics: number): number => 2 + 3 * nics;
+const C_TOOL_REQUESTS = (nics: number): number => 2 + 2 * nics;
+
 interface Bench {
   readonly python: string;
   readonly stateDir: string;
 }
 
 /** Runs `command` inside the world's NM namespace (realnm.sh exec), measuring only the command. */
-function runIn(bench: Bench, world: World, command: Command, ec2: boolean): Promise<Measured> {
+function runIn(bench: Bench, world: World, command: Command, ec2: boolean, extraEnv: Record<string, string> = {}): Promise<Measured> {
   const env: Record<string, string> = {
+    ...extraEnv,
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     REALNM_NAME: world.nm.env.REALNM_NETNS.replace(/-nm$/, ''),
     REALNM_STATE_DIR: world.nm.stateDir,
@@ -103,37 +125,89 @@ function runIn(bench: Bench, world: World, command: Command, ec2: boolean): Prom
   return measure(bench.python, command.file, command.args, env, 60_000, ['bash', REALNM_SH, 'exec']);
 }
 
-/** Applied-connection version ids of every NIC: a rerun that changes nothing leaves them alone. */
-async function versionIds(world: World): Promise<number[]> {
-  const ids: number[] = [];
-  for (let i = 0; i < world.nics; i++) ids.push((await world.nm.appliedConnection(`eth${i}`)).versionId);
-  return ids;
+/**
+ * Reapply calls NetworkManager has handled so far: its audit line for each, `op="device-reapply"`
+ * (with `args=` only when the connection changed). A Reapply of an unchanged connection leaves
+ * the version id alone but still re-commits the device's IP configuration, so it is counted here.
+ */
+function reapplyCount(world: World): number {
+  return readFileSync(world.nm.nmLogPath, 'utf8').split('op="device-reapply"').length - 1;
 }
 
 /** A run that did not do its job: the bench stops with this one line. */
 export class RealnmRunFailed extends Error {}
 
-/** A measured rerun: exit 0, exactly token + listing + 2 per NIC requests and no output, or the bench stops. */
-async function rerun(bench: Bench, world: World, command: Command, label: string): Promise<Measured> {
+/** A measured rerun: exit 0, exactly the command's number of requests and no output, or the bench stops. */
+async function rerun(bench: Bench, world: World, command: Ec2Command, label: string): Promise<Measured> {
   const before = (await world.metadata.requests()).length;
   const result = await runIn(bench, world, command, true);
   const requests = (await world.metadata.requests()).length - before;
   const output = (result.stdout + result.stderr).trim().slice(0, 300);
   if (result.code !== 0) throw new RealnmRunFailed(`${label} exited ${result.code}: ${output}`);
-  if (requests !== 2 + 2 * world.nics) throw new RealnmRunFailed(`${label} made ${requests} requests: ${output}`);
+  if (requests !== command.requests(world.nics))
+    throw new RealnmRunFailed(`${label} made ${requests} requests, not ${command.requests(world.nics)}: ${output}`);
   // At the default level (WARN) a rerun with nothing to change prints nothing; a warning means it
   // did not do its whole job (e.g. state.json not written).
   if (output !== '') throw new RealnmRunFailed(`${label} printed: ${output}`);
   return result;
 }
 
+/** Applied connections of every NIC without their version ids: what a Reapply may not change. */
+async function appliedSettings(world: World): Promise<string> {
+  const settings: unknown[] = [];
+  for (let i = 0; i < world.nics; i++) settings.push((await world.nm.appliedConnection(`eth${i}`)).settings);
+  return JSON.stringify(settings);
+}
+
+/**
+ * The C tool once per world, untimed, at NM_CLOUD_SETUP_LOG=DEBUG, after the tool has applied: at
+ * the default level a rerun prints nothing, and so would one that did nothing. It must exit 0,
+ * detect EC2, make its requests and configure every NIC: find its applied connection as it would
+ * make it ("needs no update"), or reapply it ("reapplied") without changing it, so that the C
+ * tool and the tool converge on the same applied connections. Returns the line the report prints.
+ * Upstream 1.42 reapplies every NIC on every run here: its new address list is the profile's
+ * addresses followed by the metadata's, so a manual profile's primary address comes twice, and
+ * its order-sensitive comparison with the applied list (nmcs_setting_ip_replace_ipv4_addresses)
+ * always finds a change. The Reapply changes nothing: NetworkManager audits it without `args=`,
+ * and the version id stays.
+ */
+async function checkCTool(bench: Bench, world: World, cTool: Ec2Command): Promise<string> {
+  const settingsBefore = await appliedSettings(world);
+  const before = (await world.metadata.requests()).length;
+  const result = await runIn(bench, world, cTool, true, { NM_CLOUD_SETUP_LOG: 'DEBUG' });
+  const requests = (await world.metadata.requests()).length - before;
+  const log = result.stdout + result.stderr;
+  const fail = (why: string): RealnmRunFailed =>
+    new RealnmRunFailed(`C tool check (${world.nics} NICs, NM_CLOUD_SETUP_LOG=DEBUG): ${why}; its log:\n${log}`);
+  if (result.code !== 0) throw fail(`exit ${result.code}`);
+  if (!log.includes('provider ec2 detected')) throw fail('no "provider ec2 detected"');
+  if (requests !== cTool.requests(world.nics)) throw fail(`${requests} requests, not ${cTool.requests(world.nics)}`);
+  const lines = log.split('\n').map((line) => line.toLowerCase());
+  const said = (mac: string, what: string): boolean => lines.some((line) => line.includes(`config device ${mac}: `) && line.includes(what));
+  const macs = Array.from({ length: world.nics }, (_, i) => macOf(i));
+  const unchanged = macs.filter((mac) => said(mac, ': device needs no update')).length;
+  const reapplied = macs.filter((mac) => said(mac, ') reapplied')).length;
+  if (unchanged + reapplied !== world.nics) throw fail(`${unchanged} of ${world.nics} devices "need no update", ${reapplied} "reapplied"`);
+  if ((await appliedSettings(world)) !== settingsBefore) throw fail("its Reapply changed the tool's applied connections");
+  return (
+    `${world.nics} NICs: exit 0, "provider ec2 detected", ${requests} requests, ${unchanged} of ${world.nics} devices "need no update", ` +
+    `${reapplied} "reapplied" (applied connections identical to the tool's before and after)`
+  );
+}
+
 interface Row {
   readonly label: string;
   readonly once: () => Promise<Measured>;
   readonly samples: Measured[];
+  /** EC2 reruns: their world, whose NetworkManager's Reapply calls are counted around every run. */
+  readonly world?: World;
+  /** The C tool may Reapply (1.42 does on every run: see checkCTool). */
+  readonly mayReapply?: boolean;
+  /** Reapply calls NetworkManager handled during each run. */
+  readonly reapplies: number[];
 }
 
-function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags: readonly string[], cTool?: string): Row[] {
+function rowsOf(bench: Bench, worlds: readonly World[], tool: Ec2Command, nodeFlags: readonly string[], cTool?: Ec2Command): Row[] {
   const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args] });
   const first = worlds[0]!;
   const startup = async (label: string, command: Command): Promise<Measured> => {
@@ -143,14 +217,15 @@ function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags
     return result;
   };
   const rows: Row[] = [];
-  const add = (label: string, once: () => Promise<Measured>): void => void rows.push({ label, once, samples: [] });
+  const add = (label: string, once: () => Promise<Measured>, world?: World, mayReapply?: boolean): void =>
+    void rows.push({ label, once, samples: [], reapplies: [], ...(world === undefined ? {} : { world, mayReapply: mayReapply === true }) });
   add('node <unit flags> -e 0', () => startup('node -e 0', node(['-e', '0'])));
   add('tool, no provider', () => startup('tool, no provider', tool));
-  if (cTool !== undefined) add('C tool, no provider', () => startup('C tool, no provider', { file: cTool, args: [] }));
+  if (cTool !== undefined) add('C tool, no provider', () => startup('C tool, no provider', cTool));
   for (const world of worlds) {
     const name = `EC2 ${world.nics} NICs x ${IPS_PER_NIC} IPs, rerun`;
-    add(`tool, ${name}`, () => rerun(bench, world, tool, `tool, ${name}`));
-    if (cTool !== undefined) add(`C tool, ${name}`, () => rerun(bench, world, { file: cTool, args: [] }, `C tool, ${name}`));
+    add(`tool, ${name}`, () => rerun(bench, world, tool, `tool, ${name}`), world, false);
+    if (cTool !== undefined) add(`C tool, ${name}`, () => rerun(bench, world, cTool, `C tool, ${name}`), world, true);
   }
   return rows;
 }
@@ -162,10 +237,13 @@ export interface RealnmResult {
   readonly rttMs: number;
   readonly runs: number;
   readonly loadAverage: { readonly start: string; readonly end: string };
-  readonly rows: readonly { label: string; wallMs: number; cpuMs: number; rssMb: number }[];
+  /** reapplies: median Reapply calls per run (NetworkManager's audit lines), EC2 rows only. */
+  readonly rows: readonly { label: string; wallMs: number; cpuMs: number; rssMb: number; reapplies?: number }[];
+  /** With --c-tool: what the untimed DEBUG run of the C tool showed, per world. */
+  readonly cToolChecks?: readonly string[];
 }
 
-function summarize(options: RealnmOptions, rows: readonly Row[], loadStart: string): RealnmResult {
+function summarize(options: RealnmOptions, rows: readonly Row[], loadStart: string, cToolChecks: readonly string[]): RealnmResult {
   return {
     rttMs: options.rttMs,
     runs: options.runs,
@@ -175,7 +253,9 @@ function summarize(options: RealnmOptions, rows: readonly Row[], loadStart: stri
       wallMs: median(row.samples.map((s) => s.wallMs)),
       cpuMs: median(row.samples.map((s) => s.cpuMs)),
       rssMb: median(row.samples.map((s) => s.maxRssKib / 1024)),
+      ...(row.world === undefined ? {} : { reapplies: median(row.reapplies) }),
     })),
+    ...(options.cTool === undefined ? {} : { cToolChecks }),
   };
 }
 
@@ -183,9 +263,11 @@ export function formatRealnm(result: RealnmResult): string {
   const byLabel = new Map(result.rows.map((row) => [row.label, row]));
   const lines = [
     `real NetworkManager, metadata behind a ${result.rttMs} ms RTT delay line; ${result.runs} interleaved rounds, medians; load average ${result.loadAverage.start} -> ${result.loadAverage.end}`,
-    `${'command'.padEnd(48)}${'wall ms'.padStart(9)}${'cpu ms'.padStart(9)}${'RSS MiB'.padStart(9)}`,
+    `${'command'.padEnd(48)}${'wall ms'.padStart(9)}${'cpu ms'.padStart(9)}${'RSS MiB'.padStart(9)}${'Reapply/run'.padStart(13)}`,
     ...result.rows.map(
-      (r) => `${r.label.padEnd(48)}${r.wallMs.toFixed(1).padStart(9)}${r.cpuMs.toFixed(1).padStart(9)}${r.rssMb.toFixed(1).padStart(9)}`,
+      (r) =>
+        `${r.label.padEnd(48)}${r.wallMs.toFixed(1).padStart(9)}${r.cpuMs.toFixed(1).padStart(9)}${r.rssMb.toFixed(1).padStart(9)}` +
+        (r.reapplies === undefined ? '' : String(r.reapplies).padStart(13)),
     ),
   ];
   const node = byLabel.get('node <unit flags> -e 0')!;
@@ -200,6 +282,7 @@ export function formatRealnm(result: RealnmResult): string {
       `${row.label} / C: wall ${(row.wallMs / c.wallMs).toFixed(2)}x, cpu ${(row.cpuMs / c.cpuMs).toFixed(2)}x, RSS ${(row.rssMb / c.rssMb).toFixed(2)}x`,
     );
   }
+  for (const check of result.cToolChecks ?? []) lines.push(`C tool check (untimed, NM_CLOUD_SETUP_LOG=DEBUG): ${check}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -211,32 +294,41 @@ export function formatRealnm(result: RealnmResult): string {
 export async function runRealnm(
   options: RealnmOptions,
   python: string,
-  tool: Command,
+  toolCommand: Command,
   nodeFlags: readonly string[],
 ): Promise<RealnmResult> {
   const loadStart = loadAverage();
+  const tool: Ec2Command = { ...toolCommand, requests: TOOL_REQUESTS };
+  const cTool: Ec2Command | undefined =
+    options.cTool === undefined ? undefined : { file: options.cTool, args: [], requests: C_TOOL_REQUESTS };
   const state = makeStateDir();
   const worlds: World[] = [];
   try {
-    for (const nics of [2, 8]) worlds.push(await startWorld(nics, options.rttMs));
+    for (const nics of [2, 8]) worlds.push(await startWorld(nics, options.rttMs, cTool !== undefined));
     const bench: Bench = { python, stateDir: state.dir };
     for (const world of worlds) {
       const applied = await runIn(bench, world, tool, true);
       if (applied.code !== 0)
         throw new RealnmRunFailed(`the first run (${world.nics} NICs) exited ${applied.code}: ${applied.stdout}${applied.stderr}`);
     }
-    const idsBefore = await Promise.all(worlds.map(versionIds));
-    const rows = rowsOf(bench, worlds, tool, nodeFlags, options.cTool);
+    const cToolChecks: string[] = [];
+    if (cTool !== undefined) for (const world of worlds) cToolChecks.push(await checkCTool(bench, world, cTool));
+    const rows = rowsOf(bench, worlds, tool, nodeFlags, cTool);
     for (let round = 0; round <= options.runs; round++) {
       for (const row of rows) {
+        // The tool's rerun may not Reapply; the C tool's may (its count per run is reported).
+        const reappliesBefore = row.world === undefined ? 0 : reapplyCount(row.world);
         const sample = await row.once();
+        if (row.world !== undefined) {
+          const reapplies = reapplyCount(row.world) - reappliesBefore;
+          if (reapplies !== 0 && row.mayReapply !== true)
+            throw new RealnmRunFailed(`${row.label}: the rerun changed an applied connection (Reapply)`);
+          if (round > 0) row.reapplies.push(reapplies);
+        }
         if (round > 0) row.samples.push(sample);
       }
     }
-    const idsAfter = await Promise.all(worlds.map(versionIds));
-    if (JSON.stringify(idsAfter) !== JSON.stringify(idsBefore))
-      throw new RealnmRunFailed('a rerun changed an applied connection (Reapply)');
-    return summarize(options, rows, loadStart);
+    return summarize(options, rows, loadStart, cToolChecks);
   } finally {
     for (const world of worlds) await stopWorld(world);
     state.remove();

@@ -13,6 +13,8 @@
 // write it atomically, e.g. to a temp file + rename):
 //   {
 //     "ec2Token": "tok",            // optional: enables IMDSv2 (see below)
+//     "ec2TokenOptional": true,     // optional: with ec2Token, a GET without a token header is
+//                                   // answered too (EC2's HttpTokens=optional: IMDSv1 clients work)
 //     "requireHeaders": {"Metadata-Flavor": "Google"},   // optional, for every request
 //     "requireHeadersStatus": 403,  // optional, status when a required header is missing
 //     "paths": {
@@ -27,6 +29,7 @@
 //       otherwise                                       -> 200, body = ec2Token
 //   - any other PUT / method other than GET or HEAD     -> 404
 //   - GET with ec2Token set and no/wrong X-aws-ec2-metadata-token -> 401
+//       (with ec2TokenOptional: only a wrong one; a GET without the header is answered)
 //   - GET of an exact key of "paths" (path + query)     -> 200 (or the entry's status) + body
 //   - anything else                                      -> 404
 // Every request is appended to the --log file as one JSON line
@@ -125,7 +128,8 @@ function decide(req) {
     };
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 404, body: 'Not Found\n' };
-  if (hasToken && h['x-aws-ec2-metadata-token'] !== c.ec2Token) {
+  const tokenHeader = h['x-aws-ec2-metadata-token'];
+  if (hasToken && tokenHeader !== c.ec2Token && !(c.ec2TokenOptional === true && tokenHeader === undefined)) {
     return { status: 401, body: 'Unauthorized\n' };
   }
   if (!Object.prototype.hasOwnProperty.call(c.paths, url)) return { status: 404, body: 'Not Found\n' };

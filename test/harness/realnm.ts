@@ -249,6 +249,8 @@ export type ImdsPathEntry = string | { status?: number; body?: string; headers?:
 
 export interface ImdsConfig {
   ec2Token?: string;
+  /** With ec2Token: a GET without a token is answered too (EC2's HttpTokens=optional, IMDSv1 clients). */
+  ec2TokenOptional?: boolean;
   requireHeaders?: Record<string, string>;
   requireHeadersStatus?: number;
   paths: Record<string, ImdsPathEntry>;
