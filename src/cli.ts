@@ -7,6 +7,7 @@ import { readConfig, type Config } from './config.js';
 import { withConfigDrive } from './config-drive.js';
 import { errorMessage, NmError } from './errors.js';
 import type { MetadataHttp } from './http.js';
+import type { SocketPool } from './socket-pool.js';
 import { createLogger, type Logger } from './log.js';
 import { PROVIDERS } from './providers/registry.js';
 import { planDocument, renderPlanText, renderStatusText, statusDocument } from './report.js';
@@ -224,16 +225,47 @@ function failureText(report: RunReport): string {
  * The metadata HTTP seam, loaded on first use. got (and dbus-next, see connectNm) are most of
  * the bundle's start-up cost; a run with no provider enabled, the common case on a host that is
  * not in a cloud, never evaluates them. esbuild turns these import()s into lazy initialisers
- * inside the one bundle file.
+ * inside the one bundle file. The first request to a server opens its connection before got is
+ * loaded, so that the TCP handshake's round trip overlaps the loading (src/socket-pool.ts).
  */
 function lazyMetadataHttp(log: Logger): MetadataHttp {
+  // node:net, which SocketPool needs, is itself worth loading only when a provider asks.
+  let pool: Promise<SocketPool> | undefined;
   let loading: Promise<MetadataHttp> | undefined;
-  const load = (): Promise<MetadataHttp> => (loading ??= import('./http.js').then(({ createMetadataHttp }) => createMetadataHttp({ log })));
-  return {
-    request: async (request) => (await load()).request(request),
-    poll: async (request, options) => (await load()).poll(request, options),
-    close: () => void loading?.then((http) => http.close()),
+  let isLoaded = false;
+  const warmed = new Set<string>();
+  const sockets = (): Promise<SocketPool> => (pool ??= import('./socket-pool.js').then(({ SocketPool }) => new SocketPool()));
+  const load = async (url: string): Promise<MetadataHttp> => {
+    const origin = originOf(url);
+    if (!isLoaded && origin !== undefined && !warmed.has(origin)) {
+      warmed.add(origin);
+      (await sockets()).open(url, 1);
+      // net.connect() issues the connect on the next tick, which waits for the promise jobs that
+      // would load got: let it out first.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    loading ??= sockets().then(async (shared) => (await import('./http.js')).createMetadataHttp({ log, sockets: shared }));
+    const http = await loading;
+    isLoaded = true;
+    return http;
   };
+  return {
+    request: async (request) => (await load(request.url)).request(request),
+    poll: async (request, options) => (await load(request.url)).poll(request, options),
+    preconnect: (url, count) => void sockets().then((shared) => shared.open(url, count)),
+    close: () => {
+      void pool?.then((shared) => shared.close());
+      void loading?.then((http) => http.close());
+    },
+  };
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** SIGTERM cancels until the first write; afterwards it is logged and ignored (upstream, 2023). */

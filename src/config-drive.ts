@@ -35,6 +35,7 @@ export function withConfigDrive(dir: string, http: MetadataHttp): MetadataHttp {
       const file = served(request);
       return file === undefined ? http.poll(request, options) : readDriveFile(file, request.maxBytes);
     },
+    preconnect: (url, count) => http.preconnect(url, count),
     close: () => http.close(),
   };
 }

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { randomBytes } from 'node:crypto';
-import { Agent } from 'node:http';
+import { Agent, type ClientRequestArgs } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { got, RequestError, TimeoutError } from 'got';
 import { CancelledError, CloudSetupError, errorMessage, NotReadyError, PollTimeoutError, TRANSPORT_CODES } from './errors.js';
 import type { Logger } from './log.js';
+import { SocketPool } from './socket-pool.js';
 
 /** One HTTP attempt against a metadata server. */
 export interface HttpRequest {
@@ -42,9 +44,17 @@ export interface MetadataHttp {
   request(request: HttpRequest): Promise<HttpResponse>;
   /** Repeats `request` until ready; rejects with PollTimeoutError or CancelledError. */
   poll(request: HttpRequest, options: PollOptions): Promise<HttpResponse>;
+  /**
+   * Opens `count` connections to the origin of `url` ahead of requests that will need them in
+   * parallel (src/socket-pool.ts); sends nothing. A client that cannot (a test double) does nothing.
+   */
+  preconnect(url: string, count: number): void;
   /** Drops kept-alive connections so the process can exit. */
   close(): void;
 }
+
+/** Most connections to one metadata server at a time; providers bound their requests in flight to it. */
+export const MAX_SOCKETS = 32;
 
 /** A transport-level failure of one attempt (reset, refused, timeout, oversized body). */
 export class HttpAttemptError extends CloudSetupError {
@@ -63,13 +73,19 @@ export interface MetadataHttpOptions {
   readonly log: Logger;
   /** Multiplies every upstream timeout; tests shrink them, production keeps 1. */
   readonly timeScale?: number;
+  /** Connections opened before this client was loaded (src/cli.ts); the agent uses them first. */
+  readonly sockets?: SocketPool;
 }
 
 /** Creates the got-based MetadataHttp: no redirects, no proxies, no retries of its own, capped bodies. */
-export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions): MetadataHttp {
+export function createMetadataHttp({ log, timeScale = 1, sockets = new SocketPool() }: MetadataHttpOptions): MetadataHttp {
   // Our own agent so close() can drop its sockets; keep-alive reuses the connection for the
   // token PUT and the GETs that follow, as curl's multi handle does upstream.
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const agent = new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  const connectFresh = agent.createConnection.bind(agent);
+  // A connection opened ahead (SocketPool) serves as a new one would.
+  agent.createConnection = (options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) =>
+    sockets.take(options.host ?? 'localhost', Number(options.port ?? 80)) ?? connectFresh(options, callback);
   const client = got.extend({
     agent: { http: agent },
     retry: { limit: 0 },
@@ -113,7 +129,15 @@ export function createMetadataHttp({ log, timeScale = 1 }: MetadataHttpOptions):
 
   const poll = (req: HttpRequest, options: PollOptions): Promise<HttpResponse> => pollRequest(request, req, options, { log, timeScale });
 
-  return { request, poll, close: () => agent.destroy() };
+  return {
+    request,
+    poll,
+    preconnect: (url, count) => sockets.open(url, count),
+    close: () => {
+      agent.destroy();
+      sockets.close();
+    },
+  };
 }
 
 /** The error one failed attempt rejects with, logged as upstream's debug line. */

@@ -44,7 +44,7 @@ function memoryHttp(networkData: string): MetadataHttp & { readonly urls: string
     ];
     return body === undefined ? Promise.reject(new Error(`no ${request.url}`)) : Promise.resolve({ status: 200, body: Buffer.from(body) });
   };
-  return { urls, request: answer, poll: answer, close: () => {} };
+  return { urls, request: answer, poll: answer, preconnect: () => undefined, close: () => {} };
 }
 
 const s = (value: string): DbusValue => ({ signature: 's', value });

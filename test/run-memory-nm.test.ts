@@ -31,6 +31,7 @@ const MAC3 = 'CC:00:00:00:00:03';
 const NO_HTTP: MetadataHttp = {
   request: () => Promise.reject(new Error('no HTTP in this test')),
   poll: () => Promise.reject(new Error('no HTTP in this test')),
+  preconnect: () => undefined,
   close: () => {},
 };
 

@@ -57,6 +57,7 @@ function recordingHttp(http: MetadataHttp): {
     http: {
       request: (request) => remember(request, http.request(request)),
       poll: (request, options) => remember(request, http.poll(request, options)),
+      preconnect: (url, count) => http.preconnect(url, count),
       close: () => http.close(),
     },
     failure: () => failure,

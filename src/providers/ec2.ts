@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import { isCancellation } from '../errors.js';
+import { MAX_INTERFACES } from '../plan/policy-routing.js';
 import type { Logger } from '../log.js';
 import { ethernetInterface, NO_FAMILY_CONFIG, type Cidr, type FamilyConfig, type ProviderInterface } from '../model.js';
 import { parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
@@ -16,12 +17,15 @@ import {
   DETECT_LIMITS,
   joinUrl,
   LEAF_LIMITS,
+  MAX_IN_FLIGHT,
 } from './fetch.js';
 import type { DetectResult, MetadataSession, Provider, ProviderContext } from './types.js';
 
 const MACS_PATH = '/2018-09-24/meta-data/network/interfaces/macs/';
 const TOKEN_TTL_HEADER = 'X-aws-ec2-metadata-token-ttl-seconds';
 const TOKEN_HEADER = 'X-aws-ec2-metadata-token';
+/** Leaves read per MAC without IPv6: subnet-ipv4-cidr-block, local-ipv4s, device-number. */
+const LEAVES_PER_MAC = 3;
 
 /** Parses local-ipv4s: one address per line, primary first; invalid lines are returned separately. */
 export function parseLocalIpv4s(body: string): { ipv4s: string[]; invalid: string[] } {
@@ -203,6 +207,10 @@ function createSession(context: ProviderContext, token: string): MetadataSession
 
   return {
     async getConfig(request, signal) {
+      // The leaves of every requested MAC go out at once when the listing answers: open their
+      // connections now, so that their handshakes overlap the listing's round trip.
+      const leaves = LEAVES_PER_MAC * Math.min(request.requested.length, MAX_INTERFACES);
+      http.preconnect(listingUrl, Math.min(leaves, MAX_IN_FLIGHT) - 1);
       const listed = await fetchMacListing({ http, log, url: listingUrl, headers, requested: request.requested, signal });
       const { read, beyondMax } = selectMacs(listed, request.requested, log);
       const readMac = request.ipv6 ? readDualStack : readIpv4Only;

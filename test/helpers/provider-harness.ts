@@ -161,6 +161,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   const delegate = (pick: () => MetadataHttp): MetadataHttp => ({
     request: (req) => pick().request(req),
     poll: (req, pollOptions) => pick().poll(req, pollOptions),
+    preconnect: () => undefined,
     close: () => pick().close(),
   });
   const http = delegate(() => {
@@ -181,6 +182,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   const routed = (pattern: RegExp, client: MetadataHttp): MetadataHttp => ({
     request: (req) => http.request(req),
     poll: (req, pollOptions) => (pattern.test(req.url) ? client : http).poll(req, pollOptions),
+    preconnect: () => undefined,
     close: () => {},
   });
   const detectSession = async (client: MetadataHttp = http): Promise<MetadataSession> => {
@@ -262,6 +264,7 @@ export function recordOutcomes(
   const outcomes: PollOutcome[] = [];
   const client: MetadataHttp = {
     request: (req) => inner.request(req),
+    preconnect: () => undefined,
     close: () => {},
     poll: async (req, options) => {
       if (failing?.url(req.url)) {

@@ -15,8 +15,7 @@ import { EC2_MACS, EC2_TOKEN, startFakeNmRun, type FakeNmRun, type ProviderEnvNa
 import type { ImdsConfig } from '../helpers/metadata-server.js';
 import { makeStateDir } from '../helpers/scratch.js';
 
-/** The bound the providers keep (src/providers/fetch.ts MAX_IN_FLIGHT). */
-const MAX_IN_FLIGHT = 16;
+import { MAX_IN_FLIGHT } from '../../src/providers/fetch.js';
 const RSS_BOUND_KB = 80 * 1024;
 /** Every leaf answers after this long, so that concurrency shows on the server. */
 const LEAF_DELAY_MS = 20;
@@ -137,7 +136,7 @@ const DEVICES = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 60, 70, 80, 90, 98, 99, 100, 
 const READ = DEVICES.filter((index) => index < 100).length;
 
 describe('issue #10 item 3: huge listings, bounded', () => {
-  it('EC2, 13,000 MACs: only requested MACs below 100 are read, at most 16 requests in flight, peak RSS < 80 MB', async () => {
+  it('EC2, 13,000 MACs: only requested MACs below 100 are read, at most MAX_IN_FLIGHT (32) requests in flight, peak RSS < 80 MB', async () => {
     const m = await measure('EC2', ec2Metadata(13_000), DEVICES);
     expect(m.code, m.stdout).toBe(0);
     // The token, the listing, and three leaves (subnet, addresses, device-number) for each requested MAC below 100.
@@ -150,7 +149,7 @@ describe('issue #10 item 3: huge listings, bounded', () => {
     expect(m.stdout).toContain('some changes were applied for provider ec2');
   });
 
-  it('Azure, 30,000 interfaces: only the first 100 MACs are read, then the requested ones, at most 16 in flight, peak RSS < 80 MB', async () => {
+  it('Azure, 30,000 interfaces: only the first 100 MACs are read, then the requested ones, at most MAX_IN_FLIGHT in flight, peak RSS < 80 MB', async () => {
     const m = await measure('AZURE', azureMetadata(30_000), DEVICES);
     expect(m.code, m.stdout).toBe(0);
     // Detection, the listing, 100 macAddress, and 5 more per requested interface below 100.

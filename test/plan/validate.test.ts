@@ -195,6 +195,7 @@ describe('interfaceProblem and rejectUnsafe', () => {
 const NO_HTTP: MetadataHttp = {
   request: () => Promise.reject(new Error('no HTTP in this test')),
   poll: () => Promise.reject(new Error('no HTTP in this test')),
+  preconnect: () => undefined,
   close: () => {},
 };
 

@@ -17,6 +17,7 @@ function capture(): { log: Logger; lines: string[] } {
 const http: MetadataHttp = {
   request: () => Promise.reject(new Error('no HTTP in this test')),
   poll: () => Promise.reject(new Error('no HTTP in this test')),
+  preconnect: () => undefined,
   close: () => {},
 };
 
