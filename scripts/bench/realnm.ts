@@ -36,7 +36,10 @@ interface World {
 
 const macOf = (i: number): string => `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`;
 
-/** realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries. */
+/**
+ * realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries, and gives
+ * eth<i> device-number i, as EC2 does (the tool reads it as a third leaf per NIC).
+ */
 function metadataOf(nics: number): ImdsConfig {
   const paths: Record<string, string> = { [MACS]: Array.from({ length: nics }, (_, i) => `${macOf(i)}/`).join('\n') };
   for (let i = 0; i < nics; i++) {
@@ -44,6 +47,7 @@ function metadataOf(nics: number): ImdsConfig {
     const secondaries = Array.from({ length: IPS_PER_NIC - 1 }, (_, k) => `${net}.${10 + k}`);
     paths[`${MACS}${macOf(i)}/local-ipv4s`] = [`${net}.2`, ...secondaries].join('\n');
     paths[`${MACS}${macOf(i)}/subnet-ipv4-cidr-block`] = `${net}.0/24`;
+    paths[`${MACS}${macOf(i)}/device-number`] = String(i);
   }
   return { ec2Token: TOKEN, paths };
 }
@@ -113,14 +117,14 @@ async function versionIds(world: World): Promise<number[]> {
 /** A run that did not do its job: the bench stops with this one line. */
 export class RealnmRunFailed extends Error {}
 
-/** A measured rerun: exit 0, exactly token + listing + 2 per NIC requests and no output, or the bench stops. */
+/** A measured rerun: exit 0, exactly token + listing + 3 per NIC requests and no output, or the bench stops. */
 async function rerun(bench: Bench, world: World, command: Command, label: string): Promise<Measured> {
   const before = (await world.metadata.requests()).length;
   const result = await runIn(bench, world, command, true);
   const requests = (await world.metadata.requests()).length - before;
   const output = (result.stdout + result.stderr).trim().slice(0, 300);
   if (result.code !== 0) throw new RealnmRunFailed(`${label} exited ${result.code}: ${output}`);
-  if (requests !== 2 + 2 * world.nics) throw new RealnmRunFailed(`${label} made ${requests} requests: ${output}`);
+  if (requests !== 2 + 3 * world.nics) throw new RealnmRunFailed(`${label} made ${requests} requests: ${output}`);
   // At the default level (WARN) a rerun with nothing to change prints nothing; a warning means it
   // did not do its whole job (e.g. state.json not written).
   if (output !== '') throw new RealnmRunFailed(`${label} printed: ${output}`);
