@@ -41,25 +41,35 @@ interface Options {
   readonly realnm: boolean;
   readonly rttMs: number;
   readonly cTool: string | undefined;
+  /** --variant NAME=COMMAND (repeatable, --realnm only): another build or other flags, in the same rounds. */
+  readonly variants: readonly { name: string; command: string[] }[];
 }
 
 /** A run that did not do its job: the bench stops with this one line. */
 class RunFailed extends Error {}
 
 function usage(message: string): never {
-  throw new RunFailed(`${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE]]`);
+  throw new RunFailed(
+    `${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE] [--variant NAME=COMMAND]...]`,
+  );
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let runs: number | undefined;
   const flags = { json: false, quick: false, realnm: false, rttMs: 20, cTool: undefined as string | undefined };
+  const variants: { name: string; command: string[] }[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') flags.json = true;
     else if (arg === '--quick') flags.quick = true;
     else if (arg === '--realnm') flags.realnm = true;
     else if (arg === '--c-tool') flags.cTool = argv[++i] ?? usage('--c-tool needs a file');
-    else if (arg === '--runs' || arg === '--rtt') {
+    else if (arg === '--variant') {
+      // NAME=FILE ARG...: split on white space, FILE absolute (e.g. node with other flags and another install).
+      const match = /^([^=\s]+)=(\/\S*(?:\s+\S+)*)\s*$/.exec(argv[++i] ?? '');
+      if (match === null) usage('--variant needs NAME=/ABSOLUTE/FILE [ARG...]');
+      variants.push({ name: match[1]!, command: match[2]!.split(/\s+/) });
+    } else if (arg === '--runs' || arg === '--rtt') {
       const value = Number(argv[++i]);
       if (!Number.isInteger(value) || value < (arg === '--runs' ? 1 : 0)) usage(`${arg} needs a whole number`);
       if (arg === '--runs') runs = value;
@@ -67,7 +77,8 @@ function parseArgs(argv: readonly string[]): Options {
     } else usage(`unknown argument ${String(arg)}`);
   }
   if (flags.realnm && flags.quick) usage('--realnm has no quick mode');
-  return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags };
+  if (variants.length > 0 && !flags.realnm) usage('--variant needs --realnm');
+  return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags, variants };
 }
 
 /** How long --quick holds the leaves' answers at most (a sequential client then shows as many round trips). */

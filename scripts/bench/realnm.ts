@@ -24,6 +24,8 @@ export interface RealnmOptions {
   readonly rttMs: number;
   readonly cTool: string | undefined;
   readonly json: boolean;
+  /** Other commands measured like the tool, in the same rounds (rows `<name>, no provider`, `<name>, EC2 …`). */
+  readonly variants: readonly { name: string; command: readonly string[] }[];
 }
 
 /** One namespace pair: NetworkManager with `nics` NICs, the metadata server and the delay line. */
@@ -137,7 +139,9 @@ interface Row {
   readonly samples: Measured[];
 }
 
-function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags: readonly string[], cTool?: string): Row[] {
+function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags: readonly string[], options: RealnmOptions): Row[] {
+  const { cTool } = options;
+  const variants = options.variants.map(({ name, command: [file, ...args] }) => ({ name, command: { file: file!, args } }));
   const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args] });
   const first = worlds[0]!;
   const startup = async (label: string, command: Command): Promise<Measured> => {
@@ -151,10 +155,12 @@ function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags
   add('node <unit flags> -e 0', () => startup('node -e 0', node(['-e', '0'])));
   add('tool, no provider', () => startup('tool, no provider', tool));
   if (cTool !== undefined) add('C tool, no provider', () => startup('C tool, no provider', { file: cTool, args: [] }));
+  for (const v of variants) add(`${v.name}, no provider`, () => startup(`${v.name}, no provider`, v.command));
   for (const world of worlds) {
     const name = `EC2 ${world.nics} NICs x ${IPS_PER_NIC} IPs, rerun`;
     add(`tool, ${name}`, () => rerun(bench, world, tool, `tool, ${name}`));
     if (cTool !== undefined) add(`C tool, ${name}`, () => rerun(bench, world, { file: cTool, args: [] }, `C tool, ${name}`));
+    for (const v of variants) add(`${v.name}, ${name}`, () => rerun(bench, world, v.command, `${v.name}, ${name}`));
   }
   return rows;
 }
@@ -230,7 +236,7 @@ export async function runRealnm(
         throw new RealnmRunFailed(`the first run (${world.nics} NICs) exited ${applied.code}: ${applied.stdout}${applied.stderr}`);
     }
     const idsBefore = await Promise.all(worlds.map(versionIds));
-    const rows = rowsOf(bench, worlds, tool, nodeFlags, options.cTool);
+    const rows = rowsOf(bench, worlds, tool, nodeFlags, options);
     for (let round = 0; round <= options.runs; round++) {
       for (const row of rows) {
         const sample = await row.once();
