@@ -9,7 +9,9 @@
 // another bundle, damaged bytes) is either skipped here or rejected by V8 before it is used.
 'use strict';
 const { readFileSync } = require('node:fs');
-const Module = require('node:module');
+// The CommonJS loader's Module class, as require('node:module') returns it; that public module
+// also evaluates node's ESM loader and source-map support, which a run never uses.
+const Module = module.constructor;
 const { basename, dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
