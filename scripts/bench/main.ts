@@ -25,6 +25,23 @@ export function unitNodeFlags(unitText: string): string[] {
   if (execStart === undefined) throw new RunFailed('systemd/nm-cloud-setup.service has no ExecStart=');
   return execStart.slice('ExecStart='.length).trim().split(/\s+/).slice(1, -1);
 }
+/**
+ * The environment the shipped unit sets for node (its Environment= lines, e.g. glibc's malloc
+ * tuning), which the measured runs get too.
+ */
+export function unitEnvironment(unitText: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of unitText.split('\n')) {
+    if (!line.startsWith('Environment=')) continue;
+    // Space-separated assignments, each possibly in double quotes (systemd.exec(5)).
+    for (const [, quoted, bare] of line.slice('Environment='.length).matchAll(/"([^"]*)"|(\S+)/g)) {
+      const assignment = quoted ?? bare ?? '';
+      const equals = assignment.indexOf('=');
+      if (equals > 0) env[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+    }
+  }
+  return env;
+}
 const SHAPES: readonly Ec2Shape[] = [
   { nics: 2, ipsPerNic: 10 },
   { nics: 8, ipsPerNic: 10 },
@@ -97,11 +114,13 @@ interface Bench {
   readonly stateDir: string;
   /** node's flags from the unit's ExecStart. */
   readonly nodeFlags: readonly string[];
+  /** The unit's Environment=. */
+  readonly unitEnv: Readonly<Record<string, string>>;
 }
 
-/** The tool's environment: what the unit gives it (RuntimeDirectory=), plus PATH as the tests do. */
+/** The tool's environment: what the unit gives it (Environment=, RuntimeDirectory=), plus PATH as the tests do. */
 function toolEnv(bench: Bench, extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', RUNTIME_DIRECTORY: bench.stateDir, ...extra };
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...bench.unitEnv, RUNTIME_DIRECTORY: bench.stateDir, ...extra };
 }
 
 const runNode = (bench: Bench, args: readonly string[], env = toolEnv(bench)): Promise<Measured> =>
@@ -246,8 +265,10 @@ async function runAll(options: Options, repoRoot: string, tool: string): Promise
   try {
     bus = await startPrivateBus();
     metadata = await startBenchMetadataServer();
-    const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-    const bench: Bench = { python, tool, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags };
+    const unitText = readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8');
+    const nodeFlags = unitNodeFlags(unitText);
+    const unitEnv = unitEnvironment(unitText);
+    const bench: Bench = { python, tool, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags, unitEnv };
     const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
     const { startup, ec2 } = await runRounds(bench, cases);
     return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
@@ -268,9 +289,11 @@ export async function main(argv: readonly string[], repoRoot: string): Promise<n
     const tool = installTool(repoRoot, bundle);
     try {
       if (options.realnm) {
-        const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-        const command = { file: process.execPath, args: [...nodeFlags, tool.path] };
-        const result = await runRealnm(options, findPython(), command, nodeFlags);
+        const unitText = readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8');
+        const nodeFlags = unitNodeFlags(unitText);
+        const env = unitEnvironment(unitText);
+        const command = { file: process.execPath, args: [...nodeFlags, tool.path], env };
+        const result = await runRealnm(options, findPython(), command, nodeFlags, env);
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatRealnm(result));
         return 0;
       }

@@ -82,10 +82,11 @@ async function stopWorld(world: World): Promise<void> {
   await world.nm.down();
 }
 
-/** A command as measured: the tool's (or the C tool's) file and arguments. */
+/** A command as measured: the tool's (or the C tool's) file and arguments, and the unit's Environment= for node. */
 interface Command {
   readonly file: string;
   readonly args: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 interface Bench {
@@ -97,6 +98,7 @@ interface Bench {
 function runIn(bench: Bench, world: World, command: Command, ec2: boolean): Promise<Measured> {
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    ...command.env,
     REALNM_NAME: world.nm.env.REALNM_NETNS.replace(/-nm$/, ''),
     REALNM_STATE_DIR: world.nm.stateDir,
     RUNTIME_DIRECTORY: bench.stateDir,
@@ -139,10 +141,17 @@ interface Row {
   readonly samples: Measured[];
 }
 
-function rowsOf(bench: Bench, worlds: readonly World[], tool: Command, nodeFlags: readonly string[], options: RealnmOptions): Row[] {
+function rowsOf(
+  bench: Bench,
+  worlds: readonly World[],
+  tool: Command,
+  nodeFlags: readonly string[],
+  unitEnv: Readonly<Record<string, string>>,
+  options: RealnmOptions,
+): Row[] {
   const { cTool } = options;
   const variants = options.variants.map(({ name, command: [file, ...args] }) => ({ name, command: { file: file!, args } }));
-  const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args] });
+  const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args], env: unitEnv });
   const first = worlds[0]!;
   const startup = async (label: string, command: Command): Promise<Measured> => {
     const result = await runIn(bench, first, command, false);
@@ -223,6 +232,7 @@ export async function runRealnm(
   python: string,
   tool: Command,
   nodeFlags: readonly string[],
+  unitEnv: Readonly<Record<string, string>> = {},
 ): Promise<RealnmResult> {
   const loadStart = loadAverage();
   const state = makeStateDir();
@@ -236,7 +246,7 @@ export async function runRealnm(
         throw new RealnmRunFailed(`the first run (${world.nics} NICs) exited ${applied.code}: ${applied.stdout}${applied.stderr}`);
     }
     const idsBefore = await Promise.all(worlds.map(versionIds));
-    const rows = rowsOf(bench, worlds, tool, nodeFlags, options);
+    const rows = rowsOf(bench, worlds, tool, nodeFlags, unitEnv, options);
     for (let round = 0; round <= options.runs; round++) {
       for (const row of rows) {
         const sample = await row.once();
