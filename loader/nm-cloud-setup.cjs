@@ -21,8 +21,9 @@ const MAGIC = 'nm-cloud-setup v8 code cache 1\n';
 
 /**
  * A cache file is MAGIC, a JSON line {node, sourceBytes, dataBytes} (padded with spaces so that
- * the data starts at a multiple of 8 bytes), a copy of the bundle it was made from, then V8's data. V8 itself only checks the source's length, so the copy is what
- * ties the data to this very bundle; comparing it is a memcmp.
+ * the data starts at a multiple of 8 bytes), a copy of the bundle it was made from, then V8's
+ * data. V8 itself only checks the source's length, so the copy is what ties the data to this very
+ * bundle; comparing it is a memcmp.
  */
 function readCache(cacheFile, source) {
   let file;

@@ -27,8 +27,8 @@ function call<T = void>(start: (done: (error: NodeJS.ErrnoException | null, valu
 
 /**
  * 8 bytes from the kernel's random pool, as hex. node:crypto's randomBytes reads the same pool,
- * but loading node:crypto costs about 1 MiB of every run's peak RSS (docs/performance.md); it is
- * only the fallback where /dev/urandom cannot be read (the unit's PrivateDevices= keeps it).
+ * but loading node:crypto costs about 0.7 MiB of RSS (docs/performance.md); it is only the
+ * fallback where /dev/urandom cannot be read (the unit's PrivateDevices= keeps it).
  */
 function randomHex(): string {
   try {

@@ -118,7 +118,7 @@ const DAY_MS = 86_400_000;
 
 /**
  * `date.toISOString()`, computed from the epoch milliseconds. V8's own Date field methods set up
- * its date cache, which loads the ICU time zone data: about 0.8 MiB of peak RSS of every run
+ * its date cache, which loads ICU's time zone data: about 0.8 MiB of node's pages in every run
  * that writes state.json (docs/performance.md). Years outside 0000-9999 (never a real clock)
  * and invalid dates go to toISOString itself, which then formats or throws as before.
  */
