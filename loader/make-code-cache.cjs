@@ -37,7 +37,10 @@ function writeCache(file, eager) {
   // into the cache and compares them.
   v8.setFlagsFromString('--lazy');
   const data = script.createCachedData();
-  const header = JSON.stringify({ node: process.version, sourceBytes: source.length, dataBytes: data.length });
+  let header = JSON.stringify({ node: process.version, sourceBytes: source.length, dataBytes: data.length });
+  // V8 copies cache data that does not start at a multiple of 8 bytes before reading it (a
+  // transient copy of up to 300 KB that glibc's heap then keeps): pad the header line to align it.
+  while ((MAGIC.length + header.length + 1 + source.length) % 8 !== 0) header += ' ';
   // Replaced atomically: a run starting meanwhile reads the old cache or the new one, never half.
   writeFileSync(`${file}.v8-cache.tmp`, Buffer.concat([Buffer.from(`${MAGIC}${header}\n`), source, data]), { mode: 0o644 });
   renameSync(`${file}.v8-cache.tmp`, `${file}.v8-cache`);

@@ -9,7 +9,9 @@
 // another bundle, damaged bytes) is either skipped here or rejected by V8 before it is used.
 'use strict';
 const { readFileSync } = require('node:fs');
-const Module = require('node:module');
+// The CommonJS loader's Module class, as require('node:module') returns it; that public module
+// also evaluates node's ESM loader and source-map support, which a run never uses.
+const Module = module.constructor;
 const { basename, dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
@@ -18,9 +20,10 @@ const BUNDLE = join(__dirname, '../lib/nm-cloud-setup/nm-cloud-setup.cjs');
 const MAGIC = 'nm-cloud-setup v8 code cache 1\n';
 
 /**
- * A cache file is MAGIC, a JSON line {node, sourceBytes, dataBytes}, a copy of the bundle it
- * was made from, then V8's data. V8 itself only checks the source's length, so the copy is what
- * ties the data to this very bundle; comparing it is a memcmp.
+ * A cache file is MAGIC, a JSON line {node, sourceBytes, dataBytes} (padded with spaces so that
+ * the data starts at a multiple of 8 bytes), a copy of the bundle it was made from, then V8's
+ * data. V8 itself only checks the source's length, so the copy is what ties the data to this very
+ * bundle; comparing it is a memcmp.
  */
 function readCache(cacheFile, source) {
   let file;

@@ -71,26 +71,125 @@ const lazyTlsInGot = {
 };
 
 /**
- * Node modules the main bundle imports at its top level but a run may never use: node:fs/promises
- * (state.json, only after a fetch) also loads readline and fs watchers in Node 20, about 2 ms of a
- * run with no provider under --jitless. The bundle gets an object with a getter per export that
- * loads the real module on first use; import sites read the property at each call (esbuild's
- * output does), so nothing else changes.
+ * Node modules a bundle imports at its top level but a run may never use, or uses late: each is
+ * compiled from source on every run under the unit's flags (node's own code cache does not apply),
+ * which costs CPU and peak RSS (docs/performance.md). node:fs/promises (the config drive only)
+ * also loads readline and fs watchers in Node 20; node:crypto is only needed for the debug lines'
+ * request ids (src/http.ts) and, in dbus-next, for the DBUS_COOKIE_SHA1 authentication we never
+ * use, and its os only for the X11 session bus lookup; got's node:crypto only for its request ids,
+ * which gotRequestIds draws without it. The bundle gets an object with a getter per export
+ * that loads the real module on first use (a function that forwards its calls, when the module
+ * itself is one, as assert is); import sites read the property at each call (esbuild's output and
+ * dbus-next's code do), so nothing else changes.
  */
-const LAZY_BUILTINS = ['node:fs/promises'];
-const lazyBuiltins = {
+const LAZY_BUILTINS = {
+  main: ['node:fs/promises', 'node:crypto'],
+  'dbus-next': ['crypto', 'os'],
+  got: ['node:crypto'],
+};
+const lazyBuiltins = (names) => ({
   name: 'lazy-builtins',
   setup(context) {
-    const filter = new RegExp(`^(${LAZY_BUILTINS.join('|')})$`);
+    const filter = new RegExp(`^(${names.join('|')})$`);
     // The stand-in's own require() of the module is left to node.
     context.onResolve({ filter }, ({ path, namespace }) =>
       namespace === 'lazy-builtin' ? undefined : { path, namespace: 'lazy-builtin' },
     );
     context.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async ({ path }) => {
-      const names = Object.keys(await import(path)).filter((name) => name !== 'default');
+      const real = await import(path.startsWith('node:') ? path : `node:${path}`);
+      const names = Object.keys(real).filter((name) => name !== 'default');
       const load = `const load = () => require(${JSON.stringify(path)});`;
       const getters = names.map((name) => `  get ${name}() { return load().${name}; },`);
-      return { contents: `${load}\nmodule.exports = {\n${getters.join('\n')}\n};\n`, loader: 'js' };
+      if (typeof real.default !== 'function') return { contents: `${load}\nmodule.exports = {\n${getters.join('\n')}\n};\n`, loader: 'js' };
+      const call = `module.exports = function ${real.default.name}(...args) { return load()(...args); };`;
+      const properties = `Object.defineProperties(module.exports, Object.getOwnPropertyDescriptors({\n${getters.join('\n')}\n}));`;
+      return { contents: `${load}\n${call}\n${properties}\n`, loader: 'js' };
+    });
+  },
+});
+
+/**
+ * Stand-ins that load the real module on first use (scripts/build-stubs/lazy-*.cjs): dbus-next's
+ * assert (only a failed check loads it) and got's decompress-response (node:zlib; we never
+ * decompress). The stand-in's own require() of the module resolves as usual.
+ */
+const lazyStandIn = (name) => ({
+  name: `lazy-${name}`,
+  setup(context) {
+    const standIn = fileURLToPath(new URL(`build-stubs/lazy-${name}.cjs`, import.meta.url));
+    context.onResolve({ filter: new RegExp(`^${name}$`) }, ({ importer }) => (importer === standIn ? undefined : { path: standIn }));
+  },
+});
+
+/**
+ * got draws a random UUID for every request (node:crypto's randomUUID), only to publish it on its
+ * diagnostics channels, to which nothing in this process subscribes. Loading node:crypto costs
+ * about 0.7 MiB of RSS and 4 ms of CPU per run (docs/performance.md), so the id is drawn with it
+ * only while a got channel has subscribers, and is otherwise a process-unique id of the same
+ * form. The build fails if got's text changes, so the patch never silently stops working.
+ */
+const GOT_DIAGNOSTICS = /node_modules\/got\/dist\/source\/core\/diagnostics-channel\.js$/;
+const GOT_REQUEST_ID = 'export function generateRequestId() {\n    return randomUUID();\n}';
+const gotRequestIds = {
+  name: 'got-request-ids',
+  setup(context) {
+    context.onLoad({ filter: GOT_DIAGNOSTICS }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      if (!text.includes(GOT_REQUEST_ID)) throw new Error(`${path}: generateRequestId changed; update gotRequestIds in scripts/build.mjs`);
+      const patched = text.replace(
+        GOT_REQUEST_ID,
+        [
+          'let requestCount = 0;',
+          'export function generateRequestId() {',
+          '    if (Object.values(channels).some((channel) => channel.hasSubscribers)) return randomUUID();',
+          "    return `00000000-0000-4000-8000-${(++requestCount).toString(16).padStart(12, '0')}`;",
+          '}',
+        ].join('\n'),
+      );
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * dbus-next parses a signature into a tree for every variant it reads or writes, and builds a
+ * marshaller object with a dozen closures for every basic value it writes (each header field of
+ * every message). Both depend only on the signature and are never changed after they are made, so
+ * the bundle keeps them per signature (at most 256 of each): fewer short-lived objects for the
+ * scavenger to promote, about 0.3 MiB of an 8-NIC rerun's peak RSS (docs/performance.md). The
+ * build fails if dbus-next's text changes, so the patch never silently stops working.
+ */
+const DBUS_MEMOS = {
+  'signature.js': {
+    text: 'function parseSignature (signature) {',
+    memo: 'const parseSignature = memoBySignature(parseSignatureOnce);\nfunction parseSignatureOnce (signature) {',
+  },
+  'marshallers.js': {
+    text: 'exports.MakeSimpleMarshaller = MakeSimpleMarshaller;',
+    memo: 'exports.MakeSimpleMarshaller = memoBySignature(MakeSimpleMarshaller);',
+  },
+};
+const MEMO_BY_SIGNATURE = `
+function memoBySignature(make) {
+  const made = new Map();
+  return (signature) => {
+    let value = made.get(signature);
+    if (value === undefined) {
+      value = make(signature);
+      if (made.size < 256) made.set(signature, value);
+    }
+    return value;
+  };
+}
+`;
+const dbusMemos = {
+  name: 'dbus-memos',
+  setup(context) {
+    context.onLoad({ filter: /node_modules\/dbus-next\/lib\/(signature|marshallers)\.js$/ }, async ({ path }) => {
+      const { text, memo } = DBUS_MEMOS[basename(path)];
+      const source = await readFile(path, 'utf8');
+      if (source.split(text).length !== 2) throw new Error(`${path}: its text changed; update DBUS_MEMOS in scripts/build.mjs`);
+      return { contents: `${source.replace(text, memo)}\n${MEMO_BY_SIGNATURE}`, loader: 'js' };
     });
   },
 };
@@ -103,8 +202,21 @@ const lazyBuiltins = {
  * dbus-next's bytecode (docs/performance.md).
  */
 const SEPARATE = {
-  got: { entry: "export * from 'got'; export { default } from 'got';", plugins: [stubUnusedGotFeatures, lazyIntlInIs, lazyTlsInGot] },
-  'dbus-next': { entry: "module.exports = require('dbus-next');", plugins: [stubUnusedGotFeatures] },
+  got: {
+    entry: "export * from 'got'; export { default } from 'got';",
+    plugins: [
+      stubUnusedGotFeatures,
+      lazyIntlInIs,
+      lazyTlsInGot,
+      lazyStandIn('decompress-response'),
+      gotRequestIds,
+      lazyBuiltins(LAZY_BUILTINS.got),
+    ],
+  },
+  'dbus-next': {
+    entry: "module.exports = require('dbus-next');",
+    plugins: [dbusMemos, stubUnusedGotFeatures, lazyStandIn('assert'), lazyBuiltins(LAZY_BUILTINS['dbus-next'])],
+  },
   // Required only by the xml2js stand-in (scripts/build-stubs/xml2js.js), on first real use.
   xml2js: { entry: "module.exports = require('xml2js');", plugins: [] },
 };
@@ -146,7 +258,7 @@ await build({
   // Manual runs get the unit's flags: under MemoryDenyWriteExecute=yes the JIT cannot work, and
   // --no-expose-wasm silences node's warning that --jitless turned WebAssembly off.
   banner: { js: '#!/usr/bin/env -S node --jitless --no-expose-wasm' },
-  plugins: [requireSeparate, lazyBuiltins],
+  plugins: [requireSeparate, lazyBuiltins(LAZY_BUILTINS.main)],
 });
 await chmod(OUTFILE, 0o755);
 for (const [name, { entry, plugins }] of Object.entries(SEPARATE)) {

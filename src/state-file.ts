@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Writes state.json: the only file the tool ever writes, and only below its runtime directory. */
-import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { close, closeSync, constants, fchmod, fstat, mkdir, open, openSync, readSync, rename, rm, writeFile, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CloudSetupError, errorMessage } from './errors.js';
@@ -16,6 +15,37 @@ export class StateFileError extends CloudSetupError {
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
 /**
+ * A node:fs callback call as a promise. The callback API rather than node:fs/promises, which in
+ * Node 20 also loads readline and the fs watchers: about 0.5 MiB of every run's peak RSS
+ * (docs/performance.md). The errors are the same objects with the same messages.
+ */
+function call<T = void>(start: (done: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    start((error, value) => (error === null ? resolve(value as T) : reject(error)));
+  });
+}
+
+/**
+ * 8 bytes from the kernel's random pool, as hex. node:crypto's randomBytes reads the same pool,
+ * but loading node:crypto costs about 0.7 MiB of RSS (docs/performance.md); it is only the
+ * fallback where /dev/urandom cannot be read (the unit's PrivateDevices= keeps it).
+ */
+function randomHex(): string {
+  try {
+    const fd = openSync('/dev/urandom', O_RDONLY);
+    try {
+      const bytes = Buffer.alloc(8);
+      if (readSync(fd, bytes) === bytes.length) return bytes.toString('hex');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // below
+  }
+  return randomBytes(8).toString('hex');
+}
+
+/**
  * Replaces `<dir>/state.json` atomically: a reader (or a crash) sees the old file or the new
  * one, never half of one. Mode 0644 whatever the umask: the file holds nothing secret and
  * monitoring agents run unprivileged. The tool runs as root, so it refuses a directory that
@@ -25,23 +55,23 @@ export async function writeStateFile(dir: string, document: StateDocument): Prom
   const path = join(dir, STATE_FILE_NAME);
   // Unpredictable, and created exclusively without following links: nothing planted in
   // advance can redirect the write.
-  const temporary = join(dir, `.${STATE_FILE_NAME}.${randomBytes(8).toString('hex')}.tmp`);
+  const temporary = join(dir, `.${STATE_FILE_NAME}.${randomHex()}.tmp`);
   let created = false;
   try {
     await openStateDir(dir);
-    const file = await open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    const fd = await call<number>((done) => open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, done));
     created = true;
     try {
-      await file.chmod(0o644);
+      await call((done) => fchmod(fd, 0o644, done));
       // No fsync: /run is a tmpfs, gone at reboot anyway; the rename is what readers rely on.
-      await file.writeFile(`${JSON.stringify(document, null, 2)}\n`);
+      await call((done) => writeFile(fd, `${JSON.stringify(document, null, 2)}\n`, done));
     } finally {
-      await file.close();
+      await call((done) => close(fd, done));
     }
-    await rename(temporary, path);
+    await call((done) => rename(temporary, path, done));
     return path;
   } catch (error) {
-    if (created) await rm(temporary, { force: true }).catch(() => {});
+    if (created) await call((done) => rm(temporary, { force: true }, done)).catch(() => {});
     if (error instanceof StateFileError) throw error;
     throw new StateFileError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   }
@@ -49,18 +79,18 @@ export async function writeStateFile(dir: string, document: StateDocument): Prom
 
 /** Creates the directory 0755 (whatever the umask) or checks the one that is there. */
 async function openStateDir(dir: string): Promise<void> {
-  const made = await mkdir(dir, { recursive: true, mode: 0o755 });
-  let handle: FileHandle;
+  const made = await call<string | undefined>((done) => mkdir(dir, { recursive: true, mode: 0o755 }, done));
+  let fd: number;
   try {
-    handle = await open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    fd = await call<number>((done) => open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, done));
   } catch (error) {
     throw new StateFileError(`cannot write ${join(dir, STATE_FILE_NAME)}: ${dir} is not a directory (${errorMessage(error)})`, {
       cause: error,
     });
   }
   try {
-    if (made !== undefined) await handle.chmod(0o755);
-    const { mode, uid } = await handle.stat();
+    if (made !== undefined) await call((done) => fchmod(fd, 0o755, done));
+    const { mode, uid } = await call<Stats>((done) => fstat(fd, done));
     const me = process.getuid?.() ?? 0;
     if ((mode & 0o022) !== 0 || (uid !== me && uid !== 0)) {
       const why =
@@ -68,6 +98,6 @@ async function openStateDir(dir: string): Promise<void> {
       throw new StateFileError(`refusing to write ${join(dir, STATE_FILE_NAME)}: ${dir} is ${why}`);
     }
   } finally {
-    await handle.close();
+    await call((done) => close(fd, done));
   }
 }

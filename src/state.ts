@@ -123,6 +123,36 @@ export function stateDevice(outcome: DeviceOutcome): StateDevice {
   };
 }
 
+const DAY_MS = 86_400_000;
+
+/**
+ * `date.toISOString()`, computed from the epoch milliseconds. V8's own Date field methods set up
+ * its date cache, which loads ICU's time zone data: about 0.8 MiB of node's pages in every run
+ * that writes state.json (docs/performance.md). Years outside 0000-9999 (never a real clock)
+ * and invalid dates go to toISOString itself, which then formats or throws as before.
+ */
+export function isoTime(date: Date): string {
+  const ms = date.getTime();
+  // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar, as ECMAScript's).
+  const days = Math.floor(ms / DAY_MS);
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  if (!Number.isFinite(ms) || year < 0 || year > 9999) return date.toISOString();
+  const inDay = ms - days * DAY_MS;
+  const pad = (value: number, width = 2): string => String(value).padStart(width, '0');
+  const clock = `${pad(Math.floor(inDay / 3_600_000))}:${pad(Math.floor(inDay / 60_000) % 60)}:${pad(Math.floor(inDay / 1000) % 60)}`;
+  return `${pad(year, 4)}-${pad(month)}-${pad(day)}T${clock}.${pad(inDay % 1000, 3)}Z`;
+}
+
 /**
  * The state.json of a run, or undefined when the run learned no metadata: a failed fetch
  * must leave the previous file in place, as it leaves the previous runtime config.
@@ -139,7 +169,7 @@ export function stateDocument(
     formatVersion: STATE_FORMAT_VERSION,
     toolVersion: context.toolVersion,
     command: report.mode,
-    time: context.time.toISOString(),
+    time: isoTime(context.time),
     provider: { name: report.provider.name, metadataUrl: report.provider.baseUrl },
     result: report.result,
     interfaces: interfaceStates(report.metadata),

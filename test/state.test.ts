@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { DeviceOutcome, RunReport } from '../src/model.js';
 import { totalled } from '../src/model.js';
 import { StateFileError, writeStateFile } from '../src/state-file.js';
-import { stateDocument, type StateDocument } from '../src/state.js';
+import { isoTime, stateDocument, type StateDocument } from '../src/state.js';
 import { loadSchema, validate } from './helpers/json-schema.js';
 import { scratchDir } from './helpers/scratch.js';
 import { iface } from './plan/fixtures.js';
@@ -99,6 +99,34 @@ describe('stateDocument', () => {
     const fetched = stateDocument(report({ mode: 'fetch', result: 'fetched', outcomes: [] }), { time, toolVersion: '1' });
     expect(fetched).toMatchObject({ command: 'fetch', result: 'fetched', devices: [] });
     expect(validate(loadSchema('state.schema.json'), fetched)).toEqual([]);
+  });
+});
+
+describe('isoTime', () => {
+  it('is toISOString: epoch edges, leap days, centuries, the ends of four-digit years, and a sweep', () => {
+    const edges = [
+      0,
+      -1,
+      1,
+      86_399_999,
+      86_400_000,
+      Date.UTC(2000, 1, 29, 23, 59, 59, 999),
+      Date.UTC(1900, 1, 28),
+      Date.UTC(2100, 2, 1),
+      Date.UTC(2024, 11, 31, 12, 0, 0, 5),
+      Date.UTC(1970, 0, 1),
+      -62_167_219_200_000,
+      253_402_300_799_999,
+    ];
+    // Every 7 days and 13 h 17 min 31.337 s from 1901 to 2199: every month, weekday and hour.
+    const sweep = Array.from({ length: 14_500 }, (_, i) => Date.UTC(1901, 0, 1) + i * 653_851_337);
+    for (const ms of [...edges, ...sweep]) expect(isoTime(new Date(ms))).toBe(new Date(ms).toISOString());
+  });
+
+  it('leaves years outside 0000-9999 and invalid dates to toISOString', () => {
+    expect(isoTime(new Date(-62_167_219_200_001))).toBe('-000001-12-31T23:59:59.999Z');
+    expect(isoTime(new Date(253_402_300_800_000))).toBe('+010000-01-01T00:00:00.000Z');
+    expect(() => isoTime(new Date(NaN))).toThrow(RangeError);
   });
 });
 

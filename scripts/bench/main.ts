@@ -25,6 +25,23 @@ export function unitNodeFlags(unitText: string): string[] {
   if (execStart === undefined) throw new RunFailed('systemd/nm-cloud-setup.service has no ExecStart=');
   return execStart.slice('ExecStart='.length).trim().split(/\s+/).slice(1, -1);
 }
+/**
+ * The environment the shipped unit sets for node (its Environment= lines, e.g. glibc's malloc
+ * tuning), which the measured runs get too.
+ */
+export function unitEnvironment(unitText: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of unitText.split('\n')) {
+    if (!line.startsWith('Environment=')) continue;
+    // Space-separated assignments, each possibly in double quotes (systemd.exec(5)).
+    for (const [, quoted, bare] of line.slice('Environment='.length).matchAll(/"([^"]*)"|(\S+)/g)) {
+      const assignment = quoted ?? bare ?? '';
+      const equals = assignment.indexOf('=');
+      if (equals > 0) env[assignment.slice(0, equals)] = assignment.slice(equals + 1);
+    }
+  }
+  return env;
+}
 const SHAPES: readonly Ec2Shape[] = [
   { nics: 2, ipsPerNic: 10 },
   { nics: 8, ipsPerNic: 10 },
@@ -41,25 +58,35 @@ interface Options {
   readonly realnm: boolean;
   readonly rttMs: number;
   readonly cTool: string | undefined;
+  /** --variant NAME=COMMAND (repeatable, --realnm only): another build or other flags, in the same rounds. */
+  readonly variants: readonly { name: string; command: string[] }[];
 }
 
 /** A run that did not do its job: the bench stops with this one line. */
 class RunFailed extends Error {}
 
 function usage(message: string): never {
-  throw new RunFailed(`${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE]]`);
+  throw new RunFailed(
+    `${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE] [--variant NAME=COMMAND]...]`,
+  );
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let runs: number | undefined;
   const flags = { json: false, quick: false, realnm: false, rttMs: 20, cTool: undefined as string | undefined };
+  const variants: { name: string; command: string[] }[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') flags.json = true;
     else if (arg === '--quick') flags.quick = true;
     else if (arg === '--realnm') flags.realnm = true;
     else if (arg === '--c-tool') flags.cTool = argv[++i] ?? usage('--c-tool needs a file');
-    else if (arg === '--runs' || arg === '--rtt') {
+    else if (arg === '--variant') {
+      // NAME=FILE ARG...: split on white space, FILE absolute (e.g. node with other flags and another install).
+      const match = /^([^=\s]+)=(\/\S*(?:\s+\S+)*)\s*$/.exec(argv[++i] ?? '');
+      if (match === null) usage('--variant needs NAME=/ABSOLUTE/FILE [ARG...]');
+      variants.push({ name: match[1]!, command: match[2]!.split(/\s+/) });
+    } else if (arg === '--runs' || arg === '--rtt') {
       const value = Number(argv[++i]);
       if (!Number.isInteger(value) || value < (arg === '--runs' ? 1 : 0)) usage(`${arg} needs a whole number`);
       if (arg === '--runs') runs = value;
@@ -67,7 +94,8 @@ function parseArgs(argv: readonly string[]): Options {
     } else usage(`unknown argument ${String(arg)}`);
   }
   if (flags.realnm && flags.quick) usage('--realnm has no quick mode');
-  return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags };
+  if (variants.length > 0 && !flags.realnm) usage('--variant needs --realnm');
+  return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags, variants };
 }
 
 /** How long --quick holds the leaves' answers at most (a sequential client then shows as many round trips). */
@@ -86,11 +114,13 @@ interface Bench {
   readonly stateDir: string;
   /** node's flags from the unit's ExecStart. */
   readonly nodeFlags: readonly string[];
+  /** The unit's Environment=. */
+  readonly unitEnv: Readonly<Record<string, string>>;
 }
 
-/** The tool's environment: what the unit gives it (RuntimeDirectory=), plus PATH as the tests do. */
+/** The tool's environment: what the unit gives it (Environment=, RuntimeDirectory=), plus PATH as the tests do. */
 function toolEnv(bench: Bench, extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', RUNTIME_DIRECTORY: bench.stateDir, ...extra };
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...bench.unitEnv, RUNTIME_DIRECTORY: bench.stateDir, ...extra };
 }
 
 const runNode = (bench: Bench, args: readonly string[], env = toolEnv(bench)): Promise<Measured> =>
@@ -235,8 +265,10 @@ async function runAll(options: Options, repoRoot: string, tool: string): Promise
   try {
     bus = await startPrivateBus();
     metadata = await startBenchMetadataServer();
-    const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-    const bench: Bench = { python, tool, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags };
+    const unitText = readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8');
+    const nodeFlags = unitNodeFlags(unitText);
+    const unitEnv = unitEnvironment(unitText);
+    const bench: Bench = { python, tool, runs: options.runs, quick: options.quick, bus, metadata, stateDir, nodeFlags, unitEnv };
     const cases = SHAPES.flatMap((shape) => LATENCIES_MS.map((latencyMs) => ({ shape, latencyMs })));
     const { startup, ec2 } = await runRounds(bench, cases);
     return { machine: describeMachine(), quick: options.quick, runs: options.runs, startup, ec2 };
@@ -257,9 +289,11 @@ export async function main(argv: readonly string[], repoRoot: string): Promise<n
     const tool = installTool(repoRoot, bundle);
     try {
       if (options.realnm) {
-        const nodeFlags = unitNodeFlags(readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8'));
-        const command = { file: process.execPath, args: [...nodeFlags, tool.path] };
-        const result = await runRealnm(options, findPython(), command, nodeFlags);
+        const unitText = readFileSync(join(repoRoot, 'systemd', 'nm-cloud-setup.service'), 'utf8');
+        const nodeFlags = unitNodeFlags(unitText);
+        const env = unitEnvironment(unitText);
+        const command = { file: process.execPath, args: [...nodeFlags, tool.path], env };
+        const result = await runRealnm(options, findPython(), command, nodeFlags, env);
         process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatRealnm(result));
         return 0;
       }

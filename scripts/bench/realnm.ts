@@ -27,6 +27,8 @@ export interface RealnmOptions {
   readonly rttMs: number;
   readonly cTool: string | undefined;
   readonly json: boolean;
+  /** Other commands measured like the tool, in the same rounds (rows `<name>, no provider`, `<name>, EC2 …`). */
+  readonly variants: readonly { name: string; command: readonly string[] }[];
 }
 
 /** One namespace pair: NetworkManager with `nics` NICs, the metadata server and the delay line. */
@@ -40,7 +42,8 @@ interface World {
 const macOf = (i: number): string => `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}`;
 
 /**
- * realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries. `imdsV1`
+ * realnm.sh's eth<i> is 172.16.(4+i).2/24; the metadata adds .10 to .18 as secondaries and gives
+ * eth<i> device-number i, as EC2 does (the tool reads it as a third leaf per NIC). `imdsV1`
  * (for the C tool): GETs without a token are answered too, and /latest/meta-data/ lists ami-id,
  * which is what upstream 1.42's detection looks for.
  */
@@ -52,6 +55,7 @@ function metadataOf(nics: number, imdsV1: boolean): ImdsConfig {
     const secondaries = Array.from({ length: IPS_PER_NIC - 1 }, (_, k) => `${net}.${10 + k}`);
     paths[`${MACS}${macOf(i)}/local-ipv4s`] = [`${net}.2`, ...secondaries].join('\n');
     paths[`${MACS}${macOf(i)}/subnet-ipv4-cidr-block`] = `${net}.0/24`;
+    paths[`${MACS}${macOf(i)}/device-number`] = String(i);
   }
   return { ec2Token: TOKEN, ...(imdsV1 ? { ec2TokenOptional: true } : {}), paths };
 }
@@ -88,6 +92,8 @@ async function stopWorld(world: World): Promise<void> {
 interface Command {
   readonly file: string;
   readonly args: readonly string[];
+  /** The unit's Environment= for node (the tool, its variants and `node -e 0`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** What one EC2 rerun of a command must request: its file, arguments and request count. */
@@ -111,6 +117,7 @@ interface Bench {
 /** Runs `command` inside the world's NM namespace (realnm.sh exec), measuring only the command. */
 function runIn(bench: Bench, world: World, command: Command, ec2: boolean, extraEnv: Record<string, string> = {}): Promise<Measured> {
   const env: Record<string, string> = {
+    ...command.env,
     ...extraEnv,
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     REALNM_NAME: world.nm.env.REALNM_NETNS.replace(/-nm$/, ''),
@@ -207,8 +214,17 @@ interface Row {
   readonly reapplies: number[];
 }
 
-function rowsOf(bench: Bench, worlds: readonly World[], tool: Ec2Command, nodeFlags: readonly string[], cTool?: Ec2Command): Row[] {
-  const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args] });
+interface RowCommands {
+  readonly tool: Ec2Command;
+  readonly cTool: Ec2Command | undefined;
+  /** --variant: other builds of the tool, which make its requests. */
+  readonly variants: readonly { readonly name: string; readonly command: Ec2Command }[];
+  readonly nodeFlags: readonly string[];
+  readonly unitEnv: Readonly<Record<string, string>>;
+}
+
+function rowsOf(bench: Bench, worlds: readonly World[], { tool, cTool, variants, nodeFlags, unitEnv }: RowCommands): Row[] {
+  const node = (args: readonly string[]): Command => ({ file: process.execPath, args: [...nodeFlags, ...args], env: unitEnv });
   const first = worlds[0]!;
   const startup = async (label: string, command: Command): Promise<Measured> => {
     const result = await runIn(bench, first, command, false);
@@ -222,10 +238,12 @@ function rowsOf(bench: Bench, worlds: readonly World[], tool: Ec2Command, nodeFl
   add('node <unit flags> -e 0', () => startup('node -e 0', node(['-e', '0'])));
   add('tool, no provider', () => startup('tool, no provider', tool));
   if (cTool !== undefined) add('C tool, no provider', () => startup('C tool, no provider', cTool));
+  for (const v of variants) add(`${v.name}, no provider`, () => startup(`${v.name}, no provider`, v.command));
   for (const world of worlds) {
     const name = `EC2 ${world.nics} NICs x ${IPS_PER_NIC} IPs, rerun`;
     add(`tool, ${name}`, () => rerun(bench, world, tool, `tool, ${name}`), world, false);
     if (cTool !== undefined) add(`C tool, ${name}`, () => rerun(bench, world, cTool, `C tool, ${name}`), world, true);
+    for (const v of variants) add(`${v.name}, ${name}`, () => rerun(bench, world, v.command, `${v.name}, ${name}`), world, false);
   }
   return rows;
 }
@@ -296,6 +314,7 @@ export async function runRealnm(
   python: string,
   toolCommand: Command,
   nodeFlags: readonly string[],
+  unitEnv: Readonly<Record<string, string>> = {},
 ): Promise<RealnmResult> {
   const loadStart = loadAverage();
   const tool: Ec2Command = { ...toolCommand, requests: TOOL_REQUESTS };
@@ -313,7 +332,11 @@ export async function runRealnm(
     }
     const cToolChecks: string[] = [];
     if (cTool !== undefined) for (const world of worlds) cToolChecks.push(await checkCTool(bench, world, cTool));
-    const rows = rowsOf(bench, worlds, tool, nodeFlags, cTool);
+    const variants = options.variants.map(({ name, command: [file = '', ...args] }) => ({
+      name,
+      command: { file, args, requests: TOOL_REQUESTS },
+    }));
+    const rows = rowsOf(bench, worlds, { tool, cTool, variants, nodeFlags, unitEnv });
     for (let round = 0; round <= options.runs; round++) {
       for (const row of rows) {
         // The tool's rerun may not Reapply; the C tool's may (its count per run is reported).

@@ -88,6 +88,16 @@ describe('V8 code cache', () => {
     expect(await outcomes(tree)).toEqual(reference);
   });
 
+  it("every cache's V8 data starts at a multiple of 8 bytes (V8 copies unaligned data before reading it)", () => {
+    for (const name of BUNDLES) {
+      const cache = readFileSync(tree.at(`${LIB}/${name}.v8-cache`));
+      const headerEnd = cache.indexOf(10, cache.indexOf(10) + 1);
+      const { sourceBytes, dataBytes } = JSON.parse(cache.toString('utf8', cache.indexOf(10) + 1, headerEnd)) as Record<string, number>;
+      expect(cache.length - dataBytes!, name).toBe(headerEnd + 1 + sourceBytes!);
+      expect((headerEnd + 1 + sourceBytes!) % 8, name).toBe(0);
+    }
+  });
+
   it('node run with other flags: V8 rejects the caches', async () => {
     // Without --verify-snapshot-checksum too: a node that would not check the payload never takes it.
     for (const flags of [['--jitless'], unitFlags().filter((flag) => flag !== '--verify-snapshot-checksum')]) {
