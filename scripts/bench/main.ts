@@ -60,6 +60,8 @@ interface Options {
   readonly cTool: string | undefined;
   /** --variant NAME=COMMAND (repeatable, --realnm only): another build or other flags, in the same rounds. */
   readonly variants: readonly { name: string; command: string[] }[];
+  /** --log-runs (--realnm only): print one untimed rerun per instance at NM_CLOUD_SETUP_LOG=debug, with timestamps. */
+  readonly logRuns: boolean;
 }
 
 /** A run that did not do its job: the bench stops with this one line. */
@@ -67,19 +69,20 @@ class RunFailed extends Error {}
 
 function usage(message: string): never {
   throw new RunFailed(
-    `${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE] [--variant NAME=COMMAND]...]`,
+    `${message}; usage: npm run bench -- [--quick] [--runs N] [--json] [--realnm [--rtt MS] [--c-tool FILE] [--variant NAME=COMMAND]... [--log-runs]]`,
   );
 }
 
 function parseArgs(argv: readonly string[]): Options {
   let runs: number | undefined;
-  const flags = { json: false, quick: false, realnm: false, rttMs: 20, cTool: undefined as string | undefined };
+  const flags = { json: false, quick: false, realnm: false, logRuns: false, rttMs: 20, cTool: undefined as string | undefined };
   const variants: { name: string; command: string[] }[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') flags.json = true;
     else if (arg === '--quick') flags.quick = true;
     else if (arg === '--realnm') flags.realnm = true;
+    else if (arg === '--log-runs') flags.logRuns = true;
     else if (arg === '--c-tool') flags.cTool = argv[++i] ?? usage('--c-tool needs a file');
     else if (arg === '--variant') {
       // NAME=FILE ARG...: split on white space, FILE absolute (e.g. node with other flags and another install).
@@ -95,6 +98,7 @@ function parseArgs(argv: readonly string[]): Options {
   }
   if (flags.realnm && flags.quick) usage('--realnm has no quick mode');
   if (variants.length > 0 && !flags.realnm) usage('--variant needs --realnm');
+  if (flags.logRuns && !flags.realnm) usage('--log-runs needs --realnm');
   return { runs: runs ?? (flags.quick ? QUICK_RUNS : DEFAULT_RUNS), ...flags, variants };
 }
 

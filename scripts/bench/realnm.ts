@@ -29,6 +29,8 @@ export interface RealnmOptions {
   readonly json: boolean;
   /** Other commands measured like the tool, in the same rounds (rows `<name>, no provider`, `<name>, EC2 …`). */
   readonly variants: readonly { name: string; command: readonly string[] }[];
+  /** Print one untimed rerun of the tool (and the C tool) per instance at debug level, before the rounds. */
+  readonly logRuns: boolean;
 }
 
 /** One namespace pair: NetworkManager with `nics` NICs, the metadata server and the delay line. */
@@ -202,6 +204,19 @@ async function checkCTool(bench: Bench, world: World, cTool: Ec2Command): Promis
   );
 }
 
+/**
+ * One rerun of each command at NM_CLOUD_SETUP_LOG=debug, untimed, its log on stderr: upstream's
+ * log lines carry CLOCK_BOOTTIME stamps, so this is where a rerun's wall time goes (the first
+ * request's start, each round trip, the work after the last answer).
+ */
+async function logRuns(bench: Bench, world: World, commands: readonly Command[]): Promise<void> {
+  for (const command of commands) {
+    const result = await runIn(bench, world, command, true, { NM_CLOUD_SETUP_LOG: 'debug' });
+    const head = `--- ${command.file}, EC2 ${world.nics} NICs, NM_CLOUD_SETUP_LOG=debug: exit ${result.code}, wall ${result.wallMs.toFixed(1)} ms, cpu ${result.cpuMs.toFixed(1)} ms`;
+    process.stderr.write(`${head}\n${result.stdout}${result.stderr}\n`);
+  }
+}
+
 interface Row {
   readonly label: string;
   readonly once: () => Promise<Measured>;
@@ -330,6 +345,7 @@ export async function runRealnm(
       if (applied.code !== 0)
         throw new RealnmRunFailed(`the first run (${world.nics} NICs) exited ${applied.code}: ${applied.stdout}${applied.stderr}`);
     }
+    if (options.logRuns) for (const world of worlds) await logRuns(bench, world, [tool, ...(cTool === undefined ? [] : [cTool])]);
     const cToolChecks: string[] = [];
     if (cTool !== undefined) for (const world of worlds) cToolChecks.push(await checkCTool(bench, world, cTool));
     const variants = options.variants.map(({ name, command: [file = '', ...args] }) => ({
