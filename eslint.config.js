@@ -9,6 +9,11 @@ const EDGE_IMPORTS = [
   { name: 'got', message: 'Only src/http.ts talks HTTP (docs/architecture.md).' },
   { name: 'dbus-next', message: 'Only src/nm/dbus-client.ts talks D-Bus (docs/architecture.md).' },
   { name: 'commander', message: 'Only src/cli.ts owns argv (docs/architecture.md).' },
+  // Sockets of our own: the connections opened ahead of HTTP requests (dbus-next and got open theirs).
+  ...['node:net', 'node:http'].map((name) => ({
+    name,
+    message: 'Only src/http.ts and src/socket-pool.ts open sockets (docs/architecture.md).',
+  })),
   // The file system: /proc/uptime (cli.ts), state.json (state-file.ts), the OpenStack config drive.
   ...['node:fs', 'node:fs/promises'].map((name) => ({
     name,
@@ -81,7 +86,8 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 60, skipBlankLines: true, skipComments: true }],
     },
   },
-  { files: ['src/http.ts'], rules: restrictEdges('got') },
+  { files: ['src/http.ts'], rules: restrictEdges('got', 'node:http') },
+  { files: ['src/socket-pool.ts'], rules: restrictEdges('node:net') },
   { files: ['src/nm/dbus-client.ts'], rules: restrictEdges('dbus-next') },
   { files: ['src/cli.ts'], rules: { ...restrictEdges('commander', ...FS), 'no-restricted-properties': 'off' } },
   { files: ['src/state-file.ts', 'src/config-drive.ts'], rules: restrictEdges(...FS) },

@@ -41,6 +41,19 @@ describe('module boundaries as lint rules', () => {
     }
   });
 
+  it('only http.ts and socket-pool.ts open sockets', async () => {
+    for (const [module, home] of [
+      ['node:http', 'http.ts'],
+      ['node:net', 'socket-pool.ts'],
+    ] as const) {
+      const code = `import { Agent } from '${module}';\nexport const a = Agent;\n`;
+      for (const path of ['run.ts', 'cli.ts', 'providers/ec2.ts']) {
+        expect(await violations(path, code), `${module} in ${path}`).toContain('no-restricted-imports');
+      }
+      expect(await violations(home, code), `${module} in ${home}`).not.toContain('no-restricted-imports');
+    }
+  });
+
   it('only config.ts (and the entry points that hand process.env to it) read the environment', async () => {
     const code = "export const level = process.env['NM_CLOUD_SETUP_LOG'];\n";
     expect(await violations('run.ts', code)).toContain('no-restricted-properties');
