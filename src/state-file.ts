@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Writes state.json: the only file the tool ever writes, and only below its runtime directory. */
-import { close, closeSync, constants, fchmod, fstat, mkdir, open, openSync, readSync, rename, rm, writeFile, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { CloudSetupError, errorMessage } from './errors.js';
@@ -13,17 +13,6 @@ export class StateFileError extends CloudSetupError {
 }
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
-
-/**
- * A node:fs callback call as a promise. The callback API rather than node:fs/promises, which in
- * Node 20 also loads readline and the fs watchers: about 0.5 MiB of every run's peak RSS
- * (docs/performance.md). The errors are the same objects with the same messages.
- */
-function call<T = void>(start: (done: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    start((error, value) => (error === null ? resolve(value as T) : reject(error)));
-  });
-}
 
 /**
  * 8 bytes from the kernel's random pool, as hex. node:crypto's randomBytes reads the same pool,
@@ -51,46 +40,49 @@ function randomHex(): string {
  * monitoring agents run unprivileged. The tool runs as root, so it refuses a directory that
  * someone else could plant links in, and never follows a link it did not make.
  */
-export async function writeStateFile(dir: string, document: StateDocument): Promise<string> {
+export function writeStateFile(dir: string, document: StateDocument): Promise<string> {
+  // Synchronous calls: this is the run's last work, with nothing to overlap, and node:fs's
+  // callbacks would start libuv's thread pool for it (about 1.5 ms of an 8-NIC rerun's wall time).
+  // node:fs/promises would also load readline and the fs watchers (0.5 MiB, docs/performance.md).
   const path = join(dir, STATE_FILE_NAME);
   // Unpredictable, and created exclusively without following links: nothing planted in
   // advance can redirect the write.
   const temporary = join(dir, `.${STATE_FILE_NAME}.${randomHex()}.tmp`);
   let created = false;
   try {
-    await openStateDir(dir);
-    const fd = await call<number>((done) => open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644, done));
+    checkStateDir(dir);
+    const fd = openSync(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     created = true;
     try {
-      await call((done) => fchmod(fd, 0o644, done));
+      fchmodSync(fd, 0o644);
       // No fsync: /run is a tmpfs, gone at reboot anyway; the rename is what readers rely on.
-      await call((done) => writeFile(fd, `${JSON.stringify(document, null, 2)}\n`, done));
+      writeFileSync(fd, `${JSON.stringify(document, null, 2)}\n`);
     } finally {
-      await call((done) => close(fd, done));
+      closeSync(fd);
     }
-    await call((done) => rename(temporary, path, done));
-    return path;
+    renameSync(temporary, path);
+    return Promise.resolve(path);
   } catch (error) {
-    if (created) await call((done) => rm(temporary, { force: true }, done)).catch(() => {});
-    if (error instanceof StateFileError) throw error;
-    throw new StateFileError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
+    if (created) rmSync(temporary, { force: true });
+    if (error instanceof StateFileError) return Promise.reject(error);
+    return Promise.reject(new StateFileError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error }));
   }
 }
 
 /** Creates the directory 0755 (whatever the umask) or checks the one that is there. */
-async function openStateDir(dir: string): Promise<void> {
-  const made = await call<string | undefined>((done) => mkdir(dir, { recursive: true, mode: 0o755 }, done));
+function checkStateDir(dir: string): void {
+  const made = mkdirSync(dir, { recursive: true, mode: 0o755 });
   let fd: number;
   try {
-    fd = await call<number>((done) => open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, done));
+    fd = openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   } catch (error) {
     throw new StateFileError(`cannot write ${join(dir, STATE_FILE_NAME)}: ${dir} is not a directory (${errorMessage(error)})`, {
       cause: error,
     });
   }
   try {
-    if (made !== undefined) await call((done) => fchmod(fd, 0o755, done));
-    const { mode, uid } = await call<Stats>((done) => fstat(fd, done));
+    if (made !== undefined) fchmodSync(fd, 0o755);
+    const { mode, uid } = fstatSync(fd);
     const me = process.getuid?.() ?? 0;
     if ((mode & 0o022) !== 0 || (uid !== me && uid !== 0)) {
       const why =
@@ -98,6 +90,6 @@ async function openStateDir(dir: string): Promise<void> {
       throw new StateFileError(`refusing to write ${join(dir, STATE_FILE_NAME)}: ${dir} is ${why}`);
     }
   } finally {
-    await call((done) => close(fd, done));
+    closeSync(fd);
   }
 }
