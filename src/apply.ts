@@ -8,7 +8,7 @@
 import type { InterfaceMapping } from './config.js';
 import { errorMessage, isCancellation, NmError, VersionIdMismatchError } from './errors.js';
 import type { Logger } from './log.js';
-import type { Cancellation, DeviceOutcome, Metadata, MetadataInterface } from './model.js';
+import { isConfigurableIpv6Interface, type Cancellation, type DeviceOutcome, type Metadata, type MetadataInterface } from './model.js';
 import { NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
 import type { NmClient } from './nm/nm-client.js';
 import { getString, type SettingsDict } from './nm/settings.js';
@@ -16,7 +16,7 @@ import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
 import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { bondInterfaceName } from './plan/plan-bond-link.js';
-import { planConnection } from './plan/plan-connection.js';
+import { ipv6LeftAlone, planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
 import { appliedIpv6Router, cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
 
@@ -224,6 +224,9 @@ async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget):
   const { scope, iface, metadata } = target;
   const lists = cloudIpv6Lists(iface, metadata);
   const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
+  // IPv6 off on the connection (configureOnce says so): no router to speak of.
+  const ahead = await context.readAhead?.get(target.device.path)?.applied.catch(() => undefined);
+  if (ahead !== undefined && ipv6LeftAlone(ahead.settings) !== undefined) return undefined;
   if (lists.router !== undefined) {
     log.debug(`${scope}: IPv6 default route in table ${defaultTable} via ${lists.router.address}, the router the metadata names`);
     return undefined;
@@ -305,6 +308,8 @@ async function configureOnce(
   const id = getString(applied.settings, 'connection', 'id') ?? '';
   const uuid = getString(applied.settings, 'connection', 'uuid') ?? '';
   const name = `"${id}" (${uuid})`;
+  const ipv6Off = context.ipv6 && isConfigurableIpv6Interface(iface) ? ipv6LeftAlone(applied.settings) : undefined;
+  if (ipv6Off !== undefined) log.info(`${scope}: ${ipv6Off} on connection ${name}: its IPv6 metadata is left out, IPv4 is configured`);
   const seen = { hwaddr: iface.hwaddr, device: device.iface, connection: { id, uuid } };
   if (plan.kind === 'skip') {
     log.debug(`${scope}: ${plan.reason}`);

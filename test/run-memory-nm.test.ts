@@ -16,7 +16,7 @@ import {
   type RunReport,
 } from '../src/model.js';
 import { NM_VERSION_1_41_6 } from '../src/nm/constants.js';
-import { readFamilyLists, type SettingsDict } from '../src/nm/settings.js';
+import { getString, readFamilyLists, type SettingsDict } from '../src/nm/settings.js';
 import { toNmcli } from '../src/plan/nmcli.js';
 import { run } from '../src/run.js';
 import type { Provider } from '../src/providers/types.js';
@@ -420,6 +420,25 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
 
     const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
     expect(second.report.result).toBe('unchanged');
+  });
+
+  it('a connection with ipv6.method disabled or ignore keeps its ipv6 setting; its IPv4 is configured, the other NIC gets both', async () => {
+    for (const method of ['disabled', 'ignore']) {
+      const off: SettingsDict = { ...appliedConnection({ id: 'con-eth1' }), ipv6: { ...ipv6Setting, method: s(method) } };
+      const uuid = getString(off, 'connection', 'uuid') ?? '';
+      const nm = new MemoryNm([devices[0]!, { ...devices[1]!, profile: off }], { version: NM_VERSION_1_41_6 });
+      const { report, lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+      expect(report.result).toBe('changed');
+      expect(nm.appliedOf('eth1')?.['ipv6']).toEqual(off['ipv6']);
+      expect(describeLists(nm.appliedOf('eth1')!).addresses).toEqual(['172.31.176.249/20']);
+      expect(ipv6Lists(nm, 'eth0').addresses).toEqual(['2600:1f18::5/64', '2600:1f18::6/64']);
+      const eth1Lines = lines.filter((line) => line.includes('CC:00:00:00:00:02') && line.includes('IPv6'));
+      expect(eth1Lines).toEqual([
+        `<info>  config device CC:00:00:00:00:02: ipv6.method is ${method} on connection "con-eth1" (${uuid}): its IPv6 metadata is left out, IPv4 is configured`,
+      ]);
+      const second = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+      expect(second.report.result).toBe('unchanged');
+    }
   });
 
   it('no router in the metadata: the default route in 30400+i goes via the router NetworkManager learned by RA', async () => {

@@ -81,7 +81,19 @@ export function planConnection(input: ConnectionPlanInput): ConnectionPlan {
   return { kind: 'reapply', settings: withFamilyLists(settings, 'ipv6', ipv6.desired), ipv6: ipv6.desired };
 }
 
-/** The ipv6 half: undefined when the applied connection has no ipv6 setting to change. */
+/**
+ * ipv6.method values with which NetworkManager refuses addresses and routes: the profile's owner
+ * turned IPv6 off on this connection, and the cloud's IPv6 is left out of it.
+ */
+export const IPV6_OFF_METHODS: ReadonlySet<string> = new Set(['disabled', 'ignore']);
+
+/** Why the applied connection's ipv6 setting is not the tool's to change, or undefined when it is. */
+export function ipv6LeftAlone(applied: SettingsDict): string | undefined {
+  const method = getString(applied, 'ipv6', 'method');
+  return method !== undefined && IPV6_OFF_METHODS.has(method) ? `ipv6.method is ${method}` : undefined;
+}
+
+/** The ipv6 half: undefined when the applied connection has no ipv6 setting to change, or IPv6 is off on it. */
 function planIpv6({
   applied,
   profile,
@@ -91,7 +103,7 @@ function planIpv6({
   learnedIpv6Router,
 }: ConnectionPlanInput): { desired: FamilyLists; differs: boolean } | undefined {
   const current = readFamilyLists(applied, 'ipv6');
-  if (current === undefined) return undefined;
+  if (current === undefined || ipv6LeftAlone(applied) !== undefined) return undefined;
   const desired = desiredIpv6Lists(expectedType, profile, iface, totals, learnedIpv6Router);
   return { desired, differs: listsDifferFrom(current, desired) };
 }

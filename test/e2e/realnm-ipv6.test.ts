@@ -470,3 +470,33 @@ describe('IPv6 on a real NetworkManager: GCP forwarded IPv6 ranges become local 
     expect(again.stdout, output(again)).toContain('no changes were applied for provider GCP');
   });
 });
+
+describe('IPv6 on a real NetworkManager: profiles with ipv6.method disabled', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-off',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'disabled',
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
+  });
+
+  it('IPv4 is configured, the ipv6 setting is left as the profile has it (NetworkManager refuses addresses there), one info line per NIC', async () => {
+    const nm = scenario.nm;
+    const r = await ec2Tool(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).toContain('some changes were applied for provider ec2');
+    expect(r.stdout, output(r)).not.toContain('failure to reapply');
+    for (const mac of [MAC0, MAC1]) {
+      expect(r.stdout, output(r)).toMatch(
+        new RegExp(
+          `<info>  config device ${mac.toUpperCase()}: ipv6.method is disabled on connection "eth[01]" \\([0-9a-f-]+\\): its IPv6 metadata is left out, IPv4 is configured`,
+        ),
+      );
+    }
+    expect(sorted(await nm.ipv4Addrs('eth0'))).toEqual(['172.16.4.10/24', '172.16.4.2/24']);
+    expect(await nm.ipv6Addrs('eth0')).toEqual([]);
+    expect(await nm.ipv6RuleSummary()).toEqual([]);
+    const again = await ec2Tool(nm);
+    expect(again.stdout, output(again)).toContain('no changes were applied for provider ec2');
+  });
+});
