@@ -422,8 +422,8 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     expect(second.report.result).toBe('unchanged');
   });
 
-  it('a connection with ipv6.method disabled or ignore keeps its ipv6 setting; its IPv4 is configured, the other NIC gets both', async () => {
-    for (const method of ['disabled', 'ignore']) {
+  it('a connection with ipv6.method disabled, ignore or link-local keeps its ipv6 setting; its IPv4 is configured, the other NIC gets both', async () => {
+    for (const method of ['disabled', 'ignore', 'link-local']) {
       const off: SettingsDict = { ...appliedConnection({ id: 'con-eth1' }), ipv6: { ...ipv6Setting, method: s(method) } };
       const uuid = getString(off, 'connection', 'uuid') ?? '';
       const nm = new MemoryNm([devices[0]!, { ...devices[1]!, profile: off }], { version: NM_VERSION_1_41_6 });

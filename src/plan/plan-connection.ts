@@ -82,10 +82,11 @@ export function planConnection(input: ConnectionPlanInput): ConnectionPlan {
 }
 
 /**
- * ipv6.method values with which NetworkManager refuses addresses and routes: the profile's owner
- * turned IPv6 off on this connection, and the cloud's IPv6 is left out of it.
+ * ipv6.method values with which NetworkManager refuses addresses ("this property is not allowed
+ * for 'method=…'", checked on NetworkManager 1.42): the profile's owner turned IPv6 off, or to
+ * link-local only, on this connection, and the cloud's IPv6 is left out of it.
  */
-export const IPV6_OFF_METHODS: ReadonlySet<string> = new Set(['disabled', 'ignore']);
+export const IPV6_OFF_METHODS: ReadonlySet<string> = new Set(['disabled', 'ignore', 'link-local']);
 
 /** Why the applied connection's ipv6 setting is not the tool's to change, or undefined when it is. */
 export function ipv6LeftAlone(applied: SettingsDict): string | undefined {
