@@ -9,6 +9,7 @@
 //
 // Assertions are on the kernel: `ip -6 addr`, `ip -6 rule`, `ip -6 route show table N`.
 
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { pollUntil, type ImdsConfig, type ImdsPathEntry, type RealNm } from '../harness/realnm.js';
 import { MAC0, MAC1, MAP_INTERFACES, cliRunner, expectInOrder, output, runCli, sorted, useRealnm } from '../helpers/realnm-run.js';
@@ -498,5 +499,40 @@ describe('IPv6 on a real NetworkManager: profiles with ipv6.method disabled', ()
     expect(await nm.ipv6RuleSummary()).toEqual([]);
     const again = await ec2Tool(nm);
     expect(again.stdout, output(again)).toContain('no changes were applied for provider ec2');
+  });
+});
+
+describe('NetworkManager 1.42.4 and DHCPv6 (documented in differences-from-upstream.md): any Reapply drops the lease', () => {
+  const scenario = useRealnm({
+    name: 'ncs-e2e-v6-dhcp6',
+    nics: 2,
+    ipv4: 'static',
+    ipv6: 'auto',
+    dhcpv6: true,
+    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
+  });
+
+  it("upstream's own IPv4-only Reapply (IPv6 off) makes NetworkManager give up IPv6 link-local and the DHCPv6 address", async () => {
+    const nm = scenario.nm;
+    await learnedRouter(nm, 'eth0');
+    await pollUntil(
+      async () => {
+        expect(await nm.ipv6Addrs('eth0')).toContain('fd00:16:4::2/128');
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const r = await ec2ToolIpv6Off(nm);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout, output(r)).not.toMatch(/IPv6|ipv6/);
+    // NetworkManager, not the tool: the Reapply carries ipv4.* only (upstream's payload).
+    await pollUntil(
+      async () => {
+        const log = fs.readFileSync(nm.nmLogPath, 'utf8');
+        expect(log).toMatch(/op="device-reapply" interface="eth0" ifindex=\d+ args="ipv4\.[^"]*"/);
+        expect(log).toContain('no IPv6 link local address to retry after Duplicate Address Detection failures (back off)');
+        expect(await nm.ipv6Addrs('eth0')).toEqual([]);
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
   });
 });

@@ -30,13 +30,16 @@
 #                      python3 http.server on 169.254.169.254:80 (REALNM_HTTP=0: none),
 #                      dnsmasq DHCP if REALNM_IPV4=dhcp; with REALNM_RA=1 a router
 #                      advertising itself (no prefix) on every c$i (ra-sender.py), so NM
-#                      learns a default router fe80::... on eth$i.  No forwarding, no link to host.
+#                      learns a default router fe80::... on eth$i; with REALNM_DHCP6=1 c$i also has
+#                      fd00:16:(4+i)::1/64 and dnsmasq serves fd00:16:(4+i)::2 by DHCPv6 (RAs with
+#                      the M flag, as EC2's subnets do).  No forwarding, no link to host.
 # Nothing is created in, or routed to, the root network namespace.  Several instances
 # with different REALNM_NAME run side by side (own netns pair, state dir, bus, lock).
 #
 # Env knobs: REALNM_NAME (realnm)  REALNM_STATE_DIR (${TMPDIR:-/tmp}/realnm-state/$NAME)
 #   REALNM_NICS (2, max 99)  REALNM_IPV4 (static|dhcp)  REALNM_IPV6 (disabled|auto)
 #   REALNM_RA (0; 1: router advertisements on c$i, needs REALNM_IPV6=auto)  REALNM_HTTP (1)  REALNM_WWW (dir to serve)
+#   REALNM_DHCP6 (0; 1: DHCPv6 and managed RAs from dnsmasq, needs REALNM_IPV6=auto and REALNM_RA=0)
 #   REALNM_NM_LOGLEVEL (INFO)  REALNM_TIMEOUT (30 s)  REALNM_KEEP_ON_FAIL (0)
 #   REALNM_SYSTEMD_SYSCTLS (1: promote_secondaries=1, rp_filter=2 in the NM netns, as
 #   systemd's 50-default.conf does on a real host)
@@ -57,6 +60,7 @@ NICS=${REALNM_NICS:-2}
 IPV4=${REALNM_IPV4:-static}
 IPV6=${REALNM_IPV6:-disabled}
 RA=${REALNM_RA:-0}
+DHCP6=${REALNM_DHCP6:-0}
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HTTP=${REALNM_HTTP:-1}
 WWW=${REALNM_WWW:-$STATE/www}
@@ -68,11 +72,12 @@ MDS_IP=169.254.169.254
 [[ $IPV4 == static || $IPV4 == dhcp ]] || { echo "bad REALNM_IPV4 (static|dhcp)" >&2; exit 2; }
 [[ $IPV6 == disabled || $IPV6 == auto ]] || { echo "bad REALNM_IPV6 (disabled|auto)" >&2; exit 2; }
 [[ $RA == 0 || ($RA == 1 && $IPV6 == auto) ]] || { echo "bad REALNM_RA (0|1; 1 needs REALNM_IPV6=auto)" >&2; exit 2; }
+[[ $DHCP6 == 0 || ($DHCP6 == 1 && $IPV6 == auto && $RA == 0) ]] || { echo "bad REALNM_DHCP6 (0|1; 1 needs REALNM_IPV6=auto, REALNM_RA=0)" >&2; exit 2; }
 [[ $HTTP == 0 || $HTTP == 1 ]] || { echo "bad REALNM_HTTP (0|1)" >&2; exit 2; }
 [[ $WITH_NM == 0 || $WITH_NM == 1 ]] || { echo "bad REALNM_NM (0|1)" >&2; exit 2; }
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-fingerprint() { echo "nics=$NICS ipv4=$IPV4 ipv6=$IPV6 ra=$RA http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
+fingerprint() { echo "nics=$NICS ipv4=$IPV4 ipv6=$IPV6 ra=$RA dhcp6=$DHCP6 http=$HTTP www=$WWW sysctls=${REALNM_SYSTEMD_SYSCTLS:-1} log=$LOGLEVEL nm=$WITH_NM"; }
 log() { echo "realnm[$NAME]: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 mac_of() { printf '02:00:00:00:00:%02x' $(($1 + 1)); }
@@ -234,7 +239,7 @@ do_up() {
   local t0 i net
   t0=$(now)
   for c in ip unshare setsid NetworkManager nmcli dbus-daemon; do command -v $c >/dev/null || die "missing $c"; done
-  [[ $IPV4 == dhcp ]] && { command -v dnsmasq >/dev/null || die "missing dnsmasq (apt-get install dnsmasq-base)"; }
+  [[ $IPV4 == dhcp || $DHCP6 == 1 ]] && { command -v dnsmasq >/dev/null || die "missing dnsmasq (apt-get install dnsmasq-base)"; }
   [[ $HTTP == 1 || $RA == 1 ]] && { command -v python3 >/dev/null || die "missing python3"; }
   do_down
   write_files
@@ -275,6 +280,19 @@ do_up() {
       </dev/null >"$STATE/dnsmasq.log" 2>&1 9>&- &
     # NM's first DHCPDISCOVER would be lost (2 s retransmit) if dnsmasq were not bound yet
     wait_for "dnsmasq" sh -c "ip netns exec '$CNS' ss -Hlun 'sport = :67' | grep -q ."
+  fi
+  if [[ $DHCP6 == 1 ]]; then
+    local args6=()
+    for ((i = 0; i < NICS; i++)); do
+      ip -n "$CNS" addr add "fd00:16:$((4 + i))::1/64" dev "c$i" nodad
+      # A one-address range: eth$i gets fd00:16:(4+i)::2, whatever its DUID.
+      args6+=(--interface="c$i" --dhcp-range="::2,::2,constructor:c$i,64,1h")
+    done
+    setsid ip netns exec "$CNS" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+      --port=0 --bind-interfaces --except-interface=lo --user=root --log-dhcp --log-facility=- --enable-ra \
+      --dhcp-leasefile="$STATE/dnsmasq6.leases" --pid-file="$STATE/dnsmasq6.pid" "${args6[@]}" \
+      </dev/null >"$STATE/dnsmasq6.log" 2>&1 9>&- &
+    wait_for "dnsmasq (DHCPv6)" sh -c "ip netns exec '$CNS' ss -Hlun 'sport = :547' | grep -q ."
   fi
   if [[ $RA == 1 ]]; then
     local links=()

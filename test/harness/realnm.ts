@@ -319,6 +319,8 @@ export interface RealnmUpOptions {
   ipv6?: 'disabled' | 'auto';
   /** REALNM_RA=1: the cloud side sends router advertisements (no prefix) on every NIC, so NM learns a router fe80::… (needs ipv6 'auto') */
   routerAdvertisements?: boolean;
+  /** REALNM_DHCP6=1: dnsmasq on the cloud side gives eth<i> fd00:16:(4+i)::2 by DHCPv6, with managed RAs (needs ipv6 'auto', no routerAdvertisements) */
+  dhcpv6?: boolean;
   /** NetworkManager log level (default INFO); the log is <stateDir>/nm.log */
   nmLogLevel?: string;
   timeoutMs?: number;
@@ -734,6 +736,7 @@ export async function realnmUp(opts: RealnmUpOptions): Promise<RealNm> {
     REALNM_IPV4: opts.ipv4 ?? 'static',
     REALNM_IPV6: opts.ipv6 ?? 'disabled',
     REALNM_RA: opts.routerAdvertisements === true ? '1' : '0',
+    REALNM_DHCP6: opts.dhcpv6 === true ? '1' : '0',
     REALNM_HTTP: '0',
     REALNM_NM_LOGLEVEL: opts.nmLogLevel ?? 'INFO',
     REALNM_NM: opts.networkManager === false ? '0' : '1',
