@@ -12,7 +12,18 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { pollUntil, type ImdsConfig, type ImdsPathEntry, type RealNm } from '../harness/realnm.js';
-import { MAC0, MAC1, MAP_INTERFACES, cliRunner, expectInOrder, output, runCli, sorted, useRealnm } from '../helpers/realnm-run.js';
+import {
+  MAC0,
+  MAC1,
+  MAP_INTERFACES,
+  cliRunner,
+  expectInOrder,
+  output,
+  runCli,
+  sorted,
+  useRealnm,
+  type RealnmScenarioOptions,
+} from '../helpers/realnm-run.js';
 
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
 const TOKEN = 'AQAAALH-k7i18JMkK-ORLZQfAa7nkNjQbKwpQPExNHqzk1oL_7eh-A==';
@@ -51,6 +62,11 @@ const EC2_IPV6_RULES = [
 const ec2Tool = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_IPV6: 'yes' });
 const ec2ToolIpv6Off = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes' });
 
+/** Two NICs, static IPv4, ipv6.method auto (unless `more` says otherwise), EC2 metadata with these paths. */
+function ec2Scenario(name: string, paths: Record<string, ImdsPathEntry>, more: Partial<RealnmScenarioOptions> = {}) {
+  return useRealnm({ name, nics: 2, ipv4: 'static', ipv6: 'auto', metadata: { ec2Token: TOKEN, paths }, ...more });
+}
+
 async function ipv6State(nm: RealNm, tables: readonly number[]): Promise<Record<string, unknown>> {
   return {
     eth0: sorted(await nm.ipv6Addrs('eth0')),
@@ -71,13 +87,7 @@ async function expectIpv6State(nm: RealNm, expected: Record<string, unknown>): P
 }
 
 describe('IPv6 on a real NetworkManager: EC2, two dual-stack NICs with two IPv6 addresses each', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6-ec2',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'auto',
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6-ec2', ec2Paths('dual-stack'));
 
   it('IPv6 off (the default): nothing of IPv6 is read or changed, IPv4 is configured as always', async () => {
     const nm = scenario.nm;
@@ -121,13 +131,7 @@ describe('IPv6 on a real NetworkManager: EC2, two dual-stack NICs with two IPv6 
 });
 
 describe('IPv6 on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6-only',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'auto',
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('ipv6-only') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6-only', ec2Paths('ipv6-only'));
 
   it('neither fails nor stalls on the missing local-ipv4s, and configures the IPv6-only NIC', async () => {
     const nm = scenario.nm;
@@ -159,13 +163,7 @@ describe('IPv6 on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC'
 });
 
 describe('IPv6 OFF on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC (issue #10 item 2)', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6off',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'auto',
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('ipv6-only') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6off', ec2Paths('ipv6-only'));
 
   it('the 404 on local-ipv4s is final: eth0 is configured at once, eth1 left as it is', async () => {
     const nm = scenario.nm;
@@ -325,14 +323,7 @@ async function learnedRouter(nm: RealNm, dev: string): Promise<string> {
 }
 
 describe('IPv6 on a real NetworkManager: EC2 dual-stack, the router NetworkManager learned by RA', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6-ra',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'auto',
-    routerAdvertisements: true,
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6-ra', ec2Paths('dual-stack'), { routerAdvertisements: true });
 
   it('the default route in 30400+i goes via the router learned by RA (fe80::…), and the log says so', async () => {
     const nm = scenario.nm;
@@ -379,7 +370,7 @@ describe('IPv6 on a real NetworkManager: EC2 delegated prefixes (ipv6-prefix) st
   const paths = ec2Paths('dual-stack');
   paths[`${MACS}${MAC1}/`] = 'device-number\nipv6-prefix\nipv6s\nlocal-ipv4s\nsubnet-ipv4-cidr-block\nsubnet-ipv6-cidr-blocks';
   paths[`${MACS}${MAC1}/ipv6-prefix`] = 'fd00:16:5:0:9c3a:0:0:0/80\n';
-  const scenario = useRealnm({ name: 'ncs-e2e-v6-pfx', nics: 2, ipv4: 'static', ipv6: 'auto', metadata: { ec2Token: TOKEN, paths } });
+  const scenario = ec2Scenario('ncs-e2e-v6-pfx', paths);
 
   it('rules from the /80 into table 30201 (no router: not 30401), no address of it on the host; a second run changes nothing', async () => {
     const nm = scenario.nm;
@@ -473,13 +464,7 @@ describe('IPv6 on a real NetworkManager: GCP forwarded IPv6 ranges become local 
 });
 
 describe('IPv6 on a real NetworkManager: profiles with ipv6.method disabled', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6-off',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'disabled',
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6-off', ec2Paths('dual-stack'), { ipv6: 'disabled' });
 
   it('IPv4 is configured, the ipv6 setting is left as the profile has it (NetworkManager refuses addresses there), one info line per NIC', async () => {
     const nm = scenario.nm;
@@ -503,14 +488,7 @@ describe('IPv6 on a real NetworkManager: profiles with ipv6.method disabled', ()
 });
 
 describe('NetworkManager 1.42.4 and DHCPv6 (documented in differences-from-upstream.md): any Reapply drops the lease', () => {
-  const scenario = useRealnm({
-    name: 'ncs-e2e-v6-dhcp6',
-    nics: 2,
-    ipv4: 'static',
-    ipv6: 'auto',
-    dhcpv6: true,
-    metadata: { ec2Token: TOKEN, paths: ec2Paths('dual-stack') },
-  });
+  const scenario = ec2Scenario('ncs-e2e-v6-dhcp6', ec2Paths('dual-stack'), { dhcpv6: true });
 
   it("upstream's own IPv4-only Reapply (IPv6 off) makes NetworkManager give up IPv6 link-local and the DHCPv6 address", async () => {
     const nm = scenario.nm;
