@@ -490,7 +490,7 @@ describe('IPv6 on a real NetworkManager: profiles with ipv6.method disabled', ()
 describe('NetworkManager 1.42.4 and DHCPv6 (documented in differences-from-upstream.md): any Reapply drops the lease', () => {
   const scenario = ec2Scenario('ncs-e2e-v6-dhcp6', ec2Paths('dual-stack'), { dhcpv6: true });
 
-  it("upstream's own IPv4-only Reapply (IPv6 off) makes NetworkManager give up IPv6 link-local and the DHCPv6 address", async () => {
+  it("upstream's own IPv4-only Reapply (IPv6 off, preserve-external-ip) makes NetworkManager give up IPv6 link-local and the DHCPv6 address; nmcli's does not", async () => {
     const nm = scenario.nm;
     await learnedRouter(nm, 'eth0');
     await pollUntil(
@@ -499,6 +499,11 @@ describe('NetworkManager 1.42.4 and DHCPv6 (documented in differences-from-upstr
       },
       { timeoutMs: 20_000, intervalMs: 200 },
     );
+    // nmcli's Reapply (flags 0) keeps the lease ...
+    await nm.execOk(['nmcli', 'device', 'reapply', 'eth0']);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(await nm.ipv6Addrs('eth0')).toContain('fd00:16:4::2/128');
+    // ... upstream's, with NM_DEVICE_REAPPLY_FLAGS_PRESERVE_EXTERNAL_IP, does not.
     const r = await ec2ToolIpv6Off(nm);
     expect(r.code, output(r)).toBe(0);
     expect(r.stdout, output(r)).not.toMatch(/IPv6|ipv6/);
