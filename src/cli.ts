@@ -233,17 +233,11 @@ function lazyMetadataHttp(log: Logger): MetadataHttp {
   let pool: Promise<SocketPool> | undefined;
   let loading: Promise<MetadataHttp> | undefined;
   let isLoaded = false;
-  const warmed = new Set<string>();
   const sockets = (): Promise<SocketPool> => (pool ??= import('./socket-pool.js').then(({ SocketPool }) => new SocketPool()));
   const load = async (url: string): Promise<MetadataHttp> => {
-    const origin = originOf(url);
-    if (!isLoaded && origin !== undefined && !warmed.has(origin)) {
-      warmed.add(origin);
-      (await sockets()).open(url, 1);
-      // net.connect() issues the connect on the next tick, which waits for the promise jobs that
-      // would load got: let it out first.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    // net.connect() issues the connect on the next tick, which waits for the promise jobs that
+    // would load got: let it out first.
+    if (!isLoaded && (await sockets()).warm(url)) await new Promise((resolve) => setImmediate(resolve));
     loading ??= sockets().then(async (shared) => (await import('./http.js')).createMetadataHttp({ log, sockets: shared }));
     const http = await loading;
     isLoaded = true;
@@ -258,14 +252,6 @@ function lazyMetadataHttp(log: Logger): MetadataHttp {
       void loading?.then((http) => http.close());
     },
   };
-}
-
-function originOf(url: string): string | undefined {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return undefined;
-  }
 }
 
 /** SIGTERM cancels until the first write; afterwards it is logged and ignored (upstream, 2023). */

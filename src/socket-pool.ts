@@ -16,6 +16,17 @@ const HTTP_PORT = 80;
 export class SocketPool {
   readonly #idle = new Map<string, Socket[]>();
 
+  /**
+   * Opens one connection to the origin of `url` unless one was ever opened there; true when it
+   * did. For the first request to a server, before the HTTP client is loaded.
+   */
+  warm(url: string): boolean {
+    const origin = httpOrigin(url);
+    if (origin === undefined || this.#idle.has(origin.key)) return false;
+    this.open(url, 1);
+    return true;
+  }
+
   /** Opens `count` connections to the origin of `url` (http: only; anything else is left to the agent). */
   open(url: string, count: number): void {
     const origin = httpOrigin(url);

@@ -77,6 +77,19 @@ describe('SocketPool', () => {
     http.close();
   });
 
+  it('warm() opens one connection per origin, once', async () => {
+    const s = await countingServer();
+    servers.push(s.server);
+    const sockets = new SocketPool();
+    expect(sockets.warm(s.url)).toBe(true);
+    expect(sockets.warm(`${s.url}/other/path`)).toBe(false);
+    expect(sockets.warm('https://127.0.0.1:1/x')).toBe(false);
+    await until(() => s.connections() === 1);
+    sockets.close();
+    await until(() => s.open() === 0);
+    expect(s.connections()).toBe(1);
+  });
+
   it('only http: URLs are opened', () => {
     const sockets = new SocketPool();
     sockets.open('https://127.0.0.1:1/x', 1);
