@@ -4,7 +4,17 @@ import { ethernetInterface, NO_FAMILY_CONFIG, type FamilyConfig } from '../model
 import { netmaskToPrefix, parseIpv4, parseIpv4Cidr, parseIpv4List } from '../net/ipv4.js';
 import { parseIpv6, parseIpv6Cidr, parseIpv6List } from '../net/ipv6.js';
 import { fetchMacListing, macLeafUrl, selectMacs, type ListedMac } from './mac-listing.js';
-import { allOrNothing, boundedHttp, collectFacts, detectByGet, fetchFact, fetchOptionalText, joinUrl, LEAF_LIMITS } from './fetch.js';
+import {
+  allOrNothing,
+  boundedHttp,
+  collectFacts,
+  detectByGet,
+  fetchFact,
+  fetchOptionalText,
+  joinUrl,
+  LEAF_LIMITS,
+  parseLeafListing,
+} from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
 const META_DATA_PATH = '/2016-01-01/meta-data/';
@@ -46,7 +56,7 @@ function createSession(context: ProviderContext): MetadataSession {
    * ipv6s: a NIC without IPv6 does not serve them.
    */
   const readIpv6 = async (mac: ListedMac, signal: AbortSignal): Promise<FamilyConfig> => {
-    const listed = new Set(((await fetchLeaf(mac, '', signal)) ?? '').split('\n').map((line) => line.trim().replace(/\/$/, '')));
+    const listed = parseLeafListing((await fetchLeaf(mac, '', signal)) ?? '');
     if (!listed.has('ipv6s')) return NO_FAMILY_CONFIG;
     const optional = (name: string) => async (s: AbortSignal) => (listed.has(name) ? ((await fetchLeaf(mac, name, s)) ?? '') : '');
     const [ipv6s = '', subnet = '', gateway = ''] = await allOrNothing(signal, [

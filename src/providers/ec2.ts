@@ -9,15 +9,16 @@ import { fetchMacListing, macLeafUrl, selectMacs, type ListedMac } from './mac-l
 import {
   allOrNothing,
   ATTEMPT_INTERVAL_MS,
+  ATTEMPT_TIMEOUT_MS,
   boundedHttp,
   collectFacts,
+  DETECT_LIMITS,
   fetchFact,
   fetchOptionalText,
-  ATTEMPT_TIMEOUT_MS,
-  DETECT_LIMITS,
   joinUrl,
   LEAF_LIMITS,
   MAX_IN_FLIGHT,
+  parseLeafListing,
 } from './fetch.js';
 import type { DetectResult, MetadataSession, Provider, ProviderContext } from './types.js';
 
@@ -108,22 +109,26 @@ async function readIpv4Only({ log, fetchLeaf }: MacReader, mac: ListedMac, signa
  * IPv6-only NIC has no local-ipv4s; a NIC without IPv6 has no ipv6s.
  */
 async function readDualStack(reader: MacReader, mac: ListedMac, signal: AbortSignal): Promise<ProviderInterface> {
-  const { log, fetchLeaf } = reader;
-  const leaves = new Set(((await fetchLeaf(mac, '', signal)) ?? '').split('\n').map((line) => line.trim()));
+  const leaves = parseLeafListing((await reader.fetchLeaf(mac, '', signal)) ?? '');
   const hasIpv4 = leaves.has('local-ipv4s') && leaves.has('subnet-ipv4-cidr-block');
-  let ipv6: FamilyConfig = NO_FAMILY_CONFIG;
-  const optional = (leaf: string) => async (s: AbortSignal) => (leaves.has(leaf) ? ((await fetchLeaf(mac, leaf, s)) ?? '') : '');
-  const [ipv4] = await Promise.all([
-    hasIpv4 ? readIpv4Only(reader, mac, signal) : undefined,
-    leaves.has('ipv6s') || leaves.has('ipv6-prefix')
-      ? allOrNothing(signal, [optional('ipv6s'), optional('subnet-ipv6-cidr-blocks'), optional('ipv6-prefix')]).then(
-          ([ipv6s = '', subnets = '', prefixes = '']) =>
-            void (ipv6 = parseIpv6Config(log, mac, { ipv6s: leaves.has('ipv6s') ? ipv6s : undefined, subnets, prefixes })),
-        )
-      : undefined,
+  const hasIpv6 = leaves.has('ipv6s') || leaves.has('ipv6-prefix');
+  const [ipv4, ipv6] = await Promise.all([
+    hasIpv4 ? readIpv4Only(reader, mac, signal) : ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG),
+    hasIpv6 ? readIpv6(reader, mac, leaves, signal) : NO_FAMILY_CONFIG,
   ]);
-  if (!hasIpv4) log.debug(`get-config: ${mac.hwaddr}: no IPv4 addresses listed (IPv6-only interface)`);
-  return { ...(ipv4 ?? ethernetInterface(mac.hwaddr, mac.ifaceIdx, NO_FAMILY_CONFIG)), ipv6 };
+  if (!hasIpv4) reader.log.debug(`get-config: ${mac.hwaddr}: no IPv4 addresses listed (IPv6-only interface)`);
+  return { ...ipv4, ipv6 };
+}
+
+/** The IPv6 leaves the MAC's listing has, read together; one it lacks reads as empty. */
+async function readIpv6({ log, fetchLeaf }: MacReader, mac: ListedMac, leaves: Set<string>, signal: AbortSignal): Promise<FamilyConfig> {
+  const optional = (leaf: string) => async (s: AbortSignal) => (leaves.has(leaf) ? ((await fetchLeaf(mac, leaf, s)) ?? '') : '');
+  const [ipv6s = '', subnets = '', prefixes = ''] = await allOrNothing(signal, [
+    optional('ipv6s'),
+    optional('subnet-ipv6-cidr-blocks'),
+    optional('ipv6-prefix'),
+  ]);
+  return parseIpv6Config(log, mac, { ipv6s: leaves.has('ipv6s') ? ipv6s : undefined, subnets, prefixes });
 }
 
 /**

@@ -165,6 +165,14 @@ export async function detectByGet(
 }
 
 /**
+ * The names in a metadata directory listing (an EC2 or Aliyun MAC's, a GCP interface's): one per
+ * line, trimmed, the trailing "/" of a subdirectory dropped.
+ */
+export function parseLeafListing(body: string): Set<string> {
+  return new Set(body.split('\n').map((line) => line.trim().replace(/\/$/, '')));
+}
+
+/**
  * Parses an index listing (GCP and Azure): one decimal number >= 0 per line, lines split on
  * "\n", "\r", "\r\n" or NUL, blank lines skipped, anything else skipped too. With
  * `stripSlash` one trailing "/" per line is dropped first (interface and address listings).

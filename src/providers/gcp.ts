@@ -17,6 +17,7 @@ import {
   joinUrl,
   LEAF_LIMITS,
   parseIndexList,
+  parseLeafListing,
 } from './fetch.js';
 import type { MetadataSession, Provider, ProviderContext } from './types.js';
 
@@ -140,7 +141,7 @@ async function readForwardedIps({ fetch, fetchOptional, log }: GcpReader, intern
  */
 async function readIpv6(reader: GcpReader, intern: number, signal: AbortSignal): Promise<FamilyConfig> {
   const { fetch } = reader;
-  const listed = new Set((await fetch(`${intern}/`, signal)).split('\n').map((line) => line.trim().replace(/\/$/, '')));
+  const listed = parseLeafListing(await fetch(`${intern}/`, signal));
   const parts = await allOrNothing<Partial<FamilyConfig>>(signal, [
     async (s) =>
       listed.has('ipv6s') ? { addresses: parseIpv6List((await fetch(`${intern}/ipv6s`, s)).split('\n').map(addressOf)).ipv6s } : {},

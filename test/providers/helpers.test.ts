@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { CancelledError } from '../../src/errors.js';
 import { netmaskToPrefix } from '../../src/net/ipv4.js';
 import { parsePrivateIpv4s } from '../../src/providers/aliyun.js';
-import { allOrNothing, joinUrl, parseIndexList } from '../../src/providers/fetch.js';
+import { allOrNothing, joinUrl, parseIndexList, parseLeafListing } from '../../src/providers/fetch.js';
 import { parseJsonStrict } from '../../src/providers/strict-json.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -16,6 +16,17 @@ const untilAborted = (signal: AbortSignal): Promise<never> =>
     if (signal.aborted) reject(new CancelledError());
     signal.addEventListener('abort', () => reject(new CancelledError()), { once: true });
   });
+
+describe('parseLeafListing', () => {
+  test('names per line, trimmed, a subdirectory without its slash', () => {
+    expect([...parseLeafListing('device-number\n ipv6s \nipv4-associations/\nlocal-ipv4s')]).toEqual([
+      'device-number',
+      'ipv6s',
+      'ipv4-associations',
+      'local-ipv4s',
+    ]);
+  });
+});
 
 describe('parseIndexList', () => {
   test('one index per line, in listing order, with or without trailing newline', () => {
