@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 import type { Cidr } from '../model.js';
+import { parseAddressList } from './address-list.js';
 
 const OCTET = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
 
@@ -12,15 +13,8 @@ export function parseIpv4(text: string): string | undefined {
 
 /** Parses strict addresses out of already-split pieces; empty pieces are skipped, invalid ones returned. */
 export function parseIpv4List(pieces: readonly string[]): { ipv4s: string[]; invalid: string[] } {
-  const ipv4s: string[] = [];
-  const invalid: string[] = [];
-  for (const piece of pieces) {
-    if (piece === '') continue;
-    const address = parseIpv4(piece);
-    if (address === undefined) invalid.push(piece);
-    else ipv4s.push(address);
-  }
-  return { ipv4s, invalid };
+  const { addresses, invalid } = parseAddressList(pieces, parseIpv4);
+  return { ipv4s: addresses, invalid };
 }
 
 /** Parses `addr/prefix`: strict address, decimal prefix 0..32 with optional surrounding whitespace. */

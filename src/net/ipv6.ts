@@ -6,6 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Cidr } from '../model.js';
+import { parseAddressList } from './address-list.js';
 
 /** The canonical text of an IPv6 address, or undefined: no zone index, no IPv4 text, no whitespace. */
 export function parseIpv6(text: string): string | undefined {
@@ -26,15 +27,8 @@ export function parseIpv6Cidr(text: string): Cidr | undefined {
 
 /** Parses strict addresses out of already-split pieces; empty pieces are skipped, invalid ones returned. */
 export function parseIpv6List(pieces: readonly string[]): { ipv6s: string[]; invalid: string[] } {
-  const ipv6s: string[] = [];
-  const invalid: string[] = [];
-  for (const piece of pieces) {
-    if (piece === '') continue;
-    const address = parseIpv6(piece);
-    if (address === undefined) invalid.push(piece);
-    else ipv6s.push(address);
-  }
-  return { ipv6s, invalid };
+  const { addresses, invalid } = parseAddressList(pieces, parseIpv6);
+  return { ipv6s: addresses, invalid };
 }
 
 /** The address with its host bits cleared, in canonical text. */
