@@ -167,7 +167,7 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
       cancellation,
       mode,
     );
-    await saveState(report, config, log, io);
+    saveState(report, config, log, io);
     return finish(report, invocation, argv[1] ?? 'nm-cloud-setup', io);
   } catch (error) {
     log.error(`unexpected failure: ${errorMessage(error)}`);
@@ -179,11 +179,11 @@ export async function main(argv: readonly string[], io: MainIo = processIo()): P
 }
 
 /** After apply and fetch: state.json, unless no metadata arrived (then the old one stays). */
-async function saveState(report: RunReport, config: Config, log: Logger, io: MainIo): Promise<void> {
+function saveState(report: RunReport, config: Config, log: Logger, io: MainIo): void {
   const document = stateDocument(report, { time: io.now(), toolVersion: VERSION });
   if (document === undefined) return;
   try {
-    const path = await writeStateFile(config.stateDir, document);
+    const path = writeStateFile(config.stateDir, document);
     log.debug(`state written to ${path}`);
   } catch (error) {
     // The network is configured either way; a missing report must not turn into a failure.

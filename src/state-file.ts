@@ -35,12 +35,12 @@ function randomHex(): string {
 }
 
 /**
- * Replaces `<dir>/state.json` atomically: a reader (or a crash) sees the old file or the new
+ * Replaces `<dir>/state.json` atomically and returns its path; throws StateFileError: a reader (or a crash) sees the old file or the new
  * one, never half of one. Mode 0644 whatever the umask: the file holds nothing secret and
  * monitoring agents run unprivileged. The tool runs as root, so it refuses a directory that
  * someone else could plant links in, and never follows a link it did not make.
  */
-export function writeStateFile(dir: string, document: StateDocument): Promise<string> {
+export function writeStateFile(dir: string, document: StateDocument): string {
   // Synchronous calls: this is the run's last work, with nothing to overlap, and node:fs's
   // callbacks would start libuv's thread pool for it (about 1.5 ms of an 8-NIC rerun's wall time).
   // node:fs/promises would also load readline and the fs watchers (0.5 MiB, docs/performance.md).
@@ -61,11 +61,11 @@ export function writeStateFile(dir: string, document: StateDocument): Promise<st
       closeSync(fd);
     }
     renameSync(temporary, path);
-    return Promise.resolve(path);
+    return path;
   } catch (error) {
     if (created) rmSync(temporary, { force: true });
-    if (error instanceof StateFileError) return Promise.reject(error);
-    return Promise.reject(new StateFileError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error }));
+    if (error instanceof StateFileError) throw error;
+    throw new StateFileError(`cannot write ${path}: ${errorMessage(error)}`, { cause: error });
   }
 }
 

@@ -130,14 +130,24 @@ describe('isoTime', () => {
   });
 });
 
+/** What `work` throws, or undefined. */
+function thrown(work: () => unknown): unknown {
+  try {
+    work();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 describe('writeStateFile', () => {
   const document = stateDocument(report(), { time, toolVersion: '1' }) as StateDocument;
 
-  it('creates the directory, writes 0644 whatever the umask, and leaves no temporary file', async () => {
+  it('creates the directory, writes 0644 whatever the umask, and leaves no temporary file', () => {
     const dir = join(scratchDir('nmcs-state-'), 'nested');
     const umask = process.umask(0o077);
     try {
-      expect(await writeStateFile(dir, document)).toBe(join(dir, 'state.json'));
+      expect(writeStateFile(dir, document)).toBe(join(dir, 'state.json'));
     } finally {
       process.umask(umask);
     }
@@ -146,20 +156,20 @@ describe('writeStateFile', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  it('replaces the previous file by rename: a new inode, never a partly written file', async () => {
+  it('replaces the previous file by rename: a new inode, never a partly written file', () => {
     const dir = scratchDir('nmcs-state-');
     writeFileSync(join(dir, 'state.json'), '{"old":true}\n');
     const before = statSync(join(dir, 'state.json')).ino;
-    await writeStateFile(dir, document);
+    writeStateFile(dir, document);
     expect(statSync(join(dir, 'state.json')).ino).not.toBe(before);
     expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(`${JSON.stringify(document, null, 2)}\n`);
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  it('fails with a typed error naming the path when the directory cannot be used', async () => {
+  it('fails with a typed error naming the path when the directory cannot be used', () => {
     const file = join(scratchDir('nmcs-state-'), 'not-a-directory');
     writeFileSync(file, 'x');
-    const failure = await writeStateFile(file, document).catch((error: unknown) => error);
+    const failure = thrown(() => writeStateFile(file, document));
     expect(failure).toBeInstanceOf(StateFileError);
     expect(failure).toMatchObject({
       code: 'ERR_STATE_FILE',
@@ -168,24 +178,24 @@ describe('writeStateFile', () => {
     expect(readFileSync(file, 'utf8')).toBe('x');
   });
 
-  it('creates the directory 0755 whatever the umask', async () => {
+  it('creates the directory 0755 whatever the umask', () => {
     const dir = join(scratchDir('nmcs-state-'), 'nm-cloud-setup');
     const umask = process.umask(0o077);
     try {
-      await writeStateFile(dir, document);
+      writeStateFile(dir, document);
     } finally {
       process.umask(umask);
     }
     expect(statSync(dir).mode & 0o777).toBe(0o755);
   });
 
-  it('never follows a link planted at a predictable temporary name', async () => {
+  it('never follows a link planted at a predictable temporary name', () => {
     const dir = scratchDir('nmcs-state-');
     const victim = join(scratchDir('nmcs-victim-'), 'shadow');
     writeFileSync(victim, 'secret\n', { mode: 0o600 });
     // The names an attacker can guess: the old `.state.json.<pid>.tmp` and its neighbours.
     for (let pid = process.pid - 2; pid <= process.pid + 2; pid++) symlinkSync(victim, join(dir, `.state.json.${pid}.tmp`));
-    await writeStateFile(dir, document);
+    writeStateFile(dir, document);
     expect(readFileSync(victim, 'utf8')).toBe('secret\n');
     expect(statSync(victim).mode & 0o777).toBe(0o600);
     expect(lstatSync(join(dir, 'state.json')).isFile()).toBe(true);
@@ -194,21 +204,21 @@ describe('writeStateFile', () => {
   it.each([
     ['writable by others', 0o777, /is writable by others \(mode 0777\)/],
     ['writable by its group', 0o775, /is writable by others \(mode 0775\)/],
-  ])('refuses a state directory %s, writing nothing', async (_, mode, why) => {
+  ])('refuses a state directory %s, writing nothing', (_, mode, why) => {
     const dir = join(scratchDir('nmcs-state-'), 'shared');
     mkdirSync(dir);
     chmodSync(dir, mode);
-    const failure = await writeStateFile(dir, document).catch((error: unknown) => error);
+    const failure = thrown(() => writeStateFile(dir, document));
     expect(failure).toBeInstanceOf(StateFileError);
     expect((failure as Error).message).toMatch(new RegExp(`^refusing to write ${dir}/state.json: ${dir} ${why.source}`));
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('refuses a state directory that is a symbolic link', async () => {
+  it('refuses a state directory that is a symbolic link', () => {
     const target = scratchDir('nmcs-target-');
     const dir = join(scratchDir('nmcs-state-'), 'link');
     symlinkSync(target, dir);
-    const failure = await writeStateFile(dir, document).catch((error: unknown) => error);
+    const failure = thrown(() => writeStateFile(dir, document));
     expect(failure).toMatchObject({ code: 'ERR_STATE_FILE', message: expect.stringContaining('is not a directory') as unknown });
     expect(readdirSync(target)).toEqual([]);
   });
