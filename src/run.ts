@@ -97,6 +97,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
       mode,
       detected,
       devices: opening.devices,
+      version: opening.version,
       ended: (r, more) => ended(r, { ...found, ...more }),
     });
   } finally {
@@ -120,6 +121,7 @@ interface DetectedRun {
   readonly mode: RunMode;
   readonly detected: DetectedProvider;
   readonly devices: Promise<readonly NmDevice[]>;
+  readonly version: Promise<number | undefined>;
   /** The report of a run that ends here, with the provider filled in. */
   readonly ended: (result: RunResult, more?: Partial<RunReport>) => RunReport;
 }
@@ -158,7 +160,7 @@ async function runDetected(context: DetectedRun): Promise<RunReport> {
       devices,
       mapInterfaces: config.mapInterfaces,
       allowNewConnections: config.allowNewConnections ?? context.detected.provider.allowNewConnectionsByDefault,
-      nmVersion: await nm.getVersionInfo(),
+      nmVersion: await context.version,
       dryRun,
       ipv6: config.ipv6,
       ...(readAhead === undefined ? {} : { readAhead }),
@@ -265,6 +267,8 @@ interface OpeningNm {
   readonly connected: Promise<NmClient>;
   readonly running: Promise<boolean>;
   readonly devices: Promise<readonly NmDevice[]>;
+  /** NetworkManager's VersionInfo (which Reapply flags it takes), read alongside the devices. */
+  readonly version: Promise<number | undefined>;
 }
 
 function openNm(connect: () => Promise<NmClient>): OpeningNm {
@@ -273,7 +277,8 @@ function openNm(connect: () => Promise<NmClient>): OpeningNm {
   const connected = new Promise<void>((resolve) => setImmediate(resolve)).then(connect);
   const running = connected.then((nm) => nm.isRunning());
   const devices = running.then(async (isRunning) => (isRunning ? (await connected).getDevices() : []));
+  const version = running.then(async (isRunning) => (isRunning ? (await connected).getVersionInfo() : undefined));
   // Awaited later, or not at all when no cloud is detected: never an unhandled rejection.
-  for (const step of [connected, running, devices]) step.catch(() => {});
-  return { connected, running, devices };
+  for (const step of [connected, running, devices, version]) step.catch(() => {});
+  return { connected, running, devices, version };
 }
