@@ -48,7 +48,7 @@ export async function run(deps: RunDeps, config: Config, cancellation: Cancellat
   // Whether NetworkManager is needed depends on the cloud, but talking to it does not: connect
   // and list the devices while detection waits for the metadata server. Failures surface (and
   // are logged) only where upstream reports them, after detection.
-  const opening = config.enabledProviders.size > 0 ? openNm(deps.connectNm) : undefined;
+  const opening = config.enabledProviders.size > 0 ? openNm(deps.connectNm, { version: mode !== 'fetch' }) : undefined;
   const closeUnused = async (): Promise<void> => {
     const connected = await opening?.connected.catch(() => undefined);
     await connected?.close();
@@ -271,13 +271,14 @@ interface OpeningNm {
   readonly version: Promise<number | undefined>;
 }
 
-function openNm(connect: () => Promise<NmClient>): OpeningNm {
+/** `version`: read VersionInfo too (fetch, which configures nothing, does not need it). */
+function openNm(connect: () => Promise<NmClient>, { version: withVersion }: { readonly version: boolean }): OpeningNm {
   // setImmediate: after detection's first requests are out (loading got and sending are
   // microtasks), so evaluating dbus-next and the bus handshake fill the wait for the answer.
   const connected = new Promise<void>((resolve) => setImmediate(resolve)).then(connect);
   const running = connected.then((nm) => nm.isRunning());
   const devices = running.then(async (isRunning) => (isRunning ? (await connected).getDevices() : []));
-  const version = running.then(async (isRunning) => (isRunning ? (await connected).getVersionInfo() : undefined));
+  const version = running.then(async (isRunning) => (isRunning && withVersion ? (await connected).getVersionInfo() : undefined));
   // Awaited later, or not at all when no cloud is detected: never an unhandled rejection.
   for (const step of [connected, running, devices, version]) step.catch(() => {});
   return { connected, running, devices, version };
