@@ -11,7 +11,7 @@ import type { Logger } from './log.js';
 import { isConfigurableIpv6Interface, type Cancellation, type DeviceOutcome, type Metadata, type MetadataInterface } from './model.js';
 import { NM_ERROR, NM_VERSION_1_41_6, REAPPLY_FLAG_PRESERVE_EXTERNAL_IP } from './nm/constants.js';
 import type { NmClient } from './nm/nm-client.js';
-import { getString, type SettingsDict } from './nm/settings.js';
+import { connectionIdentity, getString, type SettingsDict } from './nm/settings.js';
 import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
 import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
@@ -167,10 +167,7 @@ async function portDone(
   if (step.device?.activeConnection === undefined) return undefined;
   const applied = await context.nm.getAppliedConnection(step.device.path, context.cancellation.signal).catch(() => undefined);
   if (applied === undefined || getString(applied.settings, 'connection', 'master') !== step.portOf) return undefined;
-  const connection = {
-    id: getString(applied.settings, 'connection', 'id') ?? '',
-    uuid: getString(applied.settings, 'connection', 'uuid') ?? '',
-  };
+  const connection = connectionIdentity(applied.settings);
   context.log.debug(`config device ${step.hwaddr}: already a port of bond ${step.portOf ?? ''}. Skip`);
   return { ...seen, connection, result: 'unchanged' };
 }
@@ -305,16 +302,15 @@ async function configureOnce(
     ipv6: context.ipv6,
     ...(target.learnedIpv6Router === undefined ? {} : { learnedIpv6Router: target.learnedIpv6Router }),
   });
-  const id = getString(applied.settings, 'connection', 'id') ?? '';
-  const uuid = getString(applied.settings, 'connection', 'uuid') ?? '';
-  const name = `"${id}" (${uuid})`;
-  const ipv6Off = context.ipv6 && isConfigurableIpv6Interface(iface) ? ipv6LeftAlone(applied.settings) : undefined;
-  if (ipv6Off !== undefined) log.info(`${scope}: ${ipv6Off} on connection ${name}: its IPv6 metadata is left out, IPv4 is configured`);
-  const seen = { hwaddr: iface.hwaddr, device: device.iface, connection: { id, uuid } };
+  const connection = connectionIdentity(applied.settings);
+  const name = `"${connection.id}" (${connection.uuid})`;
+  const seen = { hwaddr: iface.hwaddr, device: device.iface, connection };
   if (plan.kind === 'skip') {
     log.debug(`${scope}: ${plan.reason}`);
     return { ...seen, result: 'skipped', reason: plan.reason, wrote: false };
   }
+  const ipv6Off = context.ipv6 && isConfigurableIpv6Interface(iface) ? ipv6LeftAlone(applied.settings) : undefined;
+  if (ipv6Off !== undefined) log.info(`${scope}: ${ipv6Off} on connection ${name}: its IPv6 metadata is left out, IPv4 is configured`);
   if (plan.kind === 'unchanged') {
     const why = plan.isSingleAddress ? ' because there are not multiple IP addresses' : '';
     log.debug(`${scope}: device needs no update to applied connection ${name}${why}. Skip`);

@@ -81,6 +81,11 @@ export function getString(settings: SettingsDict, setting: string, key: string):
   return typeof value === 'string' ? value : undefined;
 }
 
+/** A connection's id and uuid, as reports name it ("" for one it lacks). */
+export function connectionIdentity(settings: SettingsDict): { readonly id: string; readonly uuid: string } {
+  return { id: getString(settings, 'connection', 'id') ?? '', uuid: getString(settings, 'connection', 'uuid') ?? '' };
+}
+
 /** One entry of the `user` setting's data (a{ss}). */
 export function getUserData(settings: SettingsDict, key: string): string | undefined {
   const data = settings['user']?.['data']?.value;
