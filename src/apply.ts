@@ -16,7 +16,7 @@ import type { AppliedConnection, NmDevice } from './nm/types.js';
 import { isEthernetClass } from './plan/devices.js';
 import { nmcliFamilyOf, nmcliIpv4Of, nmcliListsOf, toNmcli } from './plan/nmcli.js';
 import { bondInterfaceName } from './plan/plan-bond-link.js';
-import { ipv6LeftAlone, planConnection } from './plan/plan-connection.js';
+import { connectionSkipReason, ipv6LeftAlone, planConnection } from './plan/plan-connection.js';
 import { planInterface, type InterfaceStep } from './plan/plan-interfaces.js';
 import { appliedIpv6Router, cloudIpv6Lists, TABLE_DEFAULT_BASE, TABLE_SUBNET_BASE } from './plan/policy-routing.js';
 
@@ -221,9 +221,11 @@ async function learnedIpv6Router(context: ApplyContext, target: ExistingTarget):
   const { scope, iface, metadata } = target;
   const lists = cloudIpv6Lists(iface, metadata);
   const defaultTable = TABLE_DEFAULT_BASE + iface.ifaceIdx;
-  // IPv6 off on the connection (configureOnce says so): no router to speak of.
+  // A connection left alone, or with IPv6 off (configureOnce says so): no router to speak of.
   const ahead = await context.readAhead?.get(target.device.path)?.applied.catch(() => undefined);
-  if (ahead !== undefined && ipv6LeftAlone(ahead.settings) !== undefined) return undefined;
+  const leftAlone =
+    ahead === undefined ? undefined : (connectionSkipReason(ahead.settings, target.expectedType) ?? ipv6LeftAlone(ahead.settings));
+  if (leftAlone !== undefined) return undefined;
   if (lists.router !== undefined) {
     log.debug(`${scope}: IPv6 default route in table ${defaultTable} via ${lists.router.address}, the router the metadata names`);
     return undefined;

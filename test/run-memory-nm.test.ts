@@ -441,18 +441,20 @@ describe('run() in-process: IPv6 (NM_CLOUD_SETUP_IPV6)', () => {
     }
   });
 
-  it('a skipped connection (user data) with ipv6.method disabled gets no line about its IPv4 being configured', async () => {
-    const skipped: SettingsDict = {
-      ...appliedConnection({ id: 'con-eth1', userData: { 'org.freedesktop.nm-cloud-setup.skip': 'yes' } }),
-      ipv6: { ...ipv6Setting, method: s('disabled') },
-    };
-    const nm = new MemoryNm([devices[0]!, { ...devices[1]!, profile: skipped }], { version: NM_VERSION_1_41_6 });
-    const { lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
-    expect(reapplies(nm).map((call) => call.device)).toEqual(['eth0']);
-    expect(lines.filter((line) => line.includes('CC:00:00:00:00:02') && line.includes('IPv4 is configured'))).toEqual([]);
-    expect(lines).toContain(
-      '<debug> config device CC:00:00:00:00:02: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip',
-    );
+  it('a connection skipped by user data gets no line about its IPv6 router or its IPv4 being configured', async () => {
+    for (const method of ['disabled', 'auto']) {
+      const skipped: SettingsDict = {
+        ...appliedConnection({ id: 'con-eth1', userData: { 'org.freedesktop.nm-cloud-setup.skip': 'yes' } }),
+        ipv6: { ...ipv6Setting, method: s(method) },
+      };
+      const nm = new MemoryNm([devices[0]!, { ...devices[1]!, profile: skipped }], { version: NM_VERSION_1_41_6 });
+      const { lines } = await runOnce(nm, memoryProvider('ec2', DUAL_STACK), { env: { NM_CLOUD_SETUP_IPV6: 'yes' } });
+      expect(reapplies(nm).map((call) => call.device)).toEqual(['eth0']);
+      expect(lines.filter((line) => line.includes('CC:00:00:00:00:02') && line.includes('<info>'))).toEqual([]);
+      expect(lines).toContain(
+        '<debug> config device CC:00:00:00:00:02: skip applied connection due to user data org.freedesktop.nm-cloud-setup.skip',
+      );
+    }
   });
 
   it('no router in the metadata: the default route in 30400+i goes via the router NetworkManager learned by RA', async () => {

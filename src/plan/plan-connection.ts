@@ -48,18 +48,21 @@ export interface ConnectionPlanInput {
   readonly learnedIpv6Router?: string;
 }
 
+/** Why the tool leaves an applied connection alone whatever the metadata says (upstream's reasons), or undefined. */
+export function connectionSkipReason(applied: SettingsDict, expectedType: string): string | undefined {
+  if (parseBoolean(getUserData(applied, USER_DATA_SKIP)) === true) return `skip applied connection due to user data ${USER_DATA_SKIP}`;
+  if (getString(applied, 'connection', 'type') !== expectedType) return 'skip applied connection due to type mismatch';
+  return undefined;
+}
+
 /**
  * Decides, without side effects, whether and how an applied connection must change
  * (upstream's _config_existing up to the Reapply call).
  */
 export function planConnection(input: ConnectionPlanInput): ConnectionPlan {
   const { applied, profile, iface, totals, expectedType } = input;
-  if (parseBoolean(getUserData(applied, USER_DATA_SKIP)) === true) {
-    return { kind: 'skip', reason: `skip applied connection due to user data ${USER_DATA_SKIP}` };
-  }
-  if (getString(applied, 'connection', 'type') !== expectedType) {
-    return { kind: 'skip', reason: 'skip applied connection due to type mismatch' };
-  }
+  const skip = connectionSkipReason(applied, expectedType);
+  if (skip !== undefined) return { kind: 'skip', reason: skip };
   if (iface.explicit !== undefined) {
     const explicit = planExplicit(applied, profile, input.ipv6 === true ? iface.explicit : { ...iface.explicit, ipv6: undefined });
     if (!explicit.differs) return { kind: 'unchanged', isSingleAddress: false };
