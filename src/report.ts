@@ -203,22 +203,23 @@ export function renderStatusText(status: StatusDocument): string {
 
 /** A row's IPv6 addresses, delegated prefixes and routes, each marked when a run does not configure them. */
 function ipv6Cells(row: StatusInterface): string[] {
-  const cells = [
-    ...(row.ipv6s ?? []),
-    ...(row.ipv6Prefixes ?? []).map((prefix) => `prefix ${prefix}`),
-    ...(row.ipv6Routes ?? []).map((route) => `route ${route}`),
-  ];
+  const cells = ipv6Items({ addresses: row.ipv6s, prefixes: row.ipv6Prefixes, routes: row.ipv6Routes });
   return cells.map((cell) => (row.ipv6Applied === false ? `${cell}(not applied)` : cell));
+}
+
+/** A link's IPv6 metadata as text items: addresses, then `prefix …` and `route …`. */
+function ipv6Items({
+  addresses = [],
+  prefixes = [],
+  routes = [],
+}: Partial<Pick<MetadataIpv6, 'addresses' | 'prefixes' | 'routes'>>): string[] {
+  return [...addresses, ...prefixes.map((prefix) => `prefix ${prefix}`), ...routes.map((route) => `route ${route}`)];
 }
 
 /** The line under a device whose IPv6 metadata apply leaves alone. */
 function ipv6NotAppliedLines(device: PlanRow): string[] {
   const ipv6 = device.metadataIpv6;
-  const shown = [
-    ...(ipv6?.addresses ?? []),
-    ...(ipv6?.prefixes ?? []).map((prefix) => `prefix ${prefix}`),
-    ...(ipv6?.routes ?? []).map((route) => `route ${route}`),
-  ];
+  const shown = ipv6 === undefined ? [] : ipv6Items(ipv6);
   if (ipv6 === undefined || ipv6.applied || shown.length === 0) return [];
   return [`  ipv6 in the metadata, not applied (NM_CLOUD_SETUP_IPV6 is off): ${shown.join(', ')}`];
 }
