@@ -168,17 +168,14 @@ async function readForwardedIpv6s({ fetch, log }: GcpReader, intern: number, sig
     signal,
     forwarded.map((index) => async (ipSignal: AbortSignal): Promise<Route> => {
       const text = (await fetch(`${intern}/forwarded-ipv6s/${index}`, ipSignal)).trim();
-      const cidr = text.includes('/') ? parseIpv6Cidr(text) : mapDefined(parseIpv6(text), (address) => ({ address, prefix: 128 }));
+      // A bare address is a range of one.
+      const cidr = parseIpv6Cidr(text.includes('/') ? text : `${text}/128`);
       if (cidr === undefined) throw new MetadataError('forwarded-ipv6 is not a valid ipv6 address or range');
       const dest = ipv6NetworkAddress(cidr.address, cidr.prefix);
       log.debug(`${scope}: adding forwarded-ipv6 ${dest}/${cidr.prefix}`);
       return { dest, prefix: cidr.prefix, metric: FORWARDED_IP_ROUTE_METRIC, type: 'local' };
     }),
   );
-}
-
-function mapDefined<T, U>(value: T | undefined, map: (value: T) => U): U | undefined {
-  return value === undefined ? undefined : map(value);
 }
 
 function lastSegment(path: string | undefined): string | undefined {
