@@ -283,3 +283,24 @@ export function recordOutcomes(
   };
   return { client, outcomes };
 }
+
+/**
+ * EC2's device-number leaves for every test of a file: the number set in the returned map (keyed
+ * by the MAC's listing path, e.g. "0e:49:61:0f:c3:11") for the current test; a MAC without one
+ * answers 404, so the tables follow the listing order as upstream's. The map is cleared before
+ * each test.
+ */
+export function serveEc2DeviceNumbers(baseUrl: string): Map<string, string> {
+  const deviceNumbers = new Map<string, string>();
+  beforeEach(() => {
+    deviceNumbers.clear();
+    nock(baseUrl)
+      .get(/\/device-number$/)
+      .reply((uri) => {
+        const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
+        return number === undefined ? [404, ''] : [200, number];
+      })
+      .persist();
+  });
+  return deviceNumbers;
+}

@@ -2,9 +2,9 @@
 // EC2 with IPv6 asked for (NM_CLOUD_SETUP_IPV6): each MAC's own listing decides which leaves are
 // read, so an IPv6-only NIC (no local-ipv4s) neither fails nor stalls get-config.
 import nock from 'nock';
-import { beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ec2 } from '../../src/providers/ec2.js';
-import { fillRecords, providerHarness, seed } from '../helpers/provider-harness.js';
+import { fillRecords, providerHarness, seed, serveEc2DeviceNumbers } from '../helpers/provider-harness.js';
 
 const BASE = 'http://169.254.169.254';
 const MACS = '/2018-09-24/meta-data/network/interfaces/macs/';
@@ -21,21 +21,7 @@ const { detectSession, warnings, lines } = providerHarness({
   scale: SCALE,
   stubDetection: () => void nock(BASE).put('/latest/api/token').reply(200, TOKEN),
 });
-/**
- * device-number by the MAC's listing path (e.g. "0e:49:61:0f:c3:11") for the current test;
- * a MAC without one answers 404, so the tables follow the listing order as upstream's.
- */
-const deviceNumbers = new Map<string, string>();
-beforeEach(() => {
-  deviceNumbers.clear();
-  nock(BASE)
-    .get(/\/device-number$/)
-    .reply((uri) => {
-      const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
-      return number === undefined ? [404, ''] : [200, number];
-    })
-    .persist();
-});
+serveEc2DeviceNumbers(BASE);
 
 const imds = () => nock(BASE).matchHeader(TOKEN_HEADER, TOKEN);
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // The EC2 provider end to end against nock on the default host: detect() (token), then getConfig().
 import nock from 'nock';
-import { beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
@@ -12,6 +12,7 @@ import {
   rejectionOf,
   rejectionWhenAborted,
   seed,
+  serveEc2DeviceNumbers,
   type ProviderRecord,
 } from '../helpers/provider-harness.js';
 
@@ -39,21 +40,7 @@ const { lines, unmatched, http, context, detectSession, getConfig, getConfigErro
   baseUrl: BASE,
   scale: SCALE,
 });
-/**
- * device-number by the MAC's listing path (e.g. "0e:49:61:0f:c3:11") for the current test;
- * a MAC without one answers 404, so the tables follow the listing order as upstream's.
- */
-const deviceNumbers = new Map<string, string>();
-beforeEach(() => {
-  deviceNumbers.clear();
-  nock(BASE)
-    .get(/\/device-number$/)
-    .reply((uri) => {
-      const number = deviceNumbers.get(uri.split('/').at(-2) ?? '');
-      return number === undefined ? [404, ''] : [200, number];
-    })
-    .persist();
-});
+const deviceNumbers = serveEc2DeviceNumbers(BASE);
 
 /** The token endpoint, expecting the TTL header and no token header. */
 function tokenScope(reply: { status: number; body?: string } = { status: 200, body: TOKEN }) {
