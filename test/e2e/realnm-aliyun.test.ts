@@ -30,6 +30,7 @@ import {
   output,
   reappliedLine,
   useRealnm,
+  curlMetadataFrom,
 } from '../helpers/realnm-run.js';
 
 const NAME = 'ncs-e2e-aliyun';
@@ -137,18 +138,7 @@ describe('nm-cloud-setup on a real NetworkManager: Aliyun, metadata gateway and 
     const viaEth1 = await nm.ipRouteGet('192.0.2.1', '172.16.5.2');
     expect(viaEth1.dev).toBe('eth1'); // main table's default is via eth0
     expect(viaEth1.gateway).toBe('172.16.5.1');
-    const c = await nm.exec([
-      'curl',
-      '--noproxy',
-      '*',
-      '-sS',
-      '-f',
-      '-m',
-      '5',
-      '--interface',
-      '172.16.4.30',
-      `http://169.254.169.254${MD}`,
-    ]);
+    const c = await curlMetadataFrom(nm, '172.16.4.30', MD);
     expect(c.code, `${c.stdout}\n${c.stderr}`).toBe(0);
     expect((await scenario.imds.requests()).at(-1)?.remoteAddress).toBe('172.16.4.30');
   });

@@ -26,6 +26,7 @@ import {
   output,
   reappliedLine,
   useRealnm,
+  curlMetadataFrom,
 } from '../helpers/realnm-run.js';
 
 const NAME = 'ncs-e2e-azure';
@@ -151,20 +152,7 @@ describe('nm-cloud-setup on a real NetworkManager: Azure, 2 NICs with 2 addresse
     expect(viaEth1.gateway).toBe('172.16.5.1');
     expect(viaEth1.table).toBe('30401');
     expect((await nm.ipRouteGet('169.254.169.254', '172.16.4.20')).table).toBe('30400');
-    const c = await nm.exec([
-      'curl',
-      '--noproxy',
-      '*',
-      '-sS',
-      '-f',
-      '-m',
-      '5',
-      '--interface',
-      '172.16.5.20',
-      '-H',
-      'Metadata: true',
-      `http://169.254.169.254${IF}${Q}`,
-    ]);
+    const c = await curlMetadataFrom(nm, '172.16.5.20', `${IF}${Q}`, ['Metadata: true']);
     expect(c.code, output(c)).toBe(0);
     expect(c.stdout).toBe('0/\n1/\n');
     const last = (await scenario.imds.requests()).at(-1);

@@ -26,6 +26,7 @@ import {
   EC2_MACS,
   EC2_TOKEN,
   EC2_TWO_NICS,
+  curlMetadataFrom,
 } from '../helpers/realnm-run.js';
 
 const TOKEN = EC2_TOKEN;
@@ -179,20 +180,7 @@ describe('nm-cloud-setup on a real NetworkManager: EC2 IMDSv2, 2 static NICs, po
     const nBefore = (await scenario.imds.requests()).length;
     const eth0Before = await nm.linkStats('eth0');
     const eth1Before = await nm.linkStats('eth1');
-    const c = await nm.exec([
-      'curl',
-      '--noproxy',
-      '*',
-      '-sS',
-      '-f',
-      '-m',
-      '5',
-      '--interface',
-      '172.16.5.10',
-      '-H',
-      `X-aws-ec2-metadata-token: ${TOKEN}`,
-      `http://169.254.169.254${MACS}`,
-    ]);
+    const c = await curlMetadataFrom(nm, '172.16.5.10', MACS, [`X-aws-ec2-metadata-token: ${TOKEN}`]);
     const eth0After = await nm.linkStats('eth0');
     const eth1After = await nm.linkStats('eth1');
     expect(c.code, output(c)).toBe(0);

@@ -59,6 +59,15 @@ const EC2_IPV6_RULES = [
   '30350: from all lookup main suppress_prefixlength 0',
 ];
 
+/** `ip rule` when only eth0 (172.16.4.2 and .10) has IPv4 policy routing. */
+const ETH0_IPV4_RULES = sorted([
+  '30200: from 172.16.4.2 lookup 30200',
+  '30200: from 172.16.4.10 lookup 30200',
+  '30350: from all lookup main suppress_prefixlength 0',
+  '30400: from 172.16.4.2 lookup 30400',
+  '30400: from 172.16.4.10 lookup 30400',
+]);
+
 const ec2Tool = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes', NM_CLOUD_SETUP_IPV6: 'yes' });
 const ec2ToolIpv6Off = cliRunner({ NM_CLOUD_SETUP_EC2: 'yes' });
 
@@ -150,15 +159,7 @@ describe('IPv6 on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only NIC'
       { timeoutMs: 5000 },
     );
     // IPv4 is eth0's alone (two addresses): its policy routing, nothing for the IPv6-only eth1.
-    expect(sorted(await nm.ipRuleSummary())).toEqual(
-      sorted([
-        '30200: from 172.16.4.2 lookup 30200',
-        '30200: from 172.16.4.10 lookup 30200',
-        '30350: from all lookup main suppress_prefixlength 0',
-        '30400: from 172.16.4.2 lookup 30400',
-        '30400: from 172.16.4.10 lookup 30400',
-      ]),
-    );
+    expect(sorted(await nm.ipRuleSummary())).toEqual(ETH0_IPV4_RULES);
   });
 });
 
@@ -183,15 +184,7 @@ describe('IPv6 OFF on a real NetworkManager: EC2, an IPv4 NIC plus an IPv6-only 
     expect(urls.some((url) => url.endsWith('/ipv6s') || url === `${MACS}${MAC1}/`)).toBe(false);
     await pollUntil(
       async () => {
-        expect(sorted(await nm.ipRuleSummary())).toEqual(
-          sorted([
-            '30200: from 172.16.4.2 lookup 30200',
-            '30200: from 172.16.4.10 lookup 30200',
-            '30350: from all lookup main suppress_prefixlength 0',
-            '30400: from 172.16.4.2 lookup 30400',
-            '30400: from 172.16.4.10 lookup 30400',
-          ]),
-        );
+        expect(sorted(await nm.ipRuleSummary())).toEqual(ETH0_IPV4_RULES);
       },
       { timeoutMs: 5000 },
     );

@@ -223,3 +223,12 @@ export function itSecondRunChangesNothing(c: SecondRun): void {
     expect(await c.snapshot(nm)).toEqual(c.scenario.stateAfterRun1);
   });
 }
+
+/**
+ * curl inside the NM namespace to the metadata server from `source` (so the policy rules choose
+ * the route), with these request headers: how a test proves which NIC the traffic of an address takes.
+ */
+export function curlMetadataFrom(nm: RealNm, source: string, path: string, headers: readonly string[] = []): Promise<ExecResult> {
+  const headerArgs = headers.flatMap((header) => ['-H', header]);
+  return nm.exec(['curl', '--noproxy', '*', '-sS', '-f', '-m', '5', '--interface', source, ...headerArgs, `http://169.254.169.254${path}`]);
+}
