@@ -99,6 +99,11 @@ export interface ProviderHarness {
   readonly lines: string[];
   /** Requests of the current test that matched no nock interceptor; after each test there must be none. */
   readonly unmatched: string[];
+  /**
+   * The current test's preconnect(url, count) calls, recorded, not carried out: a connection
+   * opened ahead would go past nock to the real address.
+   */
+  readonly preconnects: [string, number][];
   /** The current test's client at `scale` (stands for a fresh client made before each test). */
   readonly http: MetadataHttp;
   /** The current test's client at `fastScale` (only with `fastScale`). */
@@ -132,6 +137,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   const { provider, baseUrl, scale, fastScale, stubDetection } = options;
   const lines: string[] = [];
   const unmatched: string[] = [];
+  const preconnects: [string, number][] = [];
   let current: { http: MetadataHttp; fast: MetadataHttp | undefined } | undefined;
 
   const onNoMatch = (req: { method?: string; path?: string; href?: string }): void => {
@@ -142,6 +148,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   beforeEach(() => {
     lines.length = 0;
     unmatched.length = 0;
+    preconnects.length = 0;
     current = {
       http: createMetadataHttp({ log: log(), timeScale: scale }),
       fast: fastScale === undefined ? undefined : createMetadataHttp({ log: log(), timeScale: fastScale }),
@@ -161,7 +168,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   const delegate = (pick: () => MetadataHttp): MetadataHttp => ({
     request: (req) => pick().request(req),
     poll: (req, pollOptions) => pick().poll(req, pollOptions),
-    preconnect: () => undefined,
+    preconnect: (url, count) => void preconnects.push([url, count]),
     close: () => pick().close(),
   });
   const http = delegate(() => {
@@ -199,6 +206,7 @@ export function providerHarness(options: ProviderHarnessOptions): ProviderHarnes
   return {
     lines,
     unmatched,
+    preconnects,
     http,
     fast,
     log,

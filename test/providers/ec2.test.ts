@@ -4,6 +4,7 @@ import nock from 'nock';
 import { describe, expect, test } from 'vitest';
 import { isCancellation, MetadataError, PollTimeoutError } from '../../src/errors.js';
 import { ec2, parseLocalIpv4s } from '../../src/providers/ec2.js';
+import { MAX_IN_FLIGHT } from '../../src/providers/fetch.js';
 import { parseMacListing } from '../../src/providers/mac-listing.js';
 import {
   fillRecords,
@@ -35,7 +36,7 @@ const MAC3 = '0E:00:00:00:00:03';
 const path = (mac: string): string => `${mac.toLowerCase()}/`;
 
 // Every request of every test must match an interceptor, so every GET carried the token.
-const { lines, unmatched, http, context, detectSession, getConfig, getConfigError, warnings } = providerHarness({
+const { lines, unmatched, preconnects, http, context, detectSession, getConfig, getConfigError, warnings } = providerHarness({
   provider: ec2,
   baseUrl: BASE,
   scale: SCALE,
@@ -158,6 +159,25 @@ describe('getConfig', () => {
     // The token is sent, never shown.
     expect(lines.some((line) => line.includes(TOKEN))).toBe(false);
     expect(warnings()).toEqual([]);
+  });
+
+  test("the connections for the leaves are opened as the listing is asked for: 3 per requested MAC, one is the listing's, at most 31", async () => {
+    tokenScope();
+    const api = imds()
+      .get(MACS)
+      .reply(200, `${path(MAC1)}\n${path(MAC2)}\n`);
+    leaves(api, path(MAC1), '172.31.166.0/20', '172.31.176.249');
+    leaves(api, path(MAC2), '172.31.176.0/20', '172.31.186.249');
+    await getConfig(seed(MAC1, MAC2));
+    expect(preconnects).toEqual([[`${BASE}${MACS}`, 5]]);
+
+    const many = Array.from({ length: 12 }, (_, i) => `0E:00:00:00:01:${i.toString(16).padStart(2, '0').toUpperCase()}`);
+    preconnects.length = 0;
+    tokenScope();
+    const manyApi = imds().get(MACS).reply(200, many.map(path).join('\n'));
+    many.forEach((mac, i) => leaves(manyApi, path(mac), `10.0.${i}.0/24`, `10.0.${i}.5`));
+    await getConfig(seed(...many));
+    expect(preconnects).toEqual([[`${BASE}${MACS}`, MAX_IN_FLIGHT - 1]]);
   });
 
   test('a MAC in the listing but not requested is not read and gets no record (issue #10 item 3)', async () => {
